@@ -1,0 +1,395 @@
+"""The formula engine: which formulas run, in what order, and why each value is what it is.
+
+For a scenario, the engine picks for every quantity asked for the most specific formula whose
+conditions hold, resolves its parameters the same way (recursively, naming any cycle), and
+orders them. That order depends only on the scenario's discrete features (family, accelerator
+kind, workload kind, plan features), so it is computed once per combination and cached in the
+catalog. Evaluating it is then a straight run of function calls, compiled into one Python
+function so that no dictionary look-up or dispatch sits between two formulas.
+
+Values may be floats or numpy arrays (``sweep``); every formula must handle both.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Iterable, Mapping, Optional
+
+import numpy as np
+
+from .catalog import Catalog
+from .errors import ConflictError, CycleError, FormulaError, RidgelineError, ScenarioError
+from .formula import SCENARIO_NAMES, Formula
+from .scenario import Scenario
+from .units import format_value
+
+__all__ = ["Program", "compile_program", "evaluate", "Estimate", "sweep"]
+
+
+class Program:
+    """The resolved, ordered formulas for one combination of features, targets and inputs."""
+
+    def __init__(self, features: tuple, steps: list[Formula], inputs: frozenset[str],
+                 targets: tuple[str, ...], skipped: Mapping[str, str]):
+        self.features = features
+        self.steps = tuple(steps)
+        self.inputs = inputs
+        self.targets = targets
+        self.skipped = dict(skipped)
+        """Quantities asked for optionally that cannot be computed here, with the reason."""
+        self.formula_of = {f.produces: f for f in steps}
+        self.run = _compile(self.steps)
+        self.time_quantities = tuple(f.produces for f in steps if f.unit == "s")
+
+
+def _compile(steps: tuple[Formula, ...]):
+    """One Python function that calls every step in order, with locals for values."""
+    names = {q: f"v{i}" for i, q in enumerate(itertools.chain(
+        SCENARIO_NAMES, sorted({p for f in steps for p in f.params} - set(SCENARIO_NAMES)
+                               - {f.produces for f in steps}),
+        (f.produces for f in steps)))}
+    inputs = [q for q in names if q not in {f.produces for f in steps}]
+    lines = ["def run(_values, " + ", ".join(f"f{i}" for i in range(len(steps))) + "):"]
+    for q in inputs:
+        lines.append(f"    {names[q]} = _values.get({q!r})")
+    for i, f in enumerate(steps):
+        args = ", ".join(names[p] for p in f.params)
+        lines.append(f"    {names[f.produces]} = _values[{f.produces!r}] = f{i}({args})")
+    lines.append("    return _values")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<ridgeline program>", "exec"), namespace)
+    run = namespace["run"]
+    functions = tuple(f.function for f in steps)
+    return lambda values: run(values, *functions)
+
+
+def _candidates(catalog: Catalog, quantity: str, features: tuple) -> list[Formula]:
+    return [f for f in catalog.formulas.get(quantity, ()) if f.applies.holds(features)]
+
+
+def _describe_features(features: tuple) -> str:
+    family, kind, workload, plan = features
+    return f"family={family}, kind={kind}, workload={workload}"
+
+
+def compile_program(catalog: Catalog, features: tuple, targets: Iterable[str],
+                    inputs: Iterable[str] = (), optional: bool = False) -> Program:
+    """Resolve and order the formulas that compute ``targets`` for scenarios with ``features``.
+
+    Args:
+        targets: quantities wanted.
+        inputs: quantities whose values are given (overrides, sweep axes): no formula runs
+            for them.
+        optional: skip targets that cannot be computed here (recorded in ``skipped``) instead
+            of raising.
+
+    Raises:
+        ConflictError: two formulas from different plugins are equally specific.
+        CycleError: formulas need each other.
+        ScenarioError: no formula computes a quantity that is needed.
+    """
+    targets = tuple(targets)
+    inputs = frozenset(inputs)
+    key = (features, targets, inputs, optional)
+    cached = catalog._cache.get(key)
+    if cached is not None:
+        return cached
+
+    chosen: dict[str, Formula] = {}
+    order: list[Formula] = []
+    failed: dict[str, str] = {}
+
+    def pick(quantity: str) -> Formula:
+        found = _candidates(catalog, quantity, features)
+        if not found:
+            if quantity not in catalog.formulas:
+                raise ScenarioError(f"no formula computes {quantity!r}")
+            raise ScenarioError(f"no formula computes {quantity!r} for "
+                                f"{_describe_features(features)}")
+        best = found[0].applies.specificity
+        top = [f for f in found if f.applies.specificity == best]
+        if len(top) > 1:
+            raise ConflictError(f"formula for {quantity!r} ({_describe_features(features)})",
+                                [f"{f.plugin} ({f.name}, where {f.applies.describe()})"
+                                 for f in top],
+                                "they are equally specific; make one more specific or "
+                                "disable a plugin with RIDGELINE_DISABLE_PLUGINS")
+        return top[0]
+
+    def visit(quantity: str, stack: list[str]) -> None:
+        if quantity in SCENARIO_NAMES or quantity in inputs or quantity in chosen:
+            return
+        if quantity in failed:
+            raise ScenarioError(failed[quantity])
+        if quantity in stack:
+            raise CycleError(stack[stack.index(quantity):] + [quantity])
+        try:
+            f = pick(quantity)
+        except ScenarioError as exc:
+            if stack:
+                needer = chosen_by_stack.get(stack[-1])
+                who = f" (needed by {needer.plugin}:{needer.name})" if needer else ""
+                msg = f"{exc}{who}"
+            else:
+                msg = str(exc)
+            failed[quantity] = msg
+            raise ScenarioError(msg) from None
+        chosen_by_stack[quantity] = f
+        stack.append(quantity)
+        try:
+            for p in f.params:
+                visit(p, stack)
+        finally:
+            stack.pop()
+        chosen[quantity] = f
+        order.append(f)
+
+    chosen_by_stack: dict[str, Formula] = {}
+    skipped: dict[str, str] = {}
+    for t in targets:
+        if not optional:
+            visit(t, [])
+            continue
+        snapshot = (dict(chosen), list(order))
+        try:
+            visit(t, [])
+        except (ScenarioError, CycleError) as exc:
+            chosen.clear(); chosen.update(snapshot[0])
+            order[:] = snapshot[1]
+            skipped[t] = str(exc)
+    program = Program(features, order, inputs, targets, skipped)
+    catalog._cache[key] = program
+    return program
+
+
+def _bad_value(value: Any, is_time: bool) -> Optional[str]:
+    if isinstance(value, (bool, str)) or value is None:
+        return None
+    if isinstance(value, float) or isinstance(value, int):
+        if not math.isfinite(value):
+            return f"produced {value!r}"
+        if is_time and value < 0:
+            return f"produced a negative time {value!r}"
+        return None
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
+        if not np.all(np.isfinite(value)):
+            return "produced a non-finite value in an array"
+        if is_time and np.any(value < 0):
+            return "produced a negative time in an array"
+    elif isinstance(value, np.generic):
+        return _bad_value(value.item(), is_time)
+    return None
+
+
+def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = ()) -> dict:
+    """Run a program for one scenario; every value is checked finite, every time >= 0."""
+    values = {"model": scenario.model, "system": scenario.system, "plan": scenario.plan,
+              "workload": scenario.workload}
+    if inputs:
+        values.update(inputs)
+    try:
+        program.run(values)
+    except RidgelineError:
+        raise
+    except Exception:
+        _rerun_to_blame(program, values)
+        raise  # pragma: no cover - the re-run always raises
+    if not _quick_check(program, values):
+        for f in program.steps:
+            problem = _bad_value(values[f.produces], f.unit == "s")
+            if problem:
+                raise FormulaError(f.name, f.plugin, f"{f.produces} {problem}; inputs: " +
+                                   ", ".join(f"{p}={_short(values.get(p))}"
+                                             for p in f.quantity_params()))
+    return values
+
+
+def _quick_check(program: Program, values: dict) -> bool:
+    """True when every value is a finite real and every time >= 0 (scalars only, fast)."""
+    try:
+        if not math.isfinite(math.fsum([values[f.produces] for f in program.steps])):
+            return False
+        return min((values[q] for q in program.time_quantities), default=0.0) >= 0
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _rerun_to_blame(program: Program, values: dict) -> None:
+    for f in program.steps:
+        try:
+            values[f.produces] = f.function(*(values[p] for p in f.params))
+        except RidgelineError:
+            raise
+        except Exception as exc:
+            raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array{value.shape}"
+    return repr(value)
+
+
+class Estimate:
+    """The quantities computed for a scenario, each with its value, unit and provenance."""
+
+    def __init__(self, scenario: Scenario, values: dict, program: Program, catalog: Catalog):
+        self.scenario = scenario
+        self._values = values
+        self.program = program
+        self.catalog = catalog
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Computed quantities by name (SI units; the unit is in the name)."""
+        return {k: v for k, v in self._values.items() if k not in SCENARIO_NAMES}
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Quantities that do not apply to this scenario, with the reason."""
+        return self.program.skipped
+
+    def __getitem__(self, quantity: str) -> Any:
+        try:
+            return self._values[quantity] if quantity not in SCENARIO_NAMES else None
+        except KeyError:
+            from .errors import UnknownNameError
+            reason = self.program.skipped.get(quantity)
+            if reason:
+                raise ScenarioError(f"{quantity} was not computed: {reason}") from None
+            raise UnknownNameError("quantity", quantity, self.values) from None
+
+    def __contains__(self, quantity: str) -> bool:
+        return quantity in self._values and quantity not in SCENARIO_NAMES
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def get(self, quantity: str, default: Any = None) -> Any:
+        return self._values.get(quantity, default)
+
+    def unit(self, quantity: str) -> str:
+        f = self.program.formula_of.get(quantity)
+        if f is not None:
+            return f.unit
+        from .units import unit_of
+        return unit_of(quantity)
+
+    def formula(self, quantity: str) -> Optional[Formula]:
+        """The formula that produced ``quantity`` (``None`` for inputs)."""
+        return self.program.formula_of.get(quantity)
+
+    def format(self, quantity: str) -> str:
+        return format_value(self[quantity], self.unit(quantity))
+
+    def explain(self, quantity: str, *, depth: int = 6) -> str:
+        """The provenance tree of ``quantity``: which formula of which plugin made it, from what."""
+        self[quantity]  # raises a clear error for unknown or skipped quantities
+        lines: list[str] = []
+        seen: set[str] = set()
+
+        def walk(q: str, prefix: str, last: bool, level: int) -> None:
+            connector = "" if level == 0 else ("└─ " if last else "├─ ")
+            f = self.program.formula_of.get(q)
+            value = self._values.get(q)
+            shown = _format_any(value, self.unit(q))
+            if f is None:
+                origin = "given" if q in self.program.inputs else "input"
+                lines.append(f"{prefix}{connector}{q} = {shown}   [{origin}]")
+                return
+            where = "" if f.applies.specificity == 0 else f", where {f.applies.describe()}"
+            summary = f.doc.splitlines()[0] if f.doc else ""
+            repeat = q in seen and f.quantity_params()
+            lines.append(f"{prefix}{connector}{q} = {shown}   [{f.plugin}: {f.name}{where}]"
+                         + (" (see above)" if repeat else ""))
+            if summary and not repeat:
+                pad = prefix + ("" if level == 0 else ("   " if last else "│  "))
+                lines.append(f"{pad}  # {summary}")
+            if repeat or level >= depth:
+                return
+            seen.add(q)
+            children = f.quantity_params()
+            child_prefix = prefix + ("" if level == 0 else ("   " if last else "│  "))
+            for i, c in enumerate(children):
+                walk(c, child_prefix, i == len(children) - 1, level + 1)
+
+        walk(quantity, "", True, 0)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """Plain data: ``values`` in SI units, ``units``, ``provenance``, ``skipped``."""
+        values = {k: _plain(v) for k, v in self.values.items()}
+        return {"values": values,
+                "units": {k: self.unit(k) for k in values},
+                "provenance": {k: f"{f.plugin}:{f.name}" for k, f in
+                               self.program.formula_of.items()},
+                "skipped": dict(self.skipped)}
+
+    def __repr__(self) -> str:
+        return f"<Estimate of {len(self.values)} quantities>"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _format_any(value: Any, unit: str) -> str:
+    if isinstance(value, np.ndarray):
+        if value.size <= 4:
+            return "[" + ", ".join(format_value(x, unit) for x in value.ravel()) + "]"
+        return f"array of {value.size} from {format_value(value.min(), unit)} to " \
+               f"{format_value(value.max(), unit)}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format_value(value, unit)
+    return str(value)
+
+
+def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
+             catalog: Optional[Catalog] = None, inputs: Mapping[str, Any] | None = None,
+             check: bool = True) -> Estimate:
+    """Estimate ``quantities`` (default: every quantity that applies) for ``scenario``.
+
+    Args:
+        scenario: what to estimate.
+        quantities: names of quantities; ``None`` computes every one that applies.
+        catalog: defaults to :func:`ridgeline.default_catalog`.
+        inputs: values given for quantities instead of computing them (numbers or arrays).
+        check: check the plan against the system first.
+    """
+    from .catalog import default_catalog
+    catalog = catalog or default_catalog()
+    if check:
+        scenario.check()
+    inputs = dict(inputs or {})
+    optional = quantities is None
+    targets = tuple(catalog.formulas) if optional else tuple(quantities)
+    program = compile_program(catalog, scenario.features(), targets, inputs, optional)
+    values = evaluate(program, scenario, inputs)
+    return Estimate(scenario, values, program, catalog)
+
+
+def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
+          quantities: Optional[Iterable[str]] = None, *, catalog: Optional[Catalog] = None,
+          ) -> Estimate:
+    """Evaluate a whole grid of numeric inputs in one vectorised pass.
+
+    ``grid`` maps quantity names (``batch``, ``memory_bandwidth_bytes_per_s``, ...) to the
+    values to try; the result's values are arrays over the Cartesian product, in the order of
+    ``numpy.meshgrid(..., indexing="ij")`` flattened.
+    """
+    axes = [np.asarray(list(v), dtype=float) for v in grid.values()]
+    if not axes or any(a.size == 0 for a in axes):
+        raise ScenarioError("sweep needs at least one value on every axis")
+    mesh = np.meshgrid(*axes, indexing="ij")
+    inputs = {k: m.ravel() for k, m in zip(grid, mesh)}
+    return estimate(scenario, quantities, catalog=catalog, inputs=inputs)

@@ -1,0 +1,133 @@
+"""The plugin contract: every hook a ridgeline plugin may implement.
+
+A plugin is a module or object with functions named after these hooks, marked with
+``@ridgeline.hookimpl``, and published under the ``ridgeline`` entry-point group::
+
+    [project.entry-points.ridgeline]
+    acme = "acme_ridgeline"
+
+Every hook is a *registration* hook. It is called once each time a catalog is built (never
+during an estimate), with a ``register`` callback bound to the calling plugin. Call
+``register(obj)`` once per object; each object is validated and checked for conflicts at once,
+and recorded with the plugin (and its distribution and version) that gave it.
+
+Rules that hold for every hook:
+
+- Do not keep ``register`` after the hook returns, and do not return anything.
+- Registration hooks take no wrappers, ``tryfirst`` or ``trylast``: nothing needs them,
+  because a name given twice is an error, not an override. To replace another plugin's object
+  say so as data (``replaces = "nvidia-h100-sxm"`` on an accelerator or model).
+- The catalog's contents are sorted by id, so nothing depends on the order plugins load in.
+- An exception raised inside a hook is re-raised as :class:`ridgeline.PluginError` naming the
+  plugin and the hook.
+
+Hooks evolve only by *adding* parameters (pluggy passes only the arguments an implementation
+declares), so implementations written against this version keep working.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .accelerator import Accelerator
+    from .formula import Formula
+    from .model import Architecture, Model
+
+hookspec = pluggy.HookspecMarker("ridgeline")
+hookimpl = pluggy.HookimplMarker("ridgeline")
+
+
+@hookspec
+def ridgeline_register_accelerators(register: "Callable[[Accelerator], None]") -> None:
+    """Contribute accelerator specs.
+
+    Called once per catalog build. Call ``register(accelerator)`` once per
+    :class:`ridgeline.plugin.Accelerator`; build it with
+    :func:`ridgeline.plugin.load_accelerator` from a TOML file shipped as package data, or
+    construct it directly. An id or alias that another plugin registered is an error naming
+    both, unless the new accelerator says ``replaces = "<that id>"``.
+
+    Example::
+
+        from importlib.resources import files
+        import ridgeline
+        from ridgeline.plugin import load_accelerator
+
+        @ridgeline.hookimpl
+        def ridgeline_register_accelerators(register):
+            register(load_accelerator(files(__package__) / "acme-x1.toml"))
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def ridgeline_register_models(register: "Callable[[Model], None]") -> None:
+    """Contribute model presets.
+
+    Called once per catalog build. Call ``register(model)`` once per
+    :class:`ridgeline.plugin.Model` (see :func:`ridgeline.plugin.load_model`). The model's
+    ``family`` must be one that some plugin registers with
+    :func:`ridgeline_register_architectures`, and its ``options`` must be the ones that family
+    declares; both are checked when the catalog is complete.
+
+    Example::
+
+        @ridgeline.hookimpl
+        def ridgeline_register_models(register):
+            register(load_model(files(__package__) / "acme-7b.toml"))
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def ridgeline_register_architectures(register: "Callable[[Architecture], None]") -> None:
+    """Contribute architecture families (``dense``, ``moe``, a new attention or state-space layer).
+
+    Called once per catalog build. Call ``register(architecture)`` once per
+    :class:`ridgeline.plugin.Architecture`, which names the family, documents it and declares
+    the family-specific ``options`` its models take. The formulas that make the family work are
+    registered through :func:`ridgeline_register_formulas` with ``family=...`` conditions.
+
+    Example::
+
+        @ridgeline.hookimpl
+        def ridgeline_register_architectures(register):
+            register(Architecture(family="rwkv", doc="RWKV-style recurrent layers",
+                                  options=(OptionSpec("state_size", "int", required=True),)))
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def ridgeline_register_formulas(register: "Callable[[Formula], None]") -> None:
+    """Contribute formulas: functions that each compute one quantity.
+
+    Called once per catalog build. Call ``register(f)`` once per
+    :class:`ridgeline.plugin.Formula`, made with the :func:`ridgeline.plugin.formula`
+    decorator. Parameters are named after the scenario's objects (``model``, ``system``,
+    ``plan``, ``workload``) or after other quantities. For any scenario, the engine keeps the
+    formulas whose conditions hold and takes the most specific; two equally specific ones from
+    different plugins are an error naming both. Formulas must be pure and must accept numpy
+    arrays wherever numbers flow in.
+
+    Example::
+
+        from ridgeline.plugin import formula
+
+        @formula(kind="acme-dataflow")
+        def decode_step_s(decode_weight_bytes_per_device, system):
+            # weights stay in on-chip SRAM: reading them is 10x faster than HBM
+            return decode_weight_bytes_per_device / system.accelerator.main_memory.bandwidth_bytes_per_s
+
+        @ridgeline.hookimpl
+        def ridgeline_register_formulas(register):
+            register(decode_step_s)
+
+    .. versionadded:: 0.1
+    """

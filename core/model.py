@@ -1,0 +1,156 @@
+"""The model: an architecture family and its dimensions.
+
+A :class:`Model` describes a decoder-only transformer the way a Hugging Face ``config.json``
+does. Architecture families other than ``dense`` (``moe``, ...) add their own fields in
+``options``; the :class:`Architecture` a plugin registers declares which options its family
+takes, and every model is checked against it when the catalog is built.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Mapping, Optional, Union
+
+from attrs import field, frozen
+
+from . import _validators as v
+from .precision import ELEMENT_BYTES
+
+OptionValue = Union[bool, int, float, str]
+
+
+def _precision(instance, attribute, value) -> None:
+    if value not in ELEMENT_BYTES:
+        raise ValueError(f"{attribute.name} must be one of {', '.join(ELEMENT_BYTES)}, "
+                         f"got {value!r}")
+
+
+def _options(value) -> Mapping[str, OptionValue]:
+    return MappingProxyType(dict(value))
+
+
+@frozen
+class Model:
+    """A language model's architecture and dimensions."""
+
+    id: str = field(validator=v.identifier)
+    """Registry id (``llama-3-70b``); equals the preset's file stem."""
+
+    vocab_size: int = field(validator=v.positive_int)
+    hidden_size: int = field(validator=v.positive_int)
+    num_layers: int = field(validator=v.positive_int)
+    num_heads: int = field(validator=v.positive_int)
+    intermediate_size: int = field(validator=v.positive_int)
+    """Width of the MLP's hidden layer (``d_ff``)."""
+
+    family: str = field(default="dense", validator=v.identifier)
+    """Architecture family: ``dense``, or one a plugin registers (``moe``, ...)."""
+
+    name: str = ""
+    num_kv_heads: Optional[int] = field(default=None, validator=v.optional_positive_int)
+    """Key/value heads: equal to ``num_heads`` for MHA (the default), fewer for GQA, 1 for MQA."""
+
+    head_dim: Optional[int] = field(default=None, validator=v.optional_positive_int)
+    """Per-head width; defaults to ``hidden_size // num_heads``."""
+
+    mlp: str = field(default="gated", validator=v.one_of("gated", "plain"))
+    """``gated`` (SwiGLU/GeGLU: three matrices) or ``plain`` (two matrices)."""
+
+    bias: str = field(default="none", validator=v.one_of("none", "qkv", "all"))
+    """Which linear layers have biases: none, only Q/K/V (Qwen2), or all (GPT-2, OPT)."""
+
+    tie_embeddings: bool = False
+    """Whether the LM head reuses the token embedding matrix."""
+
+    positions: str = field(default="rotary", validator=v.one_of("rotary", "learned", "alibi", "none"))
+    position_rows: Optional[int] = field(default=None, validator=v.optional_positive_int)
+    """Rows of a learned position table; defaults to ``max_seq_len`` (OPT has 2 extra)."""
+
+    norm: str = field(default="rmsnorm", validator=v.one_of("rmsnorm", "layernorm"))
+    """``layernorm`` has a weight and a bias per channel, ``rmsnorm`` a weight only."""
+
+    norms_per_layer: int = field(default=2, validator=v.positive_int)
+    final_norm: bool = True
+    embed_dim: Optional[int] = field(default=None, validator=v.optional_positive_int)
+    """Width of the token embedding when it differs from ``hidden_size`` (OPT-350m: 512, with
+    ``project_in``/``project_out`` matrices to and from the trunk)."""
+
+    max_seq_len: int = field(default=4096, validator=v.positive_int)
+    weights_dtype: str = field(default="bf16", validator=_precision)
+    """Precision the weights are stored and read in (quantisation lives here)."""
+
+    activations_dtype: str = field(default="bf16", validator=_precision)
+    """Precision of activations, and of the arithmetic (the peak FLOP/s that applies)."""
+
+    kv_dtype: str = field(default="bf16", validator=_precision)
+    """Precision of the KV cache."""
+
+    options: Mapping[str, OptionValue] = field(factory=dict, converter=_options)
+    """Fields of families other than ``dense``, as their :class:`Architecture` declares them."""
+
+    aliases: tuple[str, ...] = field(default=(), converter=tuple, validator=v.identifiers)
+    sources: tuple[str, ...] = field(default=(), converter=tuple)
+    replaces: Optional[str] = None
+    """Id of a preset this one deliberately replaces."""
+
+    notes: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        kv = self.kv_heads
+        if self.num_heads % kv:
+            raise ValueError(f"num_heads ({self.num_heads}) must be a multiple of "
+                             f"num_kv_heads ({kv})")
+        if self.head_dim is None and self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) is not a multiple of num_heads "
+                             f"({self.num_heads}); give head_dim explicitly")
+
+    @property
+    def kv_heads(self) -> int:
+        """Key/value heads (``num_kv_heads``, or ``num_heads`` when it is not given)."""
+        return self.num_kv_heads or self.num_heads
+
+    @property
+    def head_width(self) -> int:
+        """Per-head width (``head_dim``, or ``hidden_size // num_heads``)."""
+        return self.head_dim or self.hidden_size // self.num_heads
+
+    def option(self, name: str, default: OptionValue | None = None):
+        """A family-specific field, or ``default``."""
+        return self.options.get(name, default)
+
+
+@frozen
+class OptionSpec:
+    """One family-specific field an :class:`Architecture` declares."""
+
+    name: str = field(validator=v.identifier)
+    type: str = field(validator=v.one_of("int", "float", "bool", "str"))
+    doc: str = ""
+    required: bool = False
+
+
+@frozen
+class Architecture:
+    """An architecture family a plugin contributes (``dense``, ``moe``, ...)."""
+
+    family: str = field(validator=v.identifier)
+    doc: str = field(validator=v.non_empty_str)
+    options: tuple[OptionSpec, ...] = field(default=(), converter=tuple)
+
+    def check(self, model: Model) -> list[str]:
+        """Problems with ``model``'s options under this family, one string each."""
+        problems = []
+        specs = {o.name: o for o in self.options}
+        types = {"int": int, "float": (int, float), "bool": bool, "str": str}
+        for key, value in model.options.items():
+            spec = specs.get(key)
+            if spec is None:
+                problems.append(f"options.{key}: not an option of family {self.family!r} "
+                                f"(it takes: {', '.join(specs) or 'none'})")
+            elif not isinstance(value, types[spec.type]) or (
+                    spec.type in ("int", "float") and isinstance(value, bool)):
+                problems.append(f"options.{key}: expected {spec.type}, got {value!r}")
+        for spec in self.options:
+            if spec.required and spec.name not in model.options:
+                problems.append(f"options.{spec.name}: required by family {self.family!r}")
+        return problems

@@ -1,0 +1,23 @@
+"""Everything a plugin author constructs: the public plugin API.
+
+Built-in plugins import only from here (and :mod:`ridgeline.hookspecs`), so anything they can
+do, a third-party plugin can do too.
+"""
+
+from .accelerator import Accelerator, Efficiency, Link, Links, MemoryTier
+from .formula import Applies, Formula, formula
+from .hookspecs import hookimpl
+from .loader import load_accelerator, load_model, read_toml, structure
+from .model import Architecture, Model, OptionSpec
+from .precision import bytes_per_element, compute_precision
+from .scenario import InferenceWorkload, Plan, System, TrainingWorkload
+from .errors import ScenarioError
+
+__all__ = [
+    "Accelerator", "MemoryTier", "Link", "Links", "Efficiency",
+    "Model", "Architecture", "OptionSpec",
+    "Formula", "Applies", "formula",
+    "System", "Plan", "InferenceWorkload", "TrainingWorkload",
+    "hookimpl", "load_accelerator", "load_model", "read_toml", "structure",
+    "bytes_per_element", "compute_precision", "ScenarioError",
+]

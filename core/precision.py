@@ -1,0 +1,68 @@
+"""Numeric precisions: bytes per element and which peak FLOP/s rate each one runs at.
+
+Quantised formats (int4, fp4) store a scale per group of weights; ``GROUP_SCALE_BYTES``
+adds that overhead (one 16-bit scale per 128 weights, the common GPTQ/AWQ/MX-style layout
+rounded to the usual group size), so int4 weights cost 0.5 + 2/128 bytes each.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from .errors import ScenarioError
+
+PRECISIONS = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4")
+
+#: storage bytes per element, before group-scale overhead.
+ELEMENT_BYTES = {"fp64": 8.0, "fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0,
+                 "int8": 1.0, "fp6": 0.75, "fp4": 0.5, "int4": 0.5}
+
+GROUP_SIZE = 128
+#: one 16-bit scale per GROUP_SIZE elements for the sub-byte formats.
+GROUP_SCALE_BYTES = {"fp6": 2.0 / GROUP_SIZE, "fp4": 2.0 / GROUP_SIZE, "int4": 2.0 / GROUP_SIZE}
+
+#: where a precision's arithmetic goes when an accelerator has no peak for it: the next wider
+#: format it is usually computed in (weight-only int4 runs through fp16 units, for example).
+FALLBACK = {
+    "fp4": ("fp6", "fp8", "bf16", "fp16", "tf32", "fp32"),
+    "int4": ("int8", "fp8", "bf16", "fp16", "tf32", "fp32"),
+    "fp6": ("fp8", "bf16", "fp16", "tf32", "fp32"),
+    "fp8": ("bf16", "fp16", "tf32", "fp32"),
+    "int8": ("fp8", "bf16", "fp16", "tf32", "fp32"),
+    "bf16": ("fp16", "tf32", "fp32"),
+    "fp16": ("bf16", "tf32", "fp32"),
+    "tf32": ("bf16", "fp16", "fp32"),
+    "fp32": ("tf32", "bf16", "fp16"),
+    "fp64": ("fp32",),
+}
+
+
+def check(name: str, *, what: str = "precision") -> str:
+    """Return ``name`` if it is a known precision, else raise a clear error."""
+    if name not in ELEMENT_BYTES:
+        raise ScenarioError(f"{what}: unknown precision {name!r}; expected one of "
+                            f"{', '.join(PRECISIONS)}")
+    return name
+
+
+def bytes_per_element(name: str) -> float:
+    """Bytes one element takes in memory, group scales included."""
+    return ELEMENT_BYTES[check(name)] + GROUP_SCALE_BYTES.get(name, 0.0)
+
+
+def compute_precision(wanted: str, peaks: Mapping[str, float]) -> str:
+    """The precision whose peak applies when arithmetic in ``wanted`` is asked for.
+
+    Returns ``wanted`` itself when the accelerator has a peak for it, else the first of its
+    fallbacks that it has.
+
+    Raises:
+        ScenarioError: the accelerator has no peak for ``wanted`` or any fallback.
+    """
+    if wanted in peaks:
+        return wanted
+    for alt in FALLBACK.get(wanted, ()):
+        if alt in peaks:
+            return alt
+    raise ScenarioError(f"the accelerator publishes no peak FLOP/s for {wanted} or any "
+                        f"precision it falls back to (it has: {', '.join(sorted(peaks)) or 'none'})")

@@ -1,0 +1,153 @@
+"""A scenario: Model x System x Plan x Workload, four frozen value objects.
+
+The scenario's *discrete features* (architecture family, accelerator kind, workload kind, the
+plan's features) decide which formulas apply; they are computed once per scenario and the
+formula engine caches its resolved order per combination of them.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from attrs import field, frozen
+
+from . import _validators as v
+from .accelerator import Accelerator, Efficiency
+from .errors import ScenarioError
+from .model import Model
+
+
+@frozen
+class System:
+    """``devices`` accelerators of one kind, with their links, prices and power."""
+
+    accelerator: Accelerator
+    devices: int = field(default=1, validator=v.positive_int)
+    efficiency: Optional[Efficiency] = None
+    """Overrides the accelerator's achievable-efficiency factors when given."""
+
+    price_usd_per_hour: Optional[float] = field(default=None, validator=v.optional_finite_positive)
+    """Overrides the accelerator's price per device-hour when given."""
+
+    @property
+    def eff(self) -> Efficiency:
+        """The efficiency factors in force."""
+        return self.efficiency or self.accelerator.efficiency
+
+    @property
+    def device_price_usd_per_hour(self) -> Optional[float]:
+        return self.price_usd_per_hour or self.accelerator.price_usd_per_hour
+
+    @property
+    def scale_up_devices(self) -> int:
+        """Devices per scale-up domain (1 when the device has no scale-up link)."""
+        link = self.accelerator.links.scale_up
+        return (link.domain_devices or 1) if link else 1
+
+
+@frozen
+class Plan:
+    """How the work is split across devices and where state lives."""
+
+    tp: int = field(default=1, validator=v.positive_int)
+    """Tensor-parallel degree (Megatron-style)."""
+
+    pp: int = field(default=1, validator=v.positive_int)
+    """Pipeline-parallel degree (stages)."""
+
+    dp: int = field(default=1, validator=v.positive_int)
+    """Data-parallel degree (replicas)."""
+
+    ep: int = field(default=1, validator=v.positive_int)
+    """Expert-parallel degree (MoE)."""
+
+    sp: bool = False
+    """Sequence parallelism alongside tensor parallelism."""
+
+    micro_batch: int = field(default=1, validator=v.positive_int)
+    """Sequences per micro-batch (training)."""
+
+    interleave: int = field(default=1, validator=v.positive_int)
+    """Model chunks per pipeline stage (interleaved 1F1B); 1 means plain 1F1B."""
+
+    zero: int = field(default=0, validator=v.one_of(0, 1, 2, 3))
+    """ZeRO stage 0-3."""
+
+    recompute: str = field(default="none", validator=v.one_of("none", "selective", "full"))
+    """Activation recomputation."""
+
+    offload: str = field(default="none", validator=v.one_of("none", "host", "nvme"))
+    """Where weights (and optimizer state) live when not on the device."""
+
+    @property
+    def model_parallel(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def devices(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    def features(self) -> frozenset[str]:
+        """The plan's discrete features, which formula conditions may name."""
+        f = set()
+        for name in ("tp", "pp", "dp", "ep"):
+            if getattr(self, name) > 1:
+                f.add(name)
+        if self.sp:
+            f.add("sp")
+        if self.interleave > 1:
+            f.add("interleave")
+        f.add(f"zero{self.zero}")
+        f.add(f"recompute-{self.recompute}")
+        f.add(f"offload-{self.offload}")
+        return frozenset(f)
+
+
+@frozen
+class InferenceWorkload:
+    """A static batch of requests: ``batch`` sequences, each a prompt then generated tokens."""
+
+    kind = "inference"
+    batch: int = field(default=1, validator=v.positive_int)
+    prompt_tokens: int = field(default=512, validator=v.positive_int)
+    output_tokens: int = field(default=256, validator=v.positive_int)
+
+
+@frozen
+class TrainingWorkload:
+    """Training on ``tokens`` tokens in global batches of ``global_batch`` sequences."""
+
+    kind = "training"
+    global_batch: int = field(default=512, validator=v.positive_int)
+    seq_len: int = field(default=2048, validator=v.positive_int)
+    tokens: float = field(default=1e9, validator=v.finite_positive)
+
+
+Workload = Union[InferenceWorkload, TrainingWorkload]
+
+
+@frozen
+class Scenario:
+    """What to estimate: this model, on this system, with this plan, under this workload."""
+
+    model: Model
+    system: System
+    plan: Plan = Plan()
+    workload: Workload = InferenceWorkload()
+
+    def features(self) -> tuple:
+        """The key the engine caches its resolved formula order under."""
+        return (self.model.family, self.system.accelerator.kind, self.workload.kind,
+                self.plan.features())
+
+    def check(self) -> "Scenario":
+        """Raise :class:`ScenarioError` if the plan cannot run on this system."""
+        plan, system = self.plan, self.system
+        if plan.devices > system.devices:
+            raise ScenarioError(f"the plan needs tp x pp x dp = {plan.tp} x {plan.pp} x "
+                                f"{plan.dp} = {plan.devices} devices but the system has "
+                                f"{system.devices}")
+        if system.devices % plan.devices:
+            raise ScenarioError(f"{system.devices} devices are not a multiple of tp x pp x dp "
+                                f"= {plan.devices}")
+        return self

@@ -1,0 +1,179 @@
+"""Human units, parsed once at load time.
+
+Inside ridgeline every number is in SI base units and the unit is in the name: ``_bytes``,
+``_bytes_per_s``, ``_flops``, ``_flops_per_s``, ``_s``, ``_w``, ``_j``, ``_usd``,
+``_usd_per_hour``. People may write ``"80 GiB"``, ``"3.35 TB/s"``, ``"989 TFLOP/s"``,
+``"700 W"``, ``"2.49 USD/h"`` or a count such as ``"300B"`` in TOML files and on the command line.
+
+Decimal prefixes are decimal and binary prefixes are binary, always: ``GB`` is 10^9 bytes and
+``GiB`` is 2^30 bytes. (Vendors' "80 GB" of HBM is physically 80 GiB; the registry files say
+``"80 GiB"`` for it.) A capital ``B`` is a byte and a lower-case ``b`` a bit: ``"400 Gb/s"`` is
+5e10 bytes/s.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import ScenarioError
+
+__all__ = ["parse", "parse_count", "unit_of", "format_value", "DIMENSIONS"]
+
+_DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_BINARY = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50}
+
+
+def _table(base_units: dict[str, float], prefixes=_DECIMAL, binary=False) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for unit, scale in base_units.items():
+        for p, f in prefixes.items():
+            out[p + unit] = f * scale
+        if binary:
+            for p, f in _BINARY.items():
+                out[p + unit] = f * scale
+    return out
+
+
+_BYTES = _table({"B": 1.0, "bit": 0.125, "b": 0.125}, binary=True)
+_RATE = {k + "/s": v for k, v in _BYTES.items()} | {k + "ps": v for k, v in _BYTES.items()}
+_FLOP_NAMES = {"FLOP": 1.0, "OP": 1.0}
+_FLOPS = _table(_FLOP_NAMES)
+_FLOP_RATE = (
+    {k + "/s": v for k, v in _FLOPS.items()}
+    | {k + "S": v for k, v in _FLOPS.items()}
+    | {k + "s": v for k, v in _FLOPS.items()}
+)
+_TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0,
+         "day": 86400.0, "days": 86400.0}
+_POWER = _table({"W": 1.0})
+_ENERGY = _table({"J": 1.0, "Wh": 3600.0})
+_PRICE_PER_HOUR = {"USD/h": 1.0, "$/h": 1.0, "USD/hour": 1.0, "$/hour": 1.0}
+_USD = {"USD": 1.0, "$": 1.0}
+_COUNT = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+
+#: unit tables by the dimension a field's name declares (its suffix).
+DIMENSIONS: dict[str, dict[str, float]] = {
+    "bytes_per_s": _RATE,
+    "flops_per_s": _FLOP_RATE,
+    "usd_per_hour": _PRICE_PER_HOUR,
+    "bytes": _BYTES,
+    "flops": _FLOPS,
+    "usd": _USD,
+    "s": _TIME,
+    "w": _POWER,
+    "j": _ENERGY,
+    "count": _COUNT,
+}
+
+_SYMBOL = {"bytes_per_s": "B/s", "flops_per_s": "FLOP/s", "usd_per_hour": "USD/h",
+           "bytes": "B", "flops": "FLOP", "usd": "USD", "s": "s", "w": "W", "j": "J",
+           "tokens_per_s": "tokens/s", "per_s": "1/s"}
+
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*$")
+
+
+def unit_of(name: str) -> str:
+    """The unit symbol a quantity's name declares (``"decode_step_s"`` -> ``"s"``), or ``""``."""
+    for suffix in ("tokens_per_s", "bytes_per_s", "flops_per_s", "usd_per_hour", "per_s",
+                   "bytes", "flops", "usd", "s", "w", "j"):
+        if name == suffix or name.endswith("_" + suffix):
+            return _SYMBOL[suffix]
+    return ""
+
+
+def dimension_of(name: str) -> str | None:
+    """The dimension key of :data:`DIMENSIONS` that a field name's suffix declares."""
+    for suffix in ("bytes_per_s", "flops_per_s", "usd_per_hour", "bytes", "flops", "usd", "s",
+                   "w", "j"):
+        if name == suffix or name.endswith("_" + suffix):
+            return suffix
+    return None
+
+
+def parse(value: object, dimension: str, *, what: str = "value") -> float:
+    """Parse a number or a human string such as ``"3.35 TB/s"`` into SI base units.
+
+    Args:
+        value: an int, a float, or a string of a number and a unit.
+        dimension: a key of :data:`DIMENSIONS` (``"bytes"``, ``"bytes_per_s"``, ...).
+        what: how to name the value in an error message.
+
+    Raises:
+        ScenarioError: the value is not a finite number, or its unit does not fit the dimension.
+    """
+    table = DIMENSIONS[dimension]
+    if isinstance(value, bool):
+        raise ScenarioError(f"{what}: expected a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ScenarioError(f"{what}: expected a finite number, got {value!r}")
+        return number
+    if not isinstance(value, str):
+        raise ScenarioError(f"{what}: expected a number or a string such as "
+                            f"{_example(dimension)!r}, got {type(value).__name__}")
+    match = _NUMBER.match(value)
+    if not match:
+        raise ScenarioError(f"{what}: cannot read {value!r} as a number with a unit "
+                            f"(e.g. {_example(dimension)!r})")
+    number_text, unit = match.groups()
+    try:
+        number = float(number_text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise ScenarioError(f"{what}: cannot read {number_text!r} as a number") from None
+    scale = table.get(unit)
+    if scale is None:
+        scale = table.get(unit.replace(" ", ""))
+    if scale is None:
+        raise ScenarioError(f"{what}: unit {unit!r} in {value!r} is not a unit of "
+                            f"{dimension.replace('_', ' ')} (e.g. {_example(dimension)!r})")
+    result = number * scale
+    if not math.isfinite(result):
+        raise ScenarioError(f"{what}: {value!r} is not a finite number")
+    return result
+
+
+def parse_count(value: object, *, what: str = "count") -> float:
+    """Parse a count such as ``300B``, ``1.4T``, ``7M`` or ``1e9``."""
+    return parse(value, "count", what=what)
+
+
+def _example(dimension: str) -> str:
+    return {"bytes": "80 GiB", "bytes_per_s": "3.35 TB/s", "flops_per_s": "989 TFLOP/s",
+            "flops": "3.2 TFLOP", "s": "27 ms", "w": "700 W", "j": "1.5 kJ",
+            "usd_per_hour": "2.49 USD/h", "usd": "100 USD", "count": "300B"}[dimension]
+
+
+_PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+_SMALL = ((1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
+
+
+def format_value(value: float, unit: str, digits: int = 3) -> str:
+    """Format an SI value for people: ``format_value(3.35e12, "B/s") == "3.35 TB/s"``."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if unit == "":
+        if v == int(v) and abs(v) < 1e15:
+            return f"{int(v):,}"
+        return f"{v:.{digits}g}"
+    if unit in ("USD", "USD/h"):
+        return f"{v:,.4g} {unit}" if abs(v) < 1000 else f"{v:,.0f} {unit}"
+    mag = abs(v)
+    if unit == "s":
+        if mag >= 86400 * 2:
+            return f"{v / 86400:.{digits}g} days"
+        if mag >= 3600 * 2:
+            return f"{v / 3600:.{digits}g} h"
+        for scale, p in _SMALL:
+            if mag >= scale:
+                return f"{v / scale:.{digits}g} {p}s"
+        return f"{v:.{digits}g} s"
+    for scale, p in _PREFIXES:
+        if mag >= scale:
+            return f"{v / scale:.{digits}g} {p}{unit}"
+    return f"{v:.{digits}g} {unit}"

@@ -1,0 +1,1 @@
+"""Architecture families: parameters, FLOPs, bytes and memory of each kind of model."""
