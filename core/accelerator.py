@@ -94,6 +94,11 @@ class Efficiency:
     host_link: float = field(default=0.85, validator=v.fraction)
     """Achievable fraction of the host link's nominal rate."""
 
+    usable_memory: float = field(default=0.9, validator=v.fraction)
+    """Fraction of device memory a framework can use for weights, KV cache and activations;
+    the rest is CUDA context, allocator fragmentation and workspace (vLLM's default
+    ``gpu_memory_utilization`` is 0.9)."""
+
     step_overhead_s: Seconds = field(default=0.0, validator=v.finite_non_negative)
     """Fixed time per model step (kernel launches, scheduling) not covered by the roofline."""
 

@@ -41,6 +41,8 @@ class Program:
         self.formula_of = {f.produces: f for f in steps}
         self.run = _compile(self.steps)
         self.time_quantities = tuple(f.produces for f in steps if f.unit == "s")
+        # quantities of unit "table" (operation lists) are structured, not numbers
+        self.checked = tuple(f for f in steps if f.unit != "table")
 
 
 def _compile(steps: tuple[Formula, ...]):
@@ -155,9 +157,11 @@ def compile_program(catalog: Catalog, features: tuple, targets: Iterable[str],
         try:
             visit(t, [])
         except (ScenarioError, CycleError) as exc:
-            chosen.clear(); chosen.update(snapshot[0])
+            chosen.clear()
+            chosen.update(snapshot[0])
             order[:] = snapshot[1]
-            skipped[t] = str(exc)
+            if _candidates(catalog, t, features):  # it applies here but cannot be computed
+                skipped[t] = str(exc)
     program = Program(features, order, inputs, targets, skipped)
     catalog._cache[key] = program
     return program
@@ -182,21 +186,33 @@ def _bad_value(value: Any, is_time: bool) -> Optional[str]:
     return None
 
 
-def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = ()) -> dict:
-    """Run a program for one scenario; every value is checked finite, every time >= 0."""
+def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = (),
+             skipped: Optional[dict] = None) -> dict:
+    """Run a program for one scenario; every value is checked finite, every time >= 0.
+
+    With ``skipped`` (a dict), a formula that raises :class:`ScenarioError` (a price the
+    accelerator lacks, say) leaves its quantity and everything that needs it out, with the
+    reason recorded there, instead of failing the whole estimate.
+    """
     values = {"model": scenario.model, "system": scenario.system, "plan": scenario.plan,
               "workload": scenario.workload}
     if inputs:
         values.update(inputs)
     try:
         program.run(values)
+    except ScenarioError:
+        if skipped is None:
+            raise
+        _run_skipping(program, values, skipped)
     except RidgelineError:
         raise
     except Exception:
         _rerun_to_blame(program, values)
         raise  # pragma: no cover - the re-run always raises
-    if not _quick_check(program, values):
-        for f in program.steps:
+    if skipped or not _quick_check(program, values):
+        for f in program.checked:
+            if f.produces not in values:
+                continue
             problem = _bad_value(values[f.produces], f.unit == "s")
             if problem:
                 raise FormulaError(f.name, f.plugin, f"{f.produces} {problem}; inputs: " +
@@ -208,11 +224,29 @@ def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = (
 def _quick_check(program: Program, values: dict) -> bool:
     """True when every value is a finite real and every time >= 0 (scalars only, fast)."""
     try:
-        if not math.isfinite(math.fsum([values[f.produces] for f in program.steps])):
+        if not math.isfinite(math.fsum([values[f.produces] for f in program.checked])):
             return False
         return min((values[q] for q in program.time_quantities), default=0.0) >= 0
     except (TypeError, ValueError, OverflowError):
         return False
+
+
+def _run_skipping(program: Program, values: dict, skipped: dict) -> None:
+    for f in program.steps:
+        missing = [p for p in f.params if p in skipped]
+        if missing:
+            skipped[f.produces] = skipped[missing[0]]
+            values.pop(f.produces, None)
+            continue
+        try:
+            values[f.produces] = f.function(*(values[p] for p in f.params))
+        except ScenarioError as exc:
+            skipped[f.produces] = str(exc)
+            values.pop(f.produces, None)
+        except RidgelineError:
+            raise
+        except Exception as exc:
+            raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
 
 
 def _rerun_to_blame(program: Program, values: dict) -> None:
@@ -234,11 +268,13 @@ def _short(value: Any) -> str:
 class Estimate:
     """The quantities computed for a scenario, each with its value, unit and provenance."""
 
-    def __init__(self, scenario: Scenario, values: dict, program: Program, catalog: Catalog):
+    def __init__(self, scenario: Scenario, values: dict, program: Program, catalog: Catalog,
+                 skipped: Optional[dict] = None):
         self.scenario = scenario
         self._values = values
         self.program = program
         self.catalog = catalog
+        self._skipped = {**program.skipped, **(skipped or {})}
 
     @property
     def values(self) -> dict[str, Any]:
@@ -247,15 +283,15 @@ class Estimate:
 
     @property
     def skipped(self) -> dict[str, str]:
-        """Quantities that do not apply to this scenario, with the reason."""
-        return self.program.skipped
+        """Quantities that apply to this scenario but could not be computed, with the reason."""
+        return self._skipped
 
     def __getitem__(self, quantity: str) -> Any:
         try:
             return self._values[quantity] if quantity not in SCENARIO_NAMES else None
         except KeyError:
             from .errors import UnknownNameError
-            reason = self.program.skipped.get(quantity)
+            reason = self._skipped.get(quantity)
             if reason:
                 raise ScenarioError(f"{quantity} was not computed: {reason}") from None
             raise UnknownNameError("quantity", quantity, self.values) from None
@@ -344,6 +380,8 @@ def _plain(value: Any) -> Any:
 
 
 def _format_any(value: Any, unit: str) -> str:
+    if unit == "table":
+        return f"{len(value)} operations"
     if isinstance(value, np.ndarray):
         if value.size <= 4:
             return "[" + ", ".join(format_value(x, unit) for x in value.ravel()) + "]"
@@ -374,8 +412,9 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
     optional = quantities is None
     targets = tuple(catalog.formulas) if optional else tuple(quantities)
     program = compile_program(catalog, scenario.features(), targets, inputs, optional)
-    values = evaluate(program, scenario, inputs)
-    return Estimate(scenario, values, program, catalog)
+    skipped: Optional[dict] = {} if optional else None
+    values = evaluate(program, scenario, inputs, skipped)
+    return Estimate(scenario, values, program, catalog, skipped)
 
 
 def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],

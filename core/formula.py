@@ -49,7 +49,7 @@ class Applies:
     workload: Optional[frozenset[str]] = field(default=None, converter=_names)
     """Workload kinds (``inference``, ``training``)."""
 
-    plan: frozenset[str] = field(default=frozenset(), converter=frozenset)
+    plan: frozenset[str] = field(default=frozenset(), converter=lambda p: _names(p) or frozenset())
     """Plan features that must all be present (``tp``, ``sp``, ``zero3``, ``recompute-full``)."""
 
     @property

@@ -12,6 +12,7 @@ from .model import Architecture, Model, OptionSpec
 from .precision import bytes_per_element, compute_precision
 from .scenario import InferenceWorkload, Plan, System, TrainingWorkload
 from .errors import ScenarioError
+from .operations import Operation, roofline_s, total
 
 __all__ = [
     "Accelerator", "MemoryTier", "Link", "Links", "Efficiency",
@@ -20,4 +21,5 @@ __all__ = [
     "System", "Plan", "InferenceWorkload", "TrainingWorkload",
     "hookimpl", "load_accelerator", "load_model", "read_toml", "structure",
     "bytes_per_element", "compute_precision", "ScenarioError",
+    "Operation", "roofline_s", "total",
 ]

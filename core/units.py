@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
 from .errors import ScenarioError
 
 __all__ = ["parse", "parse_count", "unit_of", "format_value", "DIMENSIONS"]
@@ -151,7 +153,7 @@ _SMALL = ((1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
 
 def format_value(value: float, unit: str, digits: int = 3) -> str:
     """Format an SI value for people: ``format_value(3.35e12, "B/s") == "3.35 TB/s"``."""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     try:
         v = float(value)

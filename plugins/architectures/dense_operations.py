@@ -1,1 +1,182 @@
-"""placeholder"""
+"""What a dense transformer does per phase: the operations, their FLOPs and bytes, per device.
+
+For every phase (prefill, one decode step, a training forward pass) and every layer type the
+operations are: QKV projection, attention (scores and values), output projection, MLP, norms
+and residual adds, embedding look-up, LM head. Each is an :class:`Operation` holding FLOPs and
+the bytes it reads and writes (weights, activations, KV cache) on one device, after tensor
+parallelism has split heads and the MLP. Times come from the hardware plugins.
+
+Conventions: a multiply-add is 2 FLOPs; causal attention counts the average context (Kaplan
+et al. 2020's convention: the triangle, not the full square).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ridgeline.plugin import Operation, bytes_per_element, formula, hookimpl
+
+
+def _shard(model, tp):
+    """Per-device head counts and MLP width under tensor parallelism of degree ``tp``."""
+    heads = model.num_heads / tp
+    # GQA/MQA with fewer KV heads than devices replicates KV heads: at least one per device
+    kv_heads = max(model.kv_heads / tp, 1.0)
+    return heads, kv_heads, model.intermediate_size / tp
+
+
+def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, kv_read,
+                     logit_tokens):
+    """The operations of one phase on one device.
+
+    Args:
+        model: the model.
+        tp: tensor-parallel degree.
+        layers: transformer layers this device runs in the phase.
+        sequences: sequences processed together (number or array).
+        new_tokens: tokens per sequence processed in the phase (prompt, 1 for decode).
+        context_tokens: average number of tokens each new token attends to.
+        kv_read: whether attention reads the cache (decode) or computes K/V in place (prefill,
+            training, with flash-attention-style kernels that keep scores on chip).
+        logit_tokens: tokens whose logits are computed (the last one per sequence in prefill).
+    """
+    h, d, vocab = model.hidden_size, model.head_width, model.vocab_size
+    heads, kv_heads, ff = _shard(model, tp)
+    w = bytes_per_element(model.weights_dtype)
+    a = bytes_per_element(model.activations_dtype)
+    kv = bytes_per_element(model.kv_dtype)
+    n = sequences * new_tokens  # tokens processed
+    qkv_width = (heads + 2 * kv_heads) * d
+    mats = 3 if model.mlp == "gated" else 2
+    embed = model.embed_dim or h
+    kv_per_token = 2 * kv_heads * d * kv  # K and V of one token in one layer
+    kv_bytes = n * kv_per_token + (sequences * context_tokens * kv_per_token if kv_read else 0.0)
+    return (
+        Operation("qkv_proj", flops=2.0 * n * h * qkv_width, weight_bytes=h * qkv_width * w,
+                  activation_bytes=n * (h + qkv_width) * a, count=layers),
+        Operation("attention", flops=4.0 * n * context_tokens * heads * d,
+                  activation_bytes=n * (2 * heads * d + (0 if kv_read else 2 * kv_heads * d)) * a,
+                  kv_bytes=kv_bytes, count=layers),
+        Operation("out_proj", flops=2.0 * n * heads * d * h, weight_bytes=heads * d * h * w,
+                  activation_bytes=n * (heads * d + h) * a, count=layers),
+        Operation("mlp", flops=2.0 * mats * n * h * ff, weight_bytes=mats * h * ff * w,
+                  activation_bytes=n * (2 * h + mats * ff) * a, count=layers),
+        # norms read and write the hidden state; two residual adds read two and write one
+        Operation("norms_residual", flops=8.0 * n * h * model.norms_per_layer,
+                  activation_bytes=n * h * a * (2 * model.norms_per_layer + 6), count=layers),
+        Operation("embedding", flops=0.0 * n, activation_bytes=n * embed * (w + a)),
+        Operation("lm_head", flops=2.0 * logit_tokens * embed * vocab / tp,
+                  weight_bytes=embed * vocab / tp * w,
+                  activation_bytes=logit_tokens * (embed + vocab / tp) * a),
+    )
+
+
+@formula(family="dense", workload="inference", unit="table")
+def prefill_operations(model, plan, batch, prompt_tokens):
+    """Prefill of the whole prompt for the batch: every layer, per tensor-parallel shard."""
+    return phase_operations(model, plan.tp, model.num_layers, batch, prompt_tokens,
+                            (prompt_tokens + 1) / 2.0, kv_read=False, logit_tokens=batch)
+
+
+@formula(family="dense", workload="inference", unit="table")
+def decode_operations(model, plan, batch, decode_context_tokens):
+    """One decode step at the average context of the generation, per tensor-parallel shard."""
+    return phase_operations(model, plan.tp, model.num_layers, batch, 1, decode_context_tokens,
+                            kv_read=True, logit_tokens=batch)
+
+
+@formula(family="dense", workload="inference", unit="table")
+def first_decode_operations(model, plan, batch, prompt_tokens):
+    """The first decode step, attending to the prompt."""
+    return phase_operations(model, plan.tp, model.num_layers, batch, 1, prompt_tokens,
+                            kv_read=True, logit_tokens=batch)
+
+
+@formula(family="dense", workload="training", unit="table")
+def training_forward_operations(model, plan, micro_batch_size, seq_len):
+    """Forward pass of one micro-batch through one pipeline stage's layers."""
+    return phase_operations(model, plan.tp, model.num_layers / plan.pp, micro_batch_size,
+                            seq_len, (seq_len + 1) / 2.0, kv_read=False,
+                            logit_tokens=micro_batch_size * seq_len)
+
+
+@formula(family="dense")
+def kv_cache_bytes_per_token(model):
+    """KV-cache bytes one token of context takes across all layers (K and V)."""
+    return 2.0 * model.num_layers * model.kv_heads * model.head_width * \
+        bytes_per_element(model.kv_dtype)
+
+
+@formula(family="dense")
+def kv_cache_bytes_per_token_per_device(model, plan):
+    """KV-cache bytes per token of context on one device (heads split by tp, layers by pp)."""
+    _, kv_heads, _ = _shard(model, plan.tp)
+    return 2.0 * (model.num_layers / plan.pp) * kv_heads * model.head_width * \
+        bytes_per_element(model.kv_dtype)
+
+
+@formula(family="dense", workload="training")
+def forward_flops_per_token(model, params, seq_len_for_flops):
+    """Model forward FLOPs per token (PaLM convention: 2N + 4·L·H·Q·T, full attention square)."""
+    return 2.0 * params + 4.0 * model.num_layers * model.num_heads * model.head_width * \
+        seq_len_for_flops
+
+
+@formula(family="dense", workload="training")
+def attention_flops_per_token_forward(model, seq_len_for_flops):
+    """Attention-score and -value FLOPs per token in the forward pass (PaLM's 4·L·H·Q·T)."""
+    return 4.0 * model.num_layers * model.num_heads * model.head_width * seq_len_for_flops
+
+
+@formula(family="dense", workload="inference")
+def prefill_activation_bytes_per_sequence(model, plan, prompt_tokens):
+    """Peak activation working set of one sequence's prefill on one device.
+
+    One layer's live tensors at a time (the hidden state, Q/K/V, the MLP's intermediate), with
+    flash-attention-style kernels that never store the score matrix; plus fp32 logits of the
+    last position.
+    """
+    heads, kv_heads, ff = _shard(model, plan.tp)
+    a = bytes_per_element(model.activations_dtype)
+    mats = 3 if model.mlp == "gated" else 2
+    per_token = (2 * model.hidden_size + (heads + 2 * kv_heads) * model.head_width
+                 + (mats - 1) * ff) * a
+    return prompt_tokens * per_token + 4.0 * model.vocab_size / plan.tp
+
+
+@formula(family="dense", workload="training")
+def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
+    """Activations one layer stores for the backward pass, per micro-batch, on one device.
+
+    Korthikanti et al. 2022 (arXiv:2205.05198, Section 4): ``s·b·h·(34 + 5·a·s/h)`` for a
+    GPT block with 16-bit activations and d_ff = 4h. The 34 splits into 10·h that tensor
+    parallelism does not shard and 24·h that it does; the MLP's share is generalised to any
+    d_ff and to gated MLPs. Sequence parallelism shards all of it; selective recomputation
+    drops the ``5·a·s/h`` score term; full recomputation keeps only the layer input.
+    """
+    s, b, h, t = seq_len, micro_batch_size, model.hidden_size, plan.tp
+    a = bytes_per_element(model.activations_dtype) / 2.0  # the formula assumes 2-byte values
+    ff = model.intermediate_size
+    linear = 18.0 * h + ff * (6.0 if model.mlp == "gated" else 4.0)  # 34h when ff = 4h
+    scores = 5.0 * model.num_heads * s  # per token: a·s score entries x 5 bytes
+    if plan.recompute == "full":
+        per_token = 2.0 * h / (t if plan.sp else 1)
+    elif plan.sp:
+        per_token = (linear + (0.0 if plan.recompute == "selective" else scores)) / t
+    else:
+        per_token = 10.0 * h + (linear - 10.0 * h) / t + \
+            (0.0 if plan.recompute == "selective" else scores / t)
+    return s * b * per_token * a
+
+
+FORMULAS = (prefill_operations, decode_operations, first_decode_operations,
+            training_forward_operations, kv_cache_bytes_per_token,
+            kv_cache_bytes_per_token_per_device, forward_flops_per_token,
+            attention_flops_per_token_forward, prefill_activation_bytes_per_sequence,
+            training_activation_bytes_per_layer)
+
+
+@hookimpl
+def ridgeline_register_formulas(register):
+    for f in FORMULAS:
+        register(f)

@@ -1,1 +1,127 @@
-"""placeholder"""
+"""Exact parameter counts of a dense decoder-only transformer, from its :class:`Model`.
+
+Counts are unique trainable parameters laid out the way the Hugging Face modules hold them
+(every ``nn.Parameter``, no buffers such as rotary ``inv_freq`` or causal masks), so they equal
+``sum(p.numel() for p in model.parameters())``. A tied LM head shares the token embedding and
+adds nothing. Plain integer arithmetic: these depend only on the model, never on a sweep axis.
+
+The pieces, per layer:
+
+- attention: Q and O are ``hidden x (heads * head_dim)``; K and V are
+  ``hidden x (kv_heads * head_dim)`` (GQA/MQA); biases on Q/K/V (``bias = "qkv"``) or on all
+  four (``bias = "all"``);
+- MLP: three ``hidden x d_ff`` matrices when gated, two when plain; biases only when
+  ``bias = "all"``;
+- norms: ``norms_per_layer`` of them, ``hidden`` weights each, plus ``hidden`` biases for
+  LayerNorm.
+
+Outside the layers: the token embedding (``vocab x embed_dim``), a learned position table, the
+``project_in``/``project_out`` matrices of models whose embedding is narrower than the trunk
+(OPT-350m), the final norm, and an untied LM head.
+"""
+
+from __future__ import annotations
+
+from ridgeline.plugin import formula, hookimpl
+
+
+def _embedding_width(model) -> int:
+    """Width of the token embedding and the LM head (``embed_dim``, or ``hidden_size``)."""
+    return model.embed_dim or model.hidden_size
+
+
+def norm_params(model) -> int:
+    """Parameters of one normalisation layer over the hidden state."""
+    per_channel = 2 if model.norm == "layernorm" else 1  # LayerNorm: weight and bias
+    return per_channel * model.hidden_size
+
+
+def attention_params(model) -> int:
+    """Parameters of one layer's attention: Q, K, V and output projections, with biases."""
+    hidden = model.hidden_size
+    q_width = model.num_heads * model.head_width
+    kv_width = model.kv_heads * model.head_width
+    weights = 2 * hidden * q_width + 2 * hidden * kv_width  # Q and O; K and V
+    biases = 0
+    if model.bias in ("qkv", "all"):
+        biases += q_width + 2 * kv_width
+    if model.bias == "all":
+        biases += hidden  # output projection
+    return weights + biases
+
+
+def mlp_params(model) -> int:
+    """Parameters of one layer's MLP: up (and gate) and down projections, with biases."""
+    hidden, ff = model.hidden_size, model.intermediate_size
+    up_matrices = 2 if model.mlp == "gated" else 1  # gated: gate and up
+    weights = (up_matrices + 1) * hidden * ff
+    biases = up_matrices * ff + hidden if model.bias == "all" else 0
+    return weights + biases
+
+
+def layer_params(model) -> int:
+    """Parameters of one transformer layer: attention, MLP and the layer's norms."""
+    return attention_params(model) + mlp_params(model) + model.norms_per_layer * norm_params(model)
+
+
+def token_embedding_params(model) -> int:
+    """Parameters of the token embedding table (``vocab x embed_dim``)."""
+    return model.vocab_size * _embedding_width(model)
+
+
+def position_embedding_params(model) -> int:
+    """Parameters of a learned position table; rotary, ALiBi and no positions have none."""
+    if model.positions != "learned":
+        return 0
+    rows = model.position_rows or model.max_seq_len
+    return rows * model.hidden_size
+
+
+def embedding_projection_params(model) -> int:
+    """Parameters of the bias-free ``project_in`` and ``project_out`` matrices.
+
+    They exist when the token embedding is narrower or wider than the trunk (OPT-350m:
+    512 <-> 1024).
+    """
+    width = _embedding_width(model)
+    if width == model.hidden_size:
+        return 0
+    return 2 * width * model.hidden_size
+
+
+def final_norm_params(model) -> int:
+    """Parameters of the norm after the last layer (none in post-LN models such as OPT-350m)."""
+    return norm_params(model) if model.final_norm else 0
+
+
+def embedding_params(model) -> int:
+    """Embedding parameters: token and position tables, and the embedding projections."""
+    return (token_embedding_params(model) + position_embedding_params(model)
+            + embedding_projection_params(model))
+
+
+def lm_head_params(model) -> int:
+    """Parameters of the LM head: 0 when it is tied to the token embedding."""
+    return 0 if model.tie_embeddings else model.vocab_size * _embedding_width(model)
+
+
+def params(model) -> int:
+    """Total unique parameters (a tied LM head counted once, buffers excluded)."""
+    return (embedding_params(model) + model.num_layers * layer_params(model)
+            + final_norm_params(model) + lm_head_params(model))
+
+
+def non_embedding_params(model) -> int:
+    """Parameters outside the embeddings and LM head: the layers and the final norm."""
+    return params(model) - embedding_params(model) - lm_head_params(model)
+
+
+# The counting functions stay plain (callable with a Model); the formulas wrap them.
+FORMULAS = tuple(formula(f.__name__, family="dense")(f) for f in (
+    params, embedding_params, lm_head_params, layer_params, non_embedding_params))
+
+
+@hookimpl
+def ridgeline_register_formulas(register):
+    for f in FORMULAS:
+        register(f)

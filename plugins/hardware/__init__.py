@@ -1,0 +1,1 @@
+"""Accelerator kinds: what a device can compute, hold and move, and how fast."""

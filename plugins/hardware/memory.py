@@ -1,1 +1,151 @@
-"""placeholder"""
+"""Memory per device: weights, KV cache, activations, gradients and optimizer state; fit or not.
+
+"Does not fit" is a result: ``fits`` is false and ``memory_shortfall_bytes`` says by how much.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ridgeline.plugin import bytes_per_element, formula, hookimpl
+
+
+@formula
+def usable_memory_bytes(memory_capacity_bytes, system):
+    """Device memory a framework can fill (capacity x the accelerator's usable fraction)."""
+    return memory_capacity_bytes * system.eff.usable_memory
+
+
+@formula
+def weight_bytes(model, params):
+    """Bytes of all weights in their storage precision (quantisation scales included)."""
+    return params * bytes_per_element(model.weights_dtype)
+
+
+@formula
+def weight_bytes_per_device(weight_bytes, plan):
+    """Weights held by one device: sharded by tensor and pipeline parallelism."""
+    return weight_bytes / (plan.tp * plan.pp)
+
+
+# ---- inference
+
+
+@formula(workload="inference")
+def context_tokens(prompt_tokens, output_tokens):
+    """Tokens each sequence holds in its KV cache by the end of the request."""
+    return prompt_tokens + output_tokens
+
+
+@formula(workload="inference")
+def kv_cache_bytes(kv_cache_bytes_per_token, batch, context_tokens):
+    """KV cache of the whole batch at full context, all devices together."""
+    return kv_cache_bytes_per_token * batch * context_tokens
+
+
+@formula(workload="inference")
+def kv_cache_bytes_per_device(kv_cache_bytes_per_token_per_device, batch, context_tokens):
+    """KV cache held by one device at full context."""
+    return kv_cache_bytes_per_token_per_device * batch * context_tokens
+
+
+@formula(workload="inference")
+def activation_bytes(prefill_activation_bytes_per_sequence, batch):
+    """Peak activation working set on one device (during prefill of the whole batch)."""
+    return prefill_activation_bytes_per_sequence * batch
+
+
+@formula(workload="inference")
+def memory_per_device_bytes(weight_bytes_per_device, kv_cache_bytes_per_device,
+                            activation_bytes):
+    """Everything one device holds: weights + KV cache + activations."""
+    return weight_bytes_per_device + kv_cache_bytes_per_device + activation_bytes
+
+
+@formula(workload="inference", unit="")
+def max_batch(usable_memory_bytes, weight_bytes_per_device, kv_cache_bytes_per_token_per_device,
+              context_tokens, prefill_activation_bytes_per_sequence):
+    """Largest batch whose weights, KV cache and activations fit (0 if the weights alone don't)."""
+    per_sequence = kv_cache_bytes_per_token_per_device * context_tokens + \
+        prefill_activation_bytes_per_sequence
+    room = usable_memory_bytes - weight_bytes_per_device
+    return np.maximum(np.floor(room / per_sequence), 0.0)
+
+
+# ---- training
+
+
+@formula(workload="training")
+def gradient_bytes_per_device(params, plan):
+    """16-bit gradients on one device (sharded over data parallelism from ZeRO-2 on)."""
+    shard = plan.tp * plan.pp * (plan.dp if plan.zero >= 2 else 1)
+    return 2.0 * params / shard
+
+
+@formula(workload="training")
+def optimizer_bytes_per_device(params, plan):
+    """Mixed-precision Adam state, 12 bytes per parameter (fp32 master weights, momentum and
+    variance; Rajbhandari et al. 2020, section 3.1), sharded over data parallelism from ZeRO-1."""
+    shard = plan.tp * plan.pp * (plan.dp if plan.zero >= 1 else 1)
+    return 12.0 * params / shard
+
+
+@formula("weight_bytes_per_device", workload="training", plan="zero3")
+def weight_bytes_per_device_zero3(weight_bytes, plan):
+    """ZeRO-3 shards the 16-bit weights over data parallelism too."""
+    return weight_bytes / (plan.tp * plan.pp * plan.dp)
+
+
+@formula(workload="training")
+def in_flight_micro_batches(plan, micro_batches_per_step):
+    """Micro-batches whose activations the first pipeline stage holds at once (1F1B: pp;
+    interleaved: x (1 + (pp-1)/(pp·v)), Narayanan et al. 2021)."""
+    held = np.minimum(micro_batches_per_step, plan.pp)
+    return held * (1.0 + (plan.pp - 1) / (plan.pp * plan.interleave) if plan.interleave > 1
+                   else 1.0)
+
+
+@formula("activation_bytes", workload="training")
+def training_activation_bytes(model, plan, training_activation_bytes_per_layer, in_flight_micro_batches,
+                     micro_batch_size, seq_len):
+    """Stored activations on the busiest device: its layers x micro-batches in flight, plus the
+    fp32 logits of one micro-batch."""
+    layers = model.num_layers / plan.pp
+    logits = 4.0 * micro_batch_size * seq_len * model.vocab_size / plan.tp
+    return training_activation_bytes_per_layer * layers * in_flight_micro_batches + logits
+
+
+@formula("memory_per_device_bytes", workload="training")
+def training_memory_per_device_bytes(weight_bytes_per_device, gradient_bytes_per_device,
+                                     optimizer_bytes_per_device, activation_bytes):
+    """Weights + gradients + optimizer state + stored activations on one device."""
+    return (weight_bytes_per_device + gradient_bytes_per_device + optimizer_bytes_per_device
+            + activation_bytes)
+
+
+# ---- fit
+
+
+@formula(unit="")
+def fits(memory_per_device_bytes, usable_memory_bytes):
+    """Whether everything one device must hold fits in its usable memory."""
+    return memory_per_device_bytes <= usable_memory_bytes
+
+
+@formula
+def memory_shortfall_bytes(memory_per_device_bytes, usable_memory_bytes):
+    """How much more memory one device would need (0 when it fits)."""
+    return np.maximum(memory_per_device_bytes - usable_memory_bytes, 0.0)
+
+
+FORMULAS = (usable_memory_bytes, weight_bytes, weight_bytes_per_device, context_tokens,
+            kv_cache_bytes, kv_cache_bytes_per_device, activation_bytes, memory_per_device_bytes,
+            max_batch, gradient_bytes_per_device, optimizer_bytes_per_device,
+            weight_bytes_per_device_zero3, in_flight_micro_batches, training_activation_bytes,
+            training_memory_per_device_bytes, fits, memory_shortfall_bytes)
+
+
+@hookimpl
+def ridgeline_register_formulas(register):
+    for f in FORMULAS:
+        register(f)

@@ -1,0 +1,1 @@
+"""Parallel plans: how work is split across devices, and what the splitting costs."""

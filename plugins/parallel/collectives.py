@@ -1,1 +1,166 @@
-"""placeholder"""
+"""Communication: collectives priced by group size and by the link the group crosses.
+
+The alpha-beta model (Thakur, Rabenseifner & Gropp 2005; formulas.md section 5.1), with
+``S`` the bytes each rank holds and ``n`` ranks:
+
+- all-reduce (ring): ``2·(n-1)/n · S / BW + 2·(n-1)·alpha``
+- all-gather, reduce-scatter, all-to-all: ``(n-1)/n · S / BW + (n-1)·alpha``
+- point-to-point: ``S / BW + alpha``
+
+``BW`` is the per-device, per-direction bandwidth of the bottleneck link times the
+accelerator's network efficiency: the scale-up link when the whole group fits in one
+scale-up domain, the scale-out network otherwise.
+
+Tensor parallelism (Megatron, Shoeybi et al. 2019): two all-reduces of the activations per
+layer in the forward pass and two in the backward; sequence parallelism replaces each with a
+reduce-scatter + all-gather pair of the same volume.
+"""
+
+from __future__ import annotations
+
+from ridgeline.plugin import ScenarioError, bytes_per_element, formula, hookimpl
+
+
+def group_link(system, group_devices, stride=1):
+    """``(bandwidth_bytes_per_s, latency_s)`` of the slowest link a group of devices crosses.
+
+    Args:
+        group_devices: devices in the group.
+        stride: distance between consecutive members (data-parallel groups are strided by
+            tp x pp), which decides whether the group spans scale-up domains.
+    """
+    links = system.accelerator.links
+    eff = system.eff.network
+    span = group_devices * stride
+    if links.scale_up is not None and span <= system.scale_up_devices:
+        return links.scale_up.bandwidth_bytes_per_s * eff, links.scale_up.latency_s
+    if links.scale_out is not None:
+        return links.scale_out.bandwidth_bytes_per_s * eff, links.scale_out.latency_s
+    if links.scale_up is not None and system.devices <= system.scale_up_devices:
+        return links.scale_up.bandwidth_bytes_per_s * eff, links.scale_up.latency_s
+    raise ScenarioError(
+        f"a group of {group_devices} devices spans more than one scale-up domain of "
+        f"{system.accelerator.id} ({system.scale_up_devices} devices), and its registry file "
+        f"gives no scale-out link bandwidth; add [links.scale_out] to it (a user registry "
+        f"file with replaces = \"{system.accelerator.id}\") or keep the group inside the domain")
+
+
+def all_reduce_s(size_bytes, n, bandwidth, latency):
+    return 2.0 * (n - 1) / n * size_bytes / bandwidth + 2.0 * (n - 1) * latency
+
+
+def all_gather_s(size_bytes, n, bandwidth, latency):
+    """Also the cost of a reduce-scatter or an all-to-all of ``size_bytes`` per rank."""
+    return (n - 1) / n * size_bytes / bandwidth + (n - 1) * latency
+
+
+def point_to_point_s(size_bytes, bandwidth, latency):
+    return size_bytes / bandwidth + latency
+
+
+def _tp_all_reduces_s(model, plan, system, tokens, per_layer, layers):
+    bandwidth, latency = group_link(system, plan.tp)
+    size = tokens * model.hidden_size * bytes_per_element(model.activations_dtype)
+    return per_layer * layers * all_reduce_s(size, plan.tp, bandwidth, latency)
+
+
+# ---- inference: tensor and pipeline parallel communication per phase
+
+
+@formula(workload="inference")
+def prefill_tp_comm_s(plan):
+    """Tensor-parallel communication in prefill (none without tensor parallelism)."""
+    return 0.0
+
+
+@formula("prefill_tp_comm_s", workload="inference", plan="tp")
+def prefill_tp_comm_s_tp(model, plan, system, batch, prompt_tokens):
+    """Two all-reduces of the prompt's activations per layer (Megatron)."""
+    return _tp_all_reduces_s(model, plan, system, batch * prompt_tokens, 2, model.num_layers)
+
+
+@formula(workload="inference")
+def decode_tp_comm_s(plan):
+    """Tensor-parallel communication per decode step (none without tensor parallelism)."""
+    return 0.0
+
+
+@formula("decode_tp_comm_s", workload="inference", plan="tp")
+def decode_tp_comm_s_tp(model, plan, system, batch):
+    """Two all-reduces of one token's activations per layer per step; latency-bound."""
+    return _tp_all_reduces_s(model, plan, system, batch, 2, model.num_layers)
+
+
+@formula(workload="inference")
+def pipeline_hop_s(plan):
+    """Time to pass activations between pipeline stages (none without pipeline parallelism)."""
+    return 0.0 * plan.pp
+
+
+@formula("pipeline_hop_s", workload="inference", plan="pp")
+def pipeline_hop_s_pp(model, plan, system, batch):
+    """Point-to-point sends of one decode step's activations across the pp-1 stage boundaries."""
+    bandwidth, latency = group_link(system, 2, stride=plan.tp)
+    size = batch * model.hidden_size * bytes_per_element(model.activations_dtype)
+    return (plan.pp - 1) * point_to_point_s(size, bandwidth, latency)
+
+
+# ---- training
+
+
+@formula(workload="training")
+def training_tp_comm_s(plan):
+    """Tensor-parallel communication per micro-batch (none without tensor parallelism)."""
+    return 0.0
+
+
+@formula("training_tp_comm_s", workload="training", plan="tp")
+def training_tp_comm_s_tp(model, plan, system, micro_batch_size, seq_len):
+    """Four all-reduces per layer per micro-batch (two forward, two backward), six with full
+    recomputation; sequence parallelism moves the same volume as reduce-scatter + all-gather."""
+    per_layer = 6 if plan.recompute == "full" else 4
+    return _tp_all_reduces_s(model, plan, system, micro_batch_size * seq_len, per_layer,
+                             model.num_layers / plan.pp)
+
+
+@formula(workload="training")
+def training_pp_comm_s(plan):
+    """Pipeline point-to-point time per micro-batch (none without pipeline parallelism)."""
+    return 0.0
+
+
+@formula("training_pp_comm_s", workload="training", plan="pp")
+def training_pp_comm_s_pp(model, plan, system, micro_batch_size, seq_len):
+    """Activations forward and gradients backward across a stage boundary, per micro-batch,
+    once per model chunk (interleaving multiplies the hops); scatter/gather over tp."""
+    bandwidth, latency = group_link(system, 2, stride=plan.tp)
+    size = micro_batch_size * seq_len * model.hidden_size * \
+        bytes_per_element(model.activations_dtype) / plan.tp
+    return 2.0 * plan.interleave * point_to_point_s(size, bandwidth, latency)
+
+
+@formula(workload="training")
+def gradient_sync_s(plan):
+    """Data-parallel gradient synchronisation per step (none without data parallelism)."""
+    return 0.0 * plan.dp
+
+
+@formula("gradient_sync_s", workload="training", plan="dp")
+def gradient_sync_s_dp(model, plan, system, params):
+    """Gradient all-reduce over the data-parallel group (ZeRO-1/2: reduce-scatter +
+    all-gather of the same volume; ZeRO-3 adds a parameter all-gather: 1.5x)."""
+    bandwidth, latency = group_link(system, plan.dp, stride=plan.tp * plan.pp)
+    size = params / (plan.tp * plan.pp) * bytes_per_element(model.activations_dtype)
+    volume = 1.5 if plan.zero == 3 else 1.0
+    return volume * all_reduce_s(size, plan.dp, bandwidth, latency)
+
+
+FORMULAS = (prefill_tp_comm_s, prefill_tp_comm_s_tp, decode_tp_comm_s, decode_tp_comm_s_tp,
+            pipeline_hop_s, pipeline_hop_s_pp, training_tp_comm_s, training_tp_comm_s_tp,
+            training_pp_comm_s, training_pp_comm_s_pp, gradient_sync_s, gradient_sync_s_dp)
+
+
+@hookimpl
+def ridgeline_register_formulas(register):
+    for f in FORMULAS:
+        register(f)

@@ -1,1 +1,133 @@
-"""placeholder"""
+"""Training: step time, throughput, utilisation (MFU and HFU as PaLM defines them), wall-clock.
+
+PaLM (Chowdhery et al. 2022, Appendix B): model FLOPs per token are ``6·N + 12·L·H·Q·T``
+(the full attention square, no recomputation); MFU = tokens/s x that / peak FLOP/s of all
+devices. HFU counts what the hardware actually executes, recomputation included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ridgeline.plugin import formula, hookimpl
+
+
+@formula(workload="training", unit="")
+def seq_len(workload):
+    """Sequence length in tokens."""
+    return workload.seq_len
+
+
+@formula(workload="training", unit="")
+def seq_len_for_flops(seq_len):
+    """Context length the attention FLOPs are counted over (the training sequence)."""
+    return seq_len
+
+
+@formula(workload="training", unit="")
+def global_batch(workload):
+    """Sequences per optimizer step, across all data-parallel replicas."""
+    return workload.global_batch
+
+
+@formula(workload="training", unit="")
+def training_tokens(workload):
+    """Tokens to train on."""
+    return workload.tokens
+
+
+@formula(workload="training", unit="")
+def micro_batch_size(plan):
+    """Sequences per micro-batch."""
+    return plan.micro_batch
+
+
+@formula(workload="training", unit="")
+def tokens_per_step(global_batch, seq_len):
+    """Tokens per optimizer step."""
+    return global_batch * seq_len
+
+
+@formula(workload="training", unit="")
+def steps(training_tokens, tokens_per_step):
+    """Optimizer steps to see every training token."""
+    return np.ceil(training_tokens / tokens_per_step)
+
+
+@formula(workload="training")
+def model_flops_per_token(params, model, seq_len):
+    """PaLM's model FLOPs per training token: 6N + 12·L·H·Q·T."""
+    return 6.0 * params + 12.0 * model.num_layers * model.num_heads * model.head_width * seq_len
+
+
+@formula(workload="training")
+def model_flops_per_step(model_flops_per_token, tokens_per_step):
+    """Model FLOPs of one step (forward and backward, no recomputation)."""
+    return model_flops_per_token * tokens_per_step
+
+
+@formula(workload="training")
+def recompute_flops_per_token(plan):
+    """FLOPs recomputed per token (none without activation recomputation)."""
+    return 0.0 * plan.tp
+
+
+@formula("recompute_flops_per_token", workload="training", plan="recompute-full")
+def recompute_flops_per_token_full(forward_flops_per_token):
+    """Full recomputation repeats the whole forward pass."""
+    return forward_flops_per_token
+
+
+@formula("recompute_flops_per_token", workload="training", plan="recompute-selective")
+def recompute_flops_per_token_selective(attention_flops_per_token_forward):
+    """Selective recomputation repeats only attention scores and values."""
+    return attention_flops_per_token_forward
+
+
+@formula(workload="training")
+def hardware_flops_per_step(model_flops_per_step, recompute_flops_per_token, tokens_per_step):
+    """FLOPs the hardware executes per step: model FLOPs plus recomputation."""
+    return model_flops_per_step + recompute_flops_per_token * tokens_per_step
+
+
+@formula(workload="training")
+def tokens_per_s(tokens_per_step, step_s):
+    """Training throughput in tokens per second."""
+    return tokens_per_step / step_s
+
+
+@formula(workload="training", unit="")
+def training_devices(plan):
+    """Devices the plan uses (tp x pp x dp)."""
+    return plan.tp * plan.pp * plan.dp
+
+
+@formula(workload="training", unit="")
+def mfu(model_flops_per_step, step_s, peak_flops_per_s, training_devices):
+    """Model FLOPs utilisation (PaLM): model FLOPs per second / peak of all devices."""
+    return model_flops_per_step / (step_s * peak_flops_per_s * training_devices)
+
+
+@formula(workload="training", unit="")
+def hfu(hardware_flops_per_step, step_s, peak_flops_per_s, training_devices):
+    """Hardware FLOPs utilisation (PaLM): executed FLOPs per second / peak of all devices."""
+    return hardware_flops_per_step / (step_s * peak_flops_per_s * training_devices)
+
+
+@formula(workload="training")
+def wall_clock_s(steps, step_s):
+    """Time to train on every token."""
+    return steps * step_s
+
+
+FORMULAS = (seq_len, seq_len_for_flops, global_batch, training_tokens, micro_batch_size,
+            tokens_per_step, steps, model_flops_per_token, model_flops_per_step,
+            recompute_flops_per_token, recompute_flops_per_token_full,
+            recompute_flops_per_token_selective, hardware_flops_per_step, tokens_per_s,
+            training_devices, mfu, hfu, wall_clock_s)
+
+
+@hookimpl
+def ridgeline_register_formulas(register):
+    for f in FORMULAS:
+        register(f)

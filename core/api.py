@@ -1,0 +1,256 @@
+"""``infer()`` and ``train()``: scenarios from names and numbers, in one call.
+
+Keyword names match the command line's flags. Counts accept ``300B``, ``1.4T``, ``1e9``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Optional, Union
+
+import attrs
+
+from .accelerator import Accelerator, Efficiency
+from .catalog import Catalog, default_catalog
+from .engine import Estimate, estimate
+from .errors import ScenarioError
+from .model import Model
+from .precision import check as check_precision
+from .scenario import InferenceWorkload, Plan, Scenario, System, TrainingWorkload
+from .units import parse, parse_count
+
+ModelLike = Union[str, os.PathLike, Model]
+AcceleratorLike = Union[str, Accelerator]
+
+
+def resolve_model(model: ModelLike, catalog: Catalog) -> Model:
+    """A model from a preset name, a local ``config.json`` path, or a :class:`Model`."""
+    if isinstance(model, Model):
+        return model
+    text = os.fspath(model)
+    path = Path(text)
+    if text.endswith(".json") or path.is_dir() or path.is_file():
+        from .hf_config import model_from_hf_config
+        if path.is_dir():
+            path = path / "config.json"
+        if not path.is_file():
+            raise ScenarioError(f"model {text!r}: no such file")
+        return model_from_hf_config(path)
+    return catalog.model(text)
+
+
+def _count(value: Any, what: str) -> int:
+    number = parse_count(value, what=what)
+    if number != int(number) or number < 1:
+        raise ScenarioError(f"{what} must be a whole number >= 1, got {value!r}")
+    return int(number)
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif isinstance(value, str):
+            return _count(value, what)
+        else:
+            raise ScenarioError(f"{what} must be a whole number >= 1, got {value!r}")
+    if value < 1:
+        raise ScenarioError(f"{what} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def _precisions(model: Model, weights, kv, activations) -> Model:
+    changes = {}
+    if weights is not None:
+        changes["weights_dtype"] = check_precision(weights, what="weights")
+    if kv is not None:
+        changes["kv_dtype"] = check_precision(kv, what="kv")
+    if activations is not None:
+        changes["activations_dtype"] = check_precision(activations, what="activations")
+    return attrs.evolve(model, **changes) if changes else model
+
+
+def _system(accelerator: Accelerator, devices: int, price, efficiency) -> System:
+    price_value = None
+    if price is not None:
+        price_value = parse(price, "usd_per_hour", what="price")
+        if price_value <= 0:
+            raise ScenarioError(f"price must be > 0, got {price!r}")
+    eff = None
+    if efficiency:
+        try:
+            eff = attrs.evolve(accelerator.efficiency, **dict(efficiency))
+        except TypeError as exc:
+            known = ", ".join(a.name for a in attrs.fields(Efficiency))
+            raise ScenarioError(f"efficiency: {exc}; the factors are {known}") from None
+        except ValueError as exc:
+            raise ScenarioError(f"efficiency: {exc}") from None
+    return System(accelerator=accelerator, devices=devices, price_usd_per_hour=price_value,
+                  efficiency=eff)
+
+
+def _check_divides(model: Model, plan: Plan) -> None:
+    if model.num_heads % plan.tp:
+        raise ScenarioError(f"tp={plan.tp} does not divide the {model.num_heads} attention "
+                            f"heads of {model.id}")
+    if model.intermediate_size % plan.tp:
+        raise ScenarioError(f"tp={plan.tp} does not divide the MLP width "
+                            f"{model.intermediate_size} of {model.id}")
+    if model.num_layers % plan.pp:
+        raise ScenarioError(f"pp={plan.pp} does not divide the {model.num_layers} layers of "
+                            f"{model.id}")
+    if plan.interleave > 1 and (model.num_layers // plan.pp) % plan.interleave:
+        raise ScenarioError(f"interleave={plan.interleave} does not divide the "
+                            f"{model.num_layers // plan.pp} layers per pipeline stage")
+
+
+def _accelerator_runs(model: Model, accelerator: Accelerator) -> None:
+    runs = accelerator.runs_families
+    if runs is not None and model.family not in runs:
+        raise ScenarioError(f"{accelerator.id} does not run the {model.family!r} architecture "
+                            f"(it runs: {', '.join(runs)})")
+
+
+def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = None,
+                   tp: int = 1, pp: int = 1, batch: Union[int, str] = 1, prompt: Any = 512,
+                   output: Any = 256, weights: Optional[str] = None, kv: Optional[str] = None,
+                   activations: Optional[str] = None, price: Any = None,
+                   efficiency: Optional[dict] = None, catalog: Optional[Catalog] = None
+                   ) -> Scenario:
+    """The scenario :func:`infer` estimates (``batch="max"`` is resolved there)."""
+    catalog = catalog or default_catalog()
+    m = _precisions(resolve_model(model, catalog), weights, kv, activations)
+    acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
+    _accelerator_runs(m, acc)
+    plan = Plan(tp=_positive_int(tp, "tp"), pp=_positive_int(pp, "pp"))
+    _check_divides(m, plan)
+    n = _positive_int(devices, "devices") if devices is not None else plan.tp * plan.pp
+    if n != plan.tp * plan.pp:
+        raise ScenarioError(f"devices={n} must equal tp x pp = {plan.tp * plan.pp} for "
+                            f"inference of one model replica")
+    b = 1 if batch == "max" else _positive_int(batch, "batch")
+    workload = InferenceWorkload(batch=b, prompt_tokens=_count(prompt, "prompt"),
+                                 output_tokens=_count(output, "output"))
+    return Scenario(model=m, system=_system(acc, n, price, efficiency), plan=plan,
+                    workload=workload).check()
+
+
+def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = None, tp: int = 1,
+          pp: int = 1, batch: Union[int, str] = 1, prompt: Any = 512, output: Any = 256,
+          weights: Optional[str] = None, kv: Optional[str] = None,
+          activations: Optional[str] = None, price: Any = None,
+          efficiency: Optional[dict] = None, quantities: Optional[Iterable[str]] = None,
+          catalog: Optional[Catalog] = None) -> Estimate:
+    """Estimate serving a static batch of requests.
+
+    Args:
+        model: preset name (``llama-3-70b``), path to a local ``config.json``, or a Model.
+        on: accelerator id or alias (``h100``).
+        devices: defaults to tp x pp.
+        tp, pp: tensor- and pipeline-parallel degrees.
+        batch: sequences served together, or ``"max"`` for the largest batch that fits.
+        prompt, output: tokens per sequence.
+        weights, kv, activations: precisions (``bf16``, ``fp8``, ``int4``, ...).
+        price: USD per device-hour, overriding the registry's.
+        efficiency: overrides of the accelerator's efficiency factors
+            (``{"compute": 0.6, "memory": 0.8}``).
+        quantities: names to compute; default every one that applies.
+    """
+    catalog = catalog or default_catalog()
+    scenario = infer_scenario(model, on=on, devices=devices, tp=tp, pp=pp, batch=batch,
+                              prompt=prompt, output=output, weights=weights, kv=kv,
+                              activations=activations, price=price, efficiency=efficiency,
+                              catalog=catalog)
+    if batch == "max":
+        fit = estimate(scenario, ["max_batch"], catalog=catalog)
+        largest = int(fit["max_batch"])
+        scenario = attrs.evolve(scenario, workload=attrs.evolve(
+            scenario.workload, batch=max(largest, 1)))
+    return estimate(scenario, quantities, catalog=catalog)
+
+
+def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = None,
+                   tp: int = 1, pp: int = 1, dp: Optional[int] = None, micro_batch: int = 1,
+                   global_batch: Any = 512, seq: Any = 2048, tokens: Any = "1B",
+                   precision: Optional[str] = None, sp: bool = False, interleave: int = 1,
+                   zero: int = 0, recompute: str = "none", price: Any = None,
+                   efficiency: Optional[dict] = None, catalog: Optional[Catalog] = None
+                   ) -> Scenario:
+    """The scenario :func:`train` estimates."""
+    catalog = catalog or default_catalog()
+    m = resolve_model(model, catalog)
+    if precision is not None:
+        m = _precisions(m, precision, precision, precision)
+    acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
+    _accelerator_runs(m, acc)
+    tp, pp = _positive_int(tp, "tp"), _positive_int(pp, "pp")
+    if dp is None:
+        if devices is None:
+            dp = 1
+        else:
+            n = _positive_int(devices, "devices")
+            if n % (tp * pp):
+                raise ScenarioError(f"devices={n} is not a multiple of tp x pp = {tp * pp}")
+            dp = n // (tp * pp)
+    dp = _positive_int(dp, "dp")
+    if zero not in (0, 1, 2, 3):
+        raise ScenarioError(f"zero must be 0, 1, 2 or 3, got {zero!r}")
+    if recompute not in ("none", "selective", "full"):
+        raise ScenarioError(f"recompute must be none, selective or full, got {recompute!r}")
+    if sp and tp == 1:
+        raise ScenarioError("sequence parallelism (--sp) needs tensor parallelism (tp > 1)")
+    if interleave > 1 and pp == 1:
+        raise ScenarioError("interleaving (--interleave) needs pipeline parallelism (pp > 1)")
+    plan = Plan(tp=tp, pp=pp, dp=dp, sp=bool(sp), micro_batch=_positive_int(micro_batch,
+                "micro-batch"), interleave=_positive_int(interleave, "interleave"),
+                zero=zero, recompute=recompute)
+    _check_divides(m, plan)
+    n = _positive_int(devices, "devices") if devices is not None else plan.devices
+    if n != plan.devices:
+        raise ScenarioError(f"devices={n} must equal tp x pp x dp = {plan.tp} x {plan.pp} x "
+                            f"{plan.dp} = {plan.devices}")
+    g = _count(global_batch, "global batch")
+    if g % (plan.dp * plan.micro_batch):
+        raise ScenarioError(f"global batch {g} is not a multiple of dp x micro-batch = "
+                            f"{plan.dp} x {plan.micro_batch}")
+    workload = TrainingWorkload(global_batch=g, seq_len=_count(seq, "seq"),
+                                tokens=float(_count(tokens, "tokens")))
+    return Scenario(model=m, system=_system(acc, n, price, efficiency), plan=plan,
+                    workload=workload).check()
+
+
+def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = None, tp: int = 1,
+          pp: int = 1, dp: Optional[int] = None, micro_batch: int = 1, global_batch: Any = 512,
+          seq: Any = 2048, tokens: Any = "1B", precision: Optional[str] = None,
+          sp: bool = False, interleave: int = 1, zero: int = 0, recompute: str = "none",
+          price: Any = None, efficiency: Optional[dict] = None,
+          quantities: Optional[Iterable[str]] = None, catalog: Optional[Catalog] = None
+          ) -> Estimate:
+    """Estimate a training run.
+
+    Args:
+        model, on, price, efficiency, quantities: as for :func:`infer`.
+        devices: defaults to tp x pp x dp; when given without dp, dp = devices / (tp x pp).
+        tp, pp, dp: parallel degrees; micro_batch: sequences per micro-batch.
+        global_batch: sequences per step; seq: sequence length; tokens: tokens to train on.
+        precision: of weights, activations and arithmetic (default: the model's).
+        sp: sequence parallelism; interleave: model chunks per pipeline stage.
+        zero: ZeRO stage 0-3; recompute: ``none``, ``selective`` or ``full``.
+    """
+    catalog = catalog or default_catalog()
+    scenario = train_scenario(model, on=on, devices=devices, tp=tp, pp=pp, dp=dp,
+                              micro_batch=micro_batch, global_batch=global_batch, seq=seq,
+                              tokens=tokens, precision=precision, sp=sp, interleave=interleave,
+                              zero=zero, recompute=recompute, price=price,
+                              efficiency=efficiency, catalog=catalog)
+    return estimate(scenario, quantities, catalog=catalog)
+
+
+def scenario(kind: str, model: ModelLike, **kwargs) -> Scenario:
+    """A scenario for ``kind`` ``"infer"`` or ``"train"`` from the same arguments."""
+    if kind == "infer":
+        return infer_scenario(model, **kwargs)
+    if kind == "train":
+        return train_scenario(model, **kwargs)
+    raise ScenarioError(f"kind must be 'infer' or 'train', got {kind!r}")

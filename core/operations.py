@@ -1,0 +1,62 @@
+"""Operations: the unit of the roofline.
+
+An architecture describes a phase (prefill, one decode step, a training forward pass) as a
+tuple of :class:`Operation` per device: its FLOPs and the bytes it moves, split by what they
+are (weights, activations, KV cache), and how many times it repeats (layers on the device).
+The hardware side prices each operation on its own roofline and sums them: attention and the
+MLP sit on different sides of the ridge point, so one roofline over the whole step would be
+wrong.
+
+Fields may be floats or numpy arrays (sweeps).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from attrs import frozen
+
+Number = Any  # float or numpy array
+
+
+@frozen
+class Operation:
+    """One operation of a phase, on one device."""
+
+    name: str
+    """``qkv_proj``, ``attention``, ``out_proj``, ``mlp``, ``norms``, ``embedding``, ``lm_head``."""
+
+    flops: Number
+    """FLOPs per occurrence (a multiply-add is 2 FLOPs)."""
+
+    weight_bytes: Number = 0.0
+    """Weight bytes read per occurrence."""
+
+    activation_bytes: Number = 0.0
+    """Activation bytes read and written per occurrence."""
+
+    kv_bytes: Number = 0.0
+    """KV-cache bytes read and written per occurrence."""
+
+    count: Number = 1
+    """How many times it runs in the phase on this device (layers held)."""
+
+    @property
+    def bytes(self) -> Number:
+        return self.weight_bytes + self.activation_bytes + self.kv_bytes
+
+    @property
+    def intensity(self) -> Number:
+        """Arithmetic intensity, FLOP per byte moved."""
+        return self.flops / np.maximum(self.bytes, 1e-30)
+
+
+def roofline_s(op: Operation, flops_per_s: Number, bytes_per_s: Number) -> Number:
+    """Time of all occurrences of ``op``: each bound by arithmetic or by memory traffic."""
+    return op.count * np.maximum(op.flops / flops_per_s, op.bytes / bytes_per_s)
+
+
+def total(ops: tuple[Operation, ...], field: str) -> Number:
+    """Sum of ``field`` over every occurrence of every operation."""
+    return sum(getattr(op, field) * op.count for op in ops)
