@@ -75,8 +75,22 @@ _SYMBOL = {"bytes_per_s": "B/s", "flops_per_s": "FLOP/s", "usd_per_hour": "USD/h
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*$")
 
 
+#: qualifiers that may follow the unit in a name (``kv_cache_bytes_per_token_per_device``).
+_QUALIFIERS = ("_per_device", "_per_token", "_per_sequence", "_per_layer", "_per_step",
+               "_per_user", "_forward")
+
+
 def unit_of(name: str) -> str:
-    """The unit symbol a quantity's name declares (``"decode_step_s"`` -> ``"s"``), or ``""``."""
+    """The unit symbol a quantity's name declares (``"decode_step_s"`` -> ``"s"``), or ``""``.
+
+    Qualifiers after the unit are skipped: ``weight_bytes_per_device`` is in bytes.
+    """
+    stripped = True
+    while stripped:
+        stripped = False
+        for q in _QUALIFIERS:
+            if name.endswith(q) and len(name) > len(q):
+                name, stripped = name[: -len(q)], True
     for suffix in ("tokens_per_s", "bytes_per_s", "flops_per_s", "usd_per_hour", "per_s",
                    "bytes", "flops", "usd", "s", "w", "j"):
         if name == suffix or name.endswith("_" + suffix):

@@ -1,0 +1,143 @@
+"""The ``ridgeline`` command line.
+
+Errors are one clear line on stderr and a non-zero exit (``--debug`` shows the traceback).
+Only ``argparse`` is imported before a command runs, so ``ridgeline --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, usage exit code
+        sys.stderr.write(f"ridgeline: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _add_json(p):
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _infer_arguments(p):
+    p.add_argument("model", help="preset name (llama-3-70b) or path to a local config.json")
+    p.add_argument("--on", required=True, metavar="ACCEL", help="accelerator id or alias (h100)")
+    p.add_argument("--devices", type=int, help="devices (default: tp x pp)")
+    p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree")
+    p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
+    p.add_argument("--batch", default="1", help="sequences served together, or 'max'")
+    p.add_argument("--prompt", default="512", help="prompt tokens per sequence")
+    p.add_argument("--output", default="256", help="generated tokens per sequence")
+    p.add_argument("--weights", metavar="DTYPE", help="weight precision (bf16, fp8, int4, ...)")
+    p.add_argument("--kv", metavar="DTYPE", help="KV-cache precision")
+    p.add_argument("--activations", metavar="DTYPE", help="activation and arithmetic precision")
+    _common_scenario_arguments(p)
+
+
+def _train_arguments(p):
+    p.add_argument("model", help="preset name or path to a local config.json")
+    p.add_argument("--on", required=True, metavar="ACCEL", help="accelerator id or alias")
+    p.add_argument("--devices", type=int, help="devices (default: tp x pp x dp)")
+    p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree")
+    p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
+    p.add_argument("--dp", type=int, help="data-parallel degree (default: devices / (tp x pp))")
+    p.add_argument("--micro-batch", type=int, default=1, help="sequences per micro-batch")
+    p.add_argument("--global-batch", default="512", help="sequences per optimizer step")
+    p.add_argument("--seq", default="2048", help="sequence length")
+    p.add_argument("--tokens", default="1B", help="training tokens (300B, 1.4T, 1e9)")
+    p.add_argument("--precision", metavar="DTYPE", help="training precision (default: bf16)")
+    p.add_argument("--sp", action="store_true", help="sequence parallelism")
+    p.add_argument("--interleave", type=int, default=1, help="model chunks per pipeline stage")
+    p.add_argument("--zero", type=int, default=0, choices=(0, 1, 2, 3), help="ZeRO stage")
+    p.add_argument("--recompute", default="none", choices=("none", "selective", "full"),
+                   help="activation recomputation")
+    _common_scenario_arguments(p)
+
+
+def _common_scenario_arguments(p):
+    p.add_argument("--price", metavar="USD_PER_H", help="price per device-hour (2.49 or '2.49 USD/h')")
+    p.add_argument("--efficiency", metavar="K=V,...",
+                   help="override efficiency factors, e.g. compute=0.6,memory=0.8")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ridgeline", description=(
+        "What it costs (memory, time, energy, money) to train or serve a language model on "
+        "given hardware with a given parallel plan, and why."))
+    parser.add_argument("--registry", action="append", default=[], metavar="DIR",
+                        help="extra registry folder (DIR/accelerators/*.toml, "
+                             "DIR/models/*.toml); repeatable; also RIDGELINE_REGISTRY")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("accelerators", help="list accelerators")
+    _add_json(p)
+    p = sub.add_parser("models", help="list model presets")
+    _add_json(p)
+    p = sub.add_parser("formulas", help="list formulas: quantity, where it applies, plugin")
+    _add_json(p)
+    p = sub.add_parser("plugins", help="list plugins: distribution, version, what each registered")
+    _add_json(p)
+    p = sub.add_parser("show", help="show one accelerator, model or quantity")
+    p.add_argument("name")
+    _add_json(p)
+    p = sub.add_parser("infer", help="estimate serving a batch of requests")
+    _infer_arguments(p)
+    _add_json(p)
+    p = sub.add_parser("train", help="estimate a training run")
+    _train_arguments(p)
+    _add_json(p)
+    p = sub.add_parser("explain", help="why a quantity has its value: the provenance tree")
+    esub = p.add_subparsers(dest="what", metavar="infer|train", parser_class=_Parser)
+    for name, adder in (("infer", _infer_arguments), ("train", _train_arguments)):
+        q = esub.add_parser(name, help=f"explain a quantity of '{name}'")
+        adder(q)
+        q.add_argument("--quantity", required=True, help="quantity name (tpot_s, step_s, ...)")
+        _add_json(q)
+    p = sub.add_parser("validate", help="compare estimates with published measurements")
+    p.add_argument("file", nargs="?", help="validation TOML (default: the shipped public set)")
+    _add_json(p)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    if args.command == "explain" and not args.what:
+        parser.error("explain needs 'infer' or 'train' and their arguments")
+    try:
+        from . import commands
+        return commands.run(args) or 0
+    except KeyboardInterrupt:
+        sys.stderr.write("ridgeline: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # every error: one line, unless --debug
+        if args.debug or os.environ.get("RIDGELINE_DEBUG"):
+            raise
+        from .errors import RidgelineError
+        if isinstance(exc, RidgelineError):
+            text = str(exc)
+        else:
+            text = f"internal error: {type(exc).__name__}: {exc} (run with --debug and report it)"
+        sys.stderr.write(f"ridgeline: {text}\n")
+        return EXIT_ERROR
+
+
+def _print_json(data) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

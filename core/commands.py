@@ -1,0 +1,289 @@
+"""What each ``ridgeline`` command does (loaded only once a command runs)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable
+
+import attrs
+
+from .catalog import Catalog, build_catalog, default_catalog
+from .errors import ScenarioError, UnknownNameError
+from .loader import unstructure
+from .units import format_value, unit_of
+
+
+def run(args) -> int:
+    catalog = default_catalog(registry=tuple(args.registry))
+    handler = {"accelerators": _accelerators, "models": _models, "formulas": _formulas,
+               "plugins": _plugins, "show": _show, "infer": _infer, "train": _train,
+               "explain": _explain, "validate": _validate}[args.command]
+    return handler(args, catalog)
+
+
+def _emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _table(rows: list[list[str]], header: list[str], right: Iterable[int] = ()) -> str:
+    right = set(right)
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+
+    def line(r):
+        cells = [str(c).rjust(w) if i in right else str(c).ljust(w)
+                 for i, (c, w) in enumerate(zip(r, widths))]
+        return "  ".join(cells).rstrip()
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _g(value, unit="", digits=3):
+    return "-" if value is None else format_value(value, unit, digits)
+
+
+# ---------------------------------------------------------------- listings
+
+
+def _accelerators(args, catalog: Catalog) -> int:
+    if args.json:
+        _emit_json([{**unstructure(a), "provider": catalog.provider("accelerator", a.id)}
+                    for a in catalog.accelerators.values()])
+        return 0
+    rows = []
+    for a in catalog.accelerators.values():
+        mem = a.main_memory
+        peaks = a.peak_flops_per_s
+        rows.append([a.id, a.kind, f"{mem.name} {format_value(mem.capacity_bytes, 'B')}",
+                     _g(mem.bandwidth_bytes_per_s, "B/s"),
+                     _g(peaks.get("bf16") or peaks.get("fp16"), "FLOP/s"),
+                     _g(peaks.get("fp8"), "FLOP/s"), _g(a.power_w, "W"),
+                     _g(a.price_usd_per_hour, "USD/h"), ", ".join(a.aliases)])
+    print(_table(rows, ["id", "kind", "memory", "bandwidth", "bf16 dense", "fp8 dense",
+                        "power", "price", "aliases"], right=(3, 4, 5, 6, 7)))
+    print(f"\n{len(rows)} accelerators. Dense peaks (no sparsity). Details: ridgeline show ID")
+    return 0
+
+
+def _models(args, catalog: Catalog) -> int:
+    from .engine import estimate  # noqa: F401  (params come from the dense plugin's formula)
+    if args.json:
+        _emit_json([{**unstructure(m), "provider": catalog.provider("model", m.id)}
+                    for m in catalog.models.values()])
+        return 0
+    rows = []
+    for m in catalog.models.values():
+        rows.append([m.id, m.family, _params(m, catalog), m.num_layers, m.hidden_size,
+                     f"{m.num_heads}/{m.kv_heads}", m.intermediate_size, m.vocab_size,
+                     ", ".join(m.aliases)])
+    print(_table(rows, ["id", "family", "params", "layers", "hidden", "heads/kv", "d_ff",
+                        "vocab", "aliases"], right=(2, 3, 4, 6, 7)))
+    print(f"\n{len(rows)} models. Details: ridgeline show ID")
+    return 0
+
+
+def _params(model, catalog) -> str:
+    try:
+        return format_value(_param_count(model, catalog), "", 4)
+    except Exception:
+        return "?"
+
+
+def _param_count(model, catalog) -> float:
+    from .engine import compile_program
+    program = compile_program(catalog, (model.family, "", "", frozenset()), ("params",))
+    return program.run({"model": model})["params"]
+
+
+def _formulas(args, catalog: Catalog) -> int:
+    rows = []
+    for quantity, formulas in catalog.formulas.items():
+        for f in formulas:
+            rows.append({"quantity": quantity, "unit": f.unit, "applies": f.applies.describe(),
+                         "specificity": f.applies.specificity, "plugin": f.plugin,
+                         "function": f.name, "needs": list(f.quantity_params()),
+                         "doc": f.doc.splitlines()[0] if f.doc else ""})
+    if args.json:
+        _emit_json(rows)
+        return 0
+    print(_table([[r["quantity"], r["unit"], r["applies"], r["plugin"].removeprefix(
+        "ridgeline.plugins."), r["doc"][:70]] for r in rows],
+        ["quantity", "unit", "where", "plugin", "what"]))
+    print(f"\n{len(rows)} formulas for {len(catalog.formulas)} quantities.")
+    return 0
+
+
+def _plugins(args, catalog: Catalog) -> int:
+    data = [{"name": p.name, "distribution": p.distribution, "version": p.version,
+             "hooks": list(p.hooks), "registered": {k: list(v) for k, v in p.registered.items()
+                                                    if v}}
+            for p in catalog.plugins]
+    if args.json:
+        _emit_json(data)
+        return 0
+    rows = []
+    for p in data:
+        what = "; ".join(f"{len(v)} {k}" for k, v in p["registered"].items()) or "-"
+        rows.append([p["name"], p["distribution"], p["version"], what])
+    print(_table(rows, ["plugin", "distribution", "version", "registered"]))
+    return 0
+
+
+def _show(args, catalog: Catalog) -> int:
+    name = args.name
+    for kind, getter in (("accelerator", catalog.accelerator), ("model", catalog.model)):
+        try:
+            obj = getter(name)
+        except UnknownNameError:
+            continue
+        data = {"kind": kind, **unstructure(obj), "provider": catalog.provider(kind, obj.id)}
+        if kind == "model":
+            try:
+                data["params"] = _param_count(obj, catalog)
+            except Exception:
+                pass
+        if args.json:
+            _emit_json(data)
+        else:
+            _print_mapping(data)
+        return 0
+    if name in catalog.formulas:
+        rows = [{"quantity": name, "unit": f.unit, "applies": f.applies.describe(),
+                 "plugin": f.plugin, "function": f.name, "needs": list(f.quantity_params()),
+                 "doc": f.doc} for f in catalog.formulas[name]]
+        if args.json:
+            _emit_json(rows)
+        else:
+            for r in rows:
+                print(f"{r['quantity']} [{r['unit'] or '1'}] where {r['applies']}: "
+                      f"{r['plugin']} {r['function']}")
+                print(f"  needs: {', '.join(r['needs']) or '-'}")
+                for line in r["doc"].splitlines():
+                    print(f"  {line}")
+        return 0
+    known = list(catalog.accelerators) + list(catalog.models) + list(catalog.formulas)
+    raise UnknownNameError("accelerator, model or quantity", name, known)
+
+
+def _print_mapping(data: dict, indent: str = "") -> None:
+    for key, value in data.items():
+        if value in (None, "", (), [], {}):
+            continue
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_mapping(value, indent + "  ")
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for i, item in enumerate(value):
+                print(f"{indent}{key}[{i}]:")
+                _print_mapping(item, indent + "  ")
+        elif isinstance(value, list):
+            print(f"{indent}{key}: " + ", ".join(map(str, value)))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            print(f"{indent}{key}: {format_value(value, unit_of(key))}")
+        else:
+            print(f"{indent}{key}: {value}")
+
+
+# ---------------------------------------------------------------- estimates
+
+
+def _efficiency(text):
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ScenarioError(f"--efficiency: expected NAME=VALUE, got {part!r}")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise ScenarioError(f"--efficiency: {key.strip()} must be a number, got "
+                                f"{value!r}") from None
+    return out
+
+
+def _infer_kwargs(args) -> dict:
+    return dict(on=args.on, devices=args.devices, tp=args.tp, pp=args.pp, batch=args.batch,
+                prompt=args.prompt, output=args.output, weights=args.weights, kv=args.kv,
+                activations=args.activations, price=args.price,
+                efficiency=_efficiency(args.efficiency))
+
+
+def _train_kwargs(args) -> dict:
+    return dict(on=args.on, devices=args.devices, tp=args.tp, pp=args.pp, dp=args.dp,
+                micro_batch=args.micro_batch, global_batch=args.global_batch, seq=args.seq,
+                tokens=args.tokens, precision=args.precision, sp=args.sp,
+                interleave=args.interleave, zero=args.zero, recompute=args.recompute,
+                price=args.price, efficiency=_efficiency(args.efficiency))
+
+
+def _estimate_json(e) -> dict:
+    data = e.to_dict()
+    tables = [q for q, u in data["units"].items() if u == "table"]
+    operations = {q: [dict(name=op.name, flops=_num(op.flops), weight_bytes=_num(op.weight_bytes),
+                           activation_bytes=_num(op.activation_bytes),
+                           kv_bytes=_num(op.kv_bytes), count=_num(op.count))
+                      for op in e[q]] for q in tables}
+    for q in tables:
+        del data["values"][q]
+        del data["units"][q]
+    s = e.scenario
+    data["scenario"] = {"model": s.model.id, "accelerator": s.system.accelerator.id,
+                        "devices": s.system.devices, "plan": unstructure(s.plan),
+                        "workload": {"kind": s.workload.kind, **unstructure(s.workload)}}
+    data["operations"] = operations
+    return data
+
+
+def _num(x):
+    try:
+        return float(x)
+    except TypeError:
+        return [float(v) for v in x]
+
+
+def _infer(args, catalog: Catalog) -> int:
+    from .api import infer
+    e = infer(args.model, catalog=catalog, **_infer_kwargs(args))
+    if args.json:
+        _emit_json(_estimate_json(e))
+        return 0
+    from .report import infer_report
+    print(infer_report(e))
+    return 0
+
+
+def _train(args, catalog: Catalog) -> int:
+    from .api import train
+    e = train(args.model, catalog=catalog, **_train_kwargs(args))
+    if args.json:
+        _emit_json(_estimate_json(e))
+        return 0
+    from .report import train_report
+    print(train_report(e))
+    return 0
+
+
+def _explain(args, catalog: Catalog) -> int:
+    from .api import infer, train
+    if args.what == "infer":
+        e = infer(args.model, catalog=catalog, **_infer_kwargs(args))
+    else:
+        e = train(args.model, catalog=catalog, **_train_kwargs(args))
+    if args.json:
+        _emit_json({"quantity": args.quantity, "value": e.to_dict()["values"].get(args.quantity),
+                    "tree": e.explain(args.quantity).splitlines()})
+    else:
+        print(e.explain(args.quantity))
+    return 0
+
+
+def _validate(args, catalog: Catalog) -> int:
+    from .validate import report, run_validation
+    result = run_validation(args.file, catalog=catalog)
+    if args.json:
+        _emit_json(result)
+    else:
+        print(report(result))
+    return 0

@@ -1,0 +1,126 @@
+"""Human-readable reports of estimates: what a newcomer can read at a glance."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .operations import roofline_s
+from .units import format_value
+
+
+def _f(e, q, digits=3):
+    if q not in e:
+        return "n/a (" + e.skipped.get(q, "not computed") + ")" if q in e.skipped else "n/a"
+    return format_value(e[q], e.unit(q), digits)
+
+
+def _lines(e, pairs):
+    width = max(len(label) for label, _ in pairs)
+    return [f"  {label.ljust(width)}  {_f(e, q)}" for label, q in pairs]
+
+
+def _header(e) -> str:
+    s = e.scenario
+    plan = s.plan
+    parts = [f"tp={plan.tp}"] + ([f"pp={plan.pp}"] if plan.pp > 1 else []) + \
+        ([f"dp={plan.dp}"] if plan.dp > 1 else [])
+    m = s.model
+    return (f"{m.id} on {s.system.devices} x {s.system.accelerator.id} ({', '.join(parts)}); "
+            f"weights {m.weights_dtype}, activations {m.activations_dtype}, KV {m.kv_dtype}")
+
+
+def _fit_line(e) -> str:
+    if e["fits"]:
+        return (f"fits: yes — {_f(e, 'memory_per_device_bytes')} of "
+                f"{_f(e, 'usable_memory_bytes')} usable per device")
+    return (f"fits: NO — each device needs {_f(e, 'memory_per_device_bytes')} but has "
+            f"{_f(e, 'usable_memory_bytes')} usable: short by {_f(e, 'memory_shortfall_bytes')}")
+
+
+def operations_table(e, quantity="decode_operations") -> str:
+    """The phase's operations with their FLOPs, bytes, time and side of the ridge point."""
+    ops = e[quantity]
+    flops_per_s, bytes_per_s = e["compute_flops_per_s"], e["memory_bandwidth_bytes_per_s"]
+    ridge = e["ridge_point_flops_per_byte"]
+    rows = []
+    total = sum(float(roofline_s(op, flops_per_s, bytes_per_s)) for op in ops) or 1.0
+    for op in ops:
+        t = float(roofline_s(op, flops_per_s, bytes_per_s))
+        intensity = float(op.intensity)
+        side = "compute-bound" if intensity >= ridge else "memory-bound"
+        rows.append([op.name, format_value(float(op.flops * op.count), "FLOP"),
+                     format_value(float(op.bytes * op.count), "B"), f"{intensity:.3g}",
+                     side, format_value(t, "s"), f"{100 * t / total:.0f}%"])
+    header = ["operation", "FLOPs", "bytes", "FLOP/B", "side of the ridge", "time", "share"]
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    out = ["  " + "  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    out += ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    out.append(f"  (ridge point {ridge:.0f} FLOP/B: above it an operation waits on arithmetic, "
+               f"below it on memory)")
+    return "\n".join(out)
+
+
+def infer_report(e) -> str:
+    w = e.scenario.workload
+    lines = [_header(e),
+             f"batch {w.batch}, prompt {w.prompt_tokens} tokens, output {w.output_tokens} tokens",
+             "", _fit_line(e), "", "memory per device:"]
+    lines += _lines(e, [("weights", "weight_bytes_per_device"),
+                        ("KV cache", "kv_cache_bytes_per_device"),
+                        ("activations", "activation_bytes"),
+                        ("total", "memory_per_device_bytes"),
+                        ("largest batch that fits", "max_batch")])
+    lines += ["", "time and throughput:"]
+    lines += _lines(e, [("time to first token (ttft_s)", "ttft_s"),
+                        ("time per output token (tpot_s)", "tpot_s"),
+                        ("whole request (e2e_latency_s)", "e2e_latency_s"),
+                        ("throughput, all sequences", "throughput_tokens_per_s"),
+                        ("decode speed per user", "tokens_per_s_per_user"),
+                        ("MFU over the request", "mfu"),
+                        ("MBU while decoding", "mbu")])
+    lines += ["", "money and energy:"]
+    lines += _lines(e, [("price per device-hour", "price_usd_per_hour"),
+                        ("cost per million tokens", "cost_per_mtok_usd"),
+                        ("energy per token (at TDP)", "energy_per_token_j")])
+    if e.get("compute_dtype_fallback"):
+        lines += ["", f"note: {e.scenario.system.accelerator.id} has no "
+                      f"{e.scenario.model.activations_dtype} peak; arithmetic uses the next "
+                      f"precision it has ({format_value(e['peak_flops_per_s'], 'FLOP/s')})"]
+    if "decode_operations" in e:
+        lines += ["", "one decode step, per device:", operations_table(e)]
+    lines += ["", "why? ridgeline explain infer ... --quantity tpot_s"]
+    return "\n".join(lines)
+
+
+def train_report(e) -> str:
+    s = e.scenario
+    w, plan = s.workload, s.plan
+    lines = [_header(e),
+             f"global batch {w.global_batch} x {w.seq_len} tokens, micro-batch {plan.micro_batch}"
+             f", ZeRO-{plan.zero}, recompute {plan.recompute}"
+             + (", sequence parallel" if plan.sp else "")
+             + (f", interleave {plan.interleave}" if plan.interleave > 1 else "")
+             + f"; {w.tokens:.3g} tokens",
+             "", _fit_line(e), "", "memory per device:"]
+    lines += _lines(e, [("weights", "weight_bytes_per_device"),
+                        ("gradients", "gradient_bytes_per_device"),
+                        ("optimizer state", "optimizer_bytes_per_device"),
+                        ("activations", "activation_bytes"),
+                        ("total", "memory_per_device_bytes")])
+    lines += ["", "one step:"]
+    lines += _lines(e, [("step time (step_s)", "step_s"),
+                        ("micro-batches per step", "micro_batches_per_step"),
+                        ("one micro-batch", "micro_batch_s"),
+                        ("pipeline bubble", "pipeline_bubble_s"),
+                        ("exposed gradient sync", "gradient_sync_exposed_s"),
+                        ("optimizer step", "optimizer_step_s"),
+                        ("tokens per second", "tokens_per_s"),
+                        ("MFU (PaLM)", "mfu"),
+                        ("HFU (PaLM)", "hfu")])
+    lines += ["", "the whole run:"]
+    lines += _lines(e, [("wall clock", "wall_clock_s"),
+                        ("device-hours", "device_hours"),
+                        ("cost", "cost_usd"),
+                        ("energy (at TDP)", "energy_j")])
+    lines += ["", "why? ridgeline explain train ... --quantity step_s"]
+    return "\n".join(lines)
