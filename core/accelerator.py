@@ -99,6 +99,11 @@ class Efficiency:
     the rest is CUDA context, allocator fragmentation and workspace (vLLM's default
     ``gpu_memory_utilization`` is 0.9)."""
 
+    kernel_overhead_s: Seconds = field(default=4e-6, validator=v.finite_non_negative)
+    """Fixed time each operation (kernel) adds beyond its roofline: launch, ramp-up and tail.
+    A few microseconds on GPUs; it matters only when kernels are tiny (decode at small
+    batch), where formulas.md 6.3 notes launch overheads dominate."""
+
     step_overhead_s: Seconds = field(default=0.0, validator=v.finite_non_negative)
     """Fixed time per model step (kernel launches, scheduling) not covered by the roofline."""
 

@@ -174,9 +174,9 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                    tp: int = 1, pp: int = 1, dp: Optional[int] = None, micro_batch: int = 1,
                    global_batch: Any = 512, seq: Any = 2048, tokens: Any = "1B",
                    precision: Optional[str] = None, sp: bool = False, interleave: int = 1,
-                   zero: int = 0, recompute: str = "none", price: Any = None,
-                   efficiency: Optional[dict] = None, catalog: Optional[Catalog] = None
-                   ) -> Scenario:
+                   zero: int = 0, recompute: str = "none", attention: str = "flash",
+                   price: Any = None, efficiency: Optional[dict] = None,
+                   catalog: Optional[Catalog] = None) -> Scenario:
     """The scenario :func:`train` estimates."""
     catalog = catalog or default_catalog()
     m = resolve_model(model, catalog)
@@ -198,13 +198,15 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
         raise ScenarioError(f"zero must be 0, 1, 2 or 3, got {zero!r}")
     if recompute not in ("none", "selective", "full"):
         raise ScenarioError(f"recompute must be none, selective or full, got {recompute!r}")
+    if attention not in ("flash", "unfused"):
+        raise ScenarioError(f"attention must be flash or unfused, got {attention!r}")
     if sp and tp == 1:
         raise ScenarioError("sequence parallelism (--sp) needs tensor parallelism (tp > 1)")
     if interleave > 1 and pp == 1:
         raise ScenarioError("interleaving (--interleave) needs pipeline parallelism (pp > 1)")
     plan = Plan(tp=tp, pp=pp, dp=dp, sp=bool(sp), micro_batch=_positive_int(micro_batch,
                 "micro-batch"), interleave=_positive_int(interleave, "interleave"),
-                zero=zero, recompute=recompute)
+                zero=zero, recompute=recompute, attention=attention)
     _check_divides(m, plan)
     n = _positive_int(devices, "devices") if devices is not None else plan.devices
     if n != plan.devices:
@@ -224,7 +226,7 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
           pp: int = 1, dp: Optional[int] = None, micro_batch: int = 1, global_batch: Any = 512,
           seq: Any = 2048, tokens: Any = "1B", precision: Optional[str] = None,
           sp: bool = False, interleave: int = 1, zero: int = 0, recompute: str = "none",
-          price: Any = None, efficiency: Optional[dict] = None,
+          attention: str = "flash", price: Any = None, efficiency: Optional[dict] = None,
           quantities: Optional[Iterable[str]] = None, catalog: Optional[Catalog] = None
           ) -> Estimate:
     """Estimate a training run.
@@ -237,12 +239,13 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
         precision: of weights, activations and arithmetic (default: the model's).
         sp: sequence parallelism; interleave: model chunks per pipeline stage.
         zero: ZeRO stage 0-3; recompute: ``none``, ``selective`` or ``full``.
+        attention: ``flash`` (default) or ``unfused`` kernels (Megatron-LM before 2022).
     """
     catalog = catalog or default_catalog()
     scenario = train_scenario(model, on=on, devices=devices, tp=tp, pp=pp, dp=dp,
                               micro_batch=micro_batch, global_batch=global_batch, seq=seq,
                               tokens=tokens, precision=precision, sp=sp, interleave=interleave,
-                              zero=zero, recompute=recompute, price=price,
+                              zero=zero, recompute=recompute, attention=attention, price=price,
                               efficiency=efficiency, catalog=catalog)
     return estimate(scenario, quantities, catalog=catalog)
 

@@ -57,6 +57,8 @@ def _train_arguments(p):
     p.add_argument("--zero", type=int, default=0, choices=(0, 1, 2, 3), help="ZeRO stage")
     p.add_argument("--recompute", default="none", choices=("none", "selective", "full"),
                    help="activation recomputation")
+    p.add_argument("--attention", default="flash", choices=("flash", "unfused"),
+                   help="attention kernels: flash (default) or unfused (score matrix in memory)")
     _common_scenario_arguments(p)
 
 

@@ -215,6 +215,7 @@ def _train_kwargs(args) -> dict:
                 micro_batch=args.micro_batch, global_batch=args.global_batch, seq=args.seq,
                 tokens=args.tokens, precision=args.precision, sp=args.sp,
                 interleave=args.interleave, zero=args.zero, recompute=args.recompute,
+                attention=args.attention,
                 price=args.price, efficiency=_efficiency(args.efficiency))
 
 

@@ -98,7 +98,9 @@ class _Config:
         return self.data.get(name) is not None
 
     def check_unused_count_keys(self, model_type: str) -> None:
-        for key in sorted(COUNT_KEYS & {k for k in self.data if self.present(k)} - self.used):
+        # a switched-off feature (``attention_bias: false``) adds nothing, so it can be ignored
+        active = {k for k, v in self.data.items() if v is not None and v is not False}
+        for key in sorted(COUNT_KEYS & active - self.used):
             self.fail(key, f"changes the parameter count but is not a field of model_type "
                            f"{model_type!r}, so it cannot be honoured")
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
+import typing
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, TypeVar
 
+import attrs
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory, is_mapping
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from ._validators import Bytes, BytesPerS, Count, FlopsPerS, Seconds, UsdPerHour, Watts
@@ -69,9 +73,40 @@ def _unit_hook(dimension):
     return hook
 
 
+def _what(value) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    return repr(value)
+
+
+def _expecting(container: type, name: str, inner):
+    """Wrap cattrs' own hook so that a value of the wrong shape is an error, not iterated:
+    cattrs would happily turn ``sources = "abc"`` into ``("a", "b", "c")``."""
+    def hook(value, type_):
+        if not isinstance(value, container):
+            raise TypeError(f"expected {name}, got {_what(value)}")
+        return inner(value, type_)
+    return hook
+
+
+def _is_homogeneous_tuple(type_) -> bool:
+    args = typing.get_args(type_)
+    return typing.get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
 def make_converter() -> cattrs.Converter:
     """The converter for every registry file: strict types, human units, no unknown keys."""
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    conv.register_structure_hook_factory(
+        _is_homogeneous_tuple,
+        lambda t: _expecting((list, tuple), "an array",
+                             homogenous_tuple_structure_factory(t, conv)))
+    conv.register_structure_hook_factory(
+        is_mapping, lambda t: _expecting(dict, "a table", conv.gen_structure_mapping(t)))
+    conv.register_structure_hook_factory(
+        attrs.has, lambda t: _expecting(dict, "a table", conv.gen_structure_attrs_fromdict(t)))
     for kind in (bool, int, float, str):
         conv.register_structure_hook(kind, _strict(kind))
     for newtype, dimension in _UNIT_TYPES.items():
@@ -179,22 +214,46 @@ def load_json(path, cls: type[T]) -> T:
     return structure(data, cls, source=str(path))
 
 
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
+                 "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_str(text: str) -> str:
+    # TOML basic strings must escape '"', '\\' and every control character (U+0000-U+001F and
+    # U+007F); json.dumps leaves U+007F raw, which TOML rejects.
+    out = []
+    for ch in text:
+        if ch in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _toml_str(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_key(k)} = {_toml_value(x)}" for k, x in value.items()) + "}"
+        # TOML has no null: an absent key means "not given" (None), at every depth
+        return "{" + ", ".join(f"{_key(k)} = {_toml_value(x)}" for k, x in value.items()
+                               if x is not None) + "}"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+    # bare keys are ASCII letters, digits, '_' and '-' only; anything else is quoted
+    return k if _BARE_KEY.match(k) else _toml_str(k)
 
 
 def to_toml(obj: Any) -> str:

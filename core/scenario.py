@@ -79,6 +79,11 @@ class Plan:
     offload: str = field(default="none", validator=v.one_of("none", "host", "nvme"))
     """Where weights (and optimizer state) live when not on the device."""
 
+    attention: str = field(default="flash", validator=v.one_of("flash", "unfused"))
+    """Attention kernels: ``flash`` keeps the score matrix on chip and skips the masked half;
+    ``unfused`` (Megatron-LM before FlashAttention) writes the full score matrix to memory and
+    reads it back through softmax and dropout."""
+
     @property
     def model_parallel(self) -> int:
         return self.tp * self.pp
@@ -100,6 +105,7 @@ class Plan:
         f.add(f"zero{self.zero}")
         f.add(f"recompute-{self.recompute}")
         f.add(f"offload-{self.offload}")
+        f.add(f"attention-{self.attention}")
         return frozenset(f)
 
 

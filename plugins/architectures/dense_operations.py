@@ -25,8 +25,14 @@ def _shard(model, tp):
     return heads, kv_heads, model.intermediate_size / tp
 
 
+#: bytes each attention-score element moves with unfused kernels and 2-byte activations:
+#: QK^T writes it (2), fused scale-mask-softmax reads and writes it (4), dropout reads it and
+#: writes the result and a 1-byte mask (5), the AV product reads it (2).
+UNFUSED_SCORE_BYTES = 13.0
+
+
 def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, kv_read,
-                     logit_tokens):
+                     logit_tokens, score_bytes=0.0):
     """The operations of one phase on one device.
 
     Args:
@@ -39,6 +45,8 @@ def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, k
         kv_read: whether attention reads the cache (decode) or computes K/V in place (prefill,
             training, with flash-attention-style kernels that keep scores on chip).
         logit_tokens: tokens whose logits are computed (the last one per sequence in prefill).
+        score_bytes: bytes each attention-score element moves through memory (0 with
+            flash-attention-style kernels; see ``UNFUSED_SCORE_BYTES``).
     """
     h, d, vocab = model.hidden_size, model.head_width, model.vocab_size
     heads, kv_heads, ff = _shard(model, tp)
@@ -55,7 +63,8 @@ def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, k
         Operation("qkv_proj", flops=2.0 * n * h * qkv_width, weight_bytes=h * qkv_width * w,
                   activation_bytes=n * (h + qkv_width) * a, count=layers),
         Operation("attention", flops=4.0 * n * context_tokens * heads * d,
-                  activation_bytes=n * (2 * heads * d + (0 if kv_read else 2 * kv_heads * d)) * a,
+                  activation_bytes=n * (2 * heads * d + (0 if kv_read else 2 * kv_heads * d)) * a
+                  + n * context_tokens * heads * score_bytes,
                   kv_bytes=kv_bytes, count=layers),
         Operation("out_proj", flops=2.0 * n * heads * d * h, weight_bytes=heads * d * h * w,
                   activation_bytes=n * (heads * d + h) * a, count=layers),
@@ -94,10 +103,16 @@ def first_decode_operations(model, plan, batch, prompt_tokens):
 
 @formula(family="dense", workload="training", unit="table")
 def training_forward_operations(model, plan, micro_batch_size, seq_len):
-    """Forward pass of one micro-batch through one pipeline stage's layers."""
+    """Forward pass of one micro-batch through one pipeline stage's layers.
+
+    Flash-style kernels skip the masked half of causal attention; unfused ones compute the
+    full square and stream every score through memory."""
+    unfused = plan.attention == "unfused"
     return phase_operations(model, plan.tp, model.num_layers / plan.pp, micro_batch_size,
-                            seq_len, (seq_len + 1) / 2.0, kv_read=False,
-                            logit_tokens=micro_batch_size * seq_len)
+                            seq_len, seq_len if unfused else (seq_len + 1) / 2.0,
+                            kv_read=False, logit_tokens=micro_batch_size * seq_len,
+                            score_bytes=UNFUSED_SCORE_BYTES * bytes_per_element(
+                                model.activations_dtype) / 2.0 if unfused else 0.0)
 
 
 @formula(family="dense")

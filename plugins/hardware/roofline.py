@@ -68,42 +68,50 @@ def step_overhead_s(system):
     return system.eff.step_overhead_s
 
 
-def operations_time_s(ops, flops_per_s, bytes_per_s):
-    """Sum of each operation's own roofline time."""
-    return sum(roofline_s(op, flops_per_s, bytes_per_s) for op in ops)
+@formula
+def kernel_overhead_s(system):
+    """Fixed time each operation adds beyond its roofline (launch, ramp-up, tail)."""
+    return system.eff.kernel_overhead_s
+
+
+def operations_time_s(ops, flops_per_s, bytes_per_s, overhead_s):
+    """Sum of each operation's own roofline time, plus a fixed overhead per occurrence."""
+    return sum(roofline_s(op, flops_per_s, bytes_per_s) + op.count * overhead_s for op in ops)
 
 
 @formula(workload="inference")
-def prefill_compute_s(prefill_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s):
+def prefill_compute_s(prefill_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s, kernel_overhead_s):
     """Prefill time on one device: each operation's roofline time, summed."""
-    return operations_time_s(prefill_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s)
+    return operations_time_s(prefill_operations, compute_flops_per_s,
+                             memory_bandwidth_bytes_per_s, kernel_overhead_s)
 
 
 @formula(workload="inference")
-def decode_compute_s(decode_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s):
+def decode_compute_s(decode_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s, kernel_overhead_s):
     """One decode step on one device (average context): each operation's roofline, summed."""
-    return operations_time_s(decode_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s)
+    return operations_time_s(decode_operations, compute_flops_per_s,
+                             memory_bandwidth_bytes_per_s, kernel_overhead_s)
 
 
 @formula(workload="inference")
 def first_decode_compute_s(first_decode_operations, compute_flops_per_s,
-                           memory_bandwidth_bytes_per_s):
+                           memory_bandwidth_bytes_per_s, kernel_overhead_s):
     """The first decode step (context = prompt) on one device."""
     return operations_time_s(first_decode_operations, compute_flops_per_s,
-                             memory_bandwidth_bytes_per_s)
+                             memory_bandwidth_bytes_per_s, kernel_overhead_s)
 
 
 @formula(workload="training")
 def training_forward_compute_s(training_forward_operations, compute_flops_per_s,
-                               memory_bandwidth_bytes_per_s):
+                               memory_bandwidth_bytes_per_s, kernel_overhead_s):
     """Forward pass of one micro-batch on one device: each operation's roofline, summed."""
     return operations_time_s(training_forward_operations, compute_flops_per_s,
-                             memory_bandwidth_bytes_per_s)
+                             memory_bandwidth_bytes_per_s, kernel_overhead_s)
 
 
 FORMULAS = (compute_dtype_fallback, peak_flops_per_s, compute_flops_per_s,
             peak_memory_bandwidth_bytes_per_s, memory_bandwidth_bytes_per_s,
-            memory_capacity_bytes, ridge_point_flops_per_byte, step_overhead_s,
+            memory_capacity_bytes, ridge_point_flops_per_byte, step_overhead_s, kernel_overhead_s,
             prefill_compute_s, decode_compute_s, first_decode_compute_s,
             training_forward_compute_s)
 

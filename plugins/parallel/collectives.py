@@ -3,7 +3,8 @@
 The alpha-beta model (Thakur, Rabenseifner & Gropp 2005; formulas.md section 5.1), with
 ``S`` the bytes each rank holds and ``n`` ranks:
 
-- all-reduce (ring): ``2·(n-1)/n · S / BW + 2·(n-1)·alpha``
+- all-reduce: ``2·(n-1)/n · S / BW`` plus the latency of the faster of ring
+  (``2·(n-1)·alpha``) and tree (``2·log2(n)·alpha``) algorithms
 - all-gather, reduce-scatter, all-to-all: ``(n-1)/n · S / BW + (n-1)·alpha``
 - point-to-point: ``S / BW + alpha``
 
@@ -17,6 +18,8 @@ reduce-scatter + all-gather pair of the same volume.
 """
 
 from __future__ import annotations
+
+import math
 
 from ridgeline.plugin import ScenarioError, bytes_per_element, formula, hookimpl
 
@@ -46,7 +49,10 @@ def group_link(system, group_devices, stride=1):
 
 
 def all_reduce_s(size_bytes, n, bandwidth, latency):
-    return 2.0 * (n - 1) / n * size_bytes / bandwidth + 2.0 * (n - 1) * latency
+    """Ring bandwidth term; latency of the faster of ring (2(n-1) hops) and tree (2·log2 n
+    hops), as NCCL picks the algorithm per message size."""
+    hops = min(2.0 * (n - 1), 2.0 * math.ceil(math.log2(n))) if n > 1 else 0.0
+    return 2.0 * (n - 1) / n * size_bytes / bandwidth + hops * latency
 
 
 def all_gather_s(size_bytes, n, bandwidth, latency):
