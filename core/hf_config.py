@@ -109,15 +109,15 @@ class _Config:
 
 
 def _attention(cfg: _Config, hidden: int, heads: int, *, kv_heads: int | None,
-               head_dim: int | None) -> dict:
+               head_dim: int | None, kv_field: str = "num_key_value_heads") -> dict:
     """Validate the head layout and return the Model's attention fields."""
     if head_dim is None and hidden % heads:
         cfg.fail("hidden_size", f"{hidden} is not divisible by num_attention_heads ({heads}) "
                                 f"and no head_dim is given")
     kv = kv_heads or heads
     if heads % kv:
-        cfg.fail("num_key_value_heads", f"num_attention_heads ({heads}) must be a multiple of "
-                                        f"the key/value heads ({kv})")
+        cfg.fail(kv_field, f"num_attention_heads ({heads}) must be a multiple of the "
+                           f"key/value heads ({kv})")
     derived_head_dim = hidden // heads if hidden % heads == 0 else None
     # the Model keeps only what differs from its defaults (MHA, hidden_size / heads)
     return {"num_heads": heads, "num_kv_heads": None if kv == heads else kv,
@@ -153,25 +153,26 @@ def _matching_intermediate(cfg: _Config, effective: int, source: str) -> None:
 # --------------------------------------------------------------------------- family readers
 
 
-def _llama_like(cfg: _Config, *, tie_default: bool, max_seq_default: int, bias: str = "none",
-                biases_configurable: bool = True, head_dim_default: int | None = None) -> dict:
-    """Llama, Mistral, Qwen2, Phi-3, Gemma: RMSNorm, gated MLP, rotary positions, GQA."""
+def _llama_like(cfg: _Config, *, tie_default: bool, max_seq_default: int,
+                bias: str | None = None, head_dim_default: int | None = None) -> dict:
+    """Llama, Mistral, Qwen2, Phi-3, Gemma: RMSNorm, gated MLP, rotary positions, GQA.
+
+    ``bias`` is the family's fixed bias layout; ``None`` reads Llama's bias switches.
+    """
     hidden = cfg.size("hidden_size")
     heads = cfg.size("num_attention_heads")
-    fields = {
+    return {
         "vocab_size": cfg.size("vocab_size"),
         "hidden_size": hidden,
         "num_layers": cfg.size("num_hidden_layers"),
         "intermediate_size": cfg.size("intermediate_size"),
         **_attention(cfg, hidden, heads, kv_heads=cfg.size("num_key_value_heads", default=None),
                      head_dim=cfg.size("head_dim", default=head_dim_default)),
-        "mlp": "gated", "norm": "rmsnorm", "positions": "rotary", "bias": bias,
+        "mlp": "gated", "norm": "rmsnorm", "positions": "rotary",
+        "bias": _llama_biases(cfg) if bias is None else bias,
         "tie_embeddings": cfg.flag("tie_word_embeddings", default=tie_default),
         "max_seq_len": cfg.size("max_position_embeddings", default=max_seq_default),
     }
-    if biases_configurable:
-        fields["bias"] = _llama_biases(cfg)
-    return fields
 
 
 def _llama_biases(cfg: _Config) -> str:
@@ -197,13 +198,12 @@ def _read_mistral(cfg: _Config) -> dict:
 
 def _read_qwen2(cfg: _Config) -> dict:
     # Qwen2 always has biases on the Q, K and V projections and nowhere else
-    return _llama_like(cfg, tie_default=False, max_seq_default=32768, bias="qkv",
-                       biases_configurable=False)
+    return _llama_like(cfg, tie_default=False, max_seq_default=32768, bias="qkv")
 
 
 def _read_phi3(cfg: _Config) -> dict:
     _derived_head_dim(cfg, cfg.size("hidden_size"), cfg.size("num_attention_heads"))
-    return _llama_like(cfg, tie_default=False, max_seq_default=4096, biases_configurable=False)
+    return _llama_like(cfg, tie_default=False, max_seq_default=4096, bias="none")
 
 
 def _read_gemma(cfg: _Config) -> dict:
@@ -220,8 +220,8 @@ def _gemma(cfg: _Config, norms_per_layer: int) -> dict:
         cfg.fail("attention_bias", "biases on Q, K, V and O without MLP biases are not a "
                                    "layout the dense family models")
     # GemmaConfig's head_dim defaults to 256 whatever hidden_size / heads is
-    fields = _llama_like(cfg, tie_default=True, max_seq_default=8192, head_dim_default=256,
-                         biases_configurable=False)
+    fields = _llama_like(cfg, tie_default=True, max_seq_default=8192, bias="none",
+                         head_dim_default=256)
     return {**fields, "norms_per_layer": norms_per_layer}
 
 
@@ -318,7 +318,8 @@ def _read_falcon(cfg: _Config) -> dict:
         "vocab_size": cfg.size("vocab_size"),
         "hidden_size": hidden,
         "num_layers": cfg.size("num_hidden_layers", "n_layer"),
-        **_attention(cfg, hidden, heads, kv_heads=kv_heads, head_dim=None),
+        **_attention(cfg, hidden, heads, kv_heads=kv_heads, head_dim=None,
+                     kv_field="num_kv_heads"),
         "intermediate_size": cfg.size("ffn_hidden_size", default=4 * hidden),
         "mlp": "plain", "norm": "layernorm",
         "bias": "all" if cfg.flag("bias", default=False) else "none",

@@ -138,7 +138,7 @@ def parse(value: object, dimension: str, *, what: str = "value") -> float:
         number = float(number_text.replace("_", "").replace(",", ""))
     except ValueError:
         raise ScenarioError(f"{what}: cannot read {number_text!r} as a number") from None
-    scale = table.get(unit)
+    scale = 1.0 if unit == "" else table.get(unit)  # a bare number is in SI base units
     if scale is None:
         scale = table.get(unit.replace(" ", ""))
     if scale is None:

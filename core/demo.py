@@ -1,0 +1,47 @@
+"""``make demo``: the accelerator table, the plugins, a real estimate and an essay recomputed."""
+
+from __future__ import annotations
+
+import sys
+
+from .units import format_value
+
+
+def _section(title: str) -> None:
+    print(f"\n=== {title} ===\n")
+
+
+def main() -> int:
+    from . import cli, seeds
+    from .api import infer
+    from .report import infer_report
+
+    _section("Accelerators in the registry (ridgeline accelerators)")
+    cli.main(["accelerators"])
+    _section("Plugins (ridgeline plugins)")
+    cli.main(["plugins"])
+    _section("Llama-3-70B on 8 x H100, batch 64 (ridgeline infer llama-3-70b --on h100 --tp 8 "
+             "--batch 64 --prompt 1024 --output 256)")
+    print(infer_report(infer("llama-3-70b", on="h100", tp=8, batch=64, prompt=1024,
+                             output=256)))
+    _section("Essay 003 recomputed: 1.6 T fp8 parameters on 20 H100s, 20-way tensor parallel")
+    for batch in (1, 100):
+        e = seeds.essay_003(batch)
+        print(f"batch {batch:>3}: decode step {format_value(e['tpot_s'], 's')}, of which "
+              f"arithmetic {format_value(e['decode_step_flops'] / (20 * 3e15), 's')}; "
+              f"utilisation {e['decode_mfu']:.2%}")
+    _section("Essay 000: batching is a free win until compute-bound (Llama-3-70B, 8 x H100)")
+    batches, e = seeds.essay_000_intensity()
+    ridge = float(e["ridge_point_flops_per_byte"])
+    print(f"{'batch':>6} {'FLOP/byte':>10} {'step':>10} {'tokens/s':>12}  fits")
+    for i, b in enumerate(batches):
+        print(f"{b:>6} {e['decode_arithmetic_intensity'][i]:>10.1f} "
+              f"{format_value(e['tpot_s'][i], 's'):>10} "
+              f"{e['decode_throughput_tokens_per_s'][i]:>12,.0f}  "
+              f"{'yes' if e['fits'][i] else 'no'}")
+    print(f"(ridge point {ridge:.0f} FLOP/byte)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
