@@ -230,8 +230,17 @@ def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
         raise PluginError(name, None,
                           f"defines {', '.join(unknown)}, which is not a ridgeline hook",
                           hint="the hooks are: " + ", ".join(HOOKS))
+    # pluggy silently skips a hook function that lacks the marker: say so instead
+    unmarked = sorted(a for a in HOOKS if callable(getattr(plugin, a, None))
+                      and not hasattr(getattr(plugin, a), "ridgeline_impl"))
+    if unmarked:
+        raise PluginError(name, None,
+                          f"defines {', '.join(unmarked)} without @ridgeline.hookimpl, so "
+                          f"pluggy would ignore it", hint="mark it with @ridgeline.hookimpl")
     try:
         pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:  # e.g. a parameter the hook does not offer
+        raise PluginError(name, None, str(exc).replace("\n", "; ")) from None
     except ValueError as exc:
         raise PluginError(name, None, f"could not be registered: {exc}") from None
 
@@ -330,9 +339,15 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
             hooks_of.setdefault(impl.plugin_name, []).append(hook_name)
             if trace:
                 print(f"ridgeline: {impl.plugin_name}: {hook_name}", file=sys.stderr)
+            if impl.hookwrapper or getattr(impl, "wrapper", False):
+                # calling a wrapper directly only makes a generator: nothing would register
+                raise PluginError(impl.plugin_name, hook_name,
+                                  "registration hooks take no wrappers",
+                                  hint="drop wrapper=True / hookwrapper=True and call "
+                                       "register() directly")
             kwargs = {"register": collector.bind(impl.plugin_name)}
             try:
-                impl.function(*(kwargs[a] for a in impl.argnames))
+                returned = impl.function(*(kwargs[a] for a in impl.argnames))
             except RidgelineError as exc:
                 if isinstance(exc, (ConflictError, PluginError)):
                     raise
@@ -340,6 +355,12 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
             except Exception as exc:
                 raise PluginError(impl.plugin_name, hook_name,
                                   f"{type(exc).__name__}: {exc}") from exc
+            if returned is not None:
+                # llm-style "return [objects]" would otherwise register nothing, silently
+                raise PluginError(impl.plugin_name, hook_name,
+                                  f"returned {type(returned).__name__} instead of None",
+                                  hint="call register(obj) for each object; hooks return "
+                                       "nothing")
 
     arch_map = {k: o for k, (o, _) in archs.finish().items()}
     acc_final = accs.finish()

@@ -136,7 +136,7 @@ def _show(args, catalog: Catalog) -> int:
             obj = getter(name)
         except UnknownNameError:
             continue
-        data = {"kind": kind, **unstructure(obj), "provider": catalog.provider(kind, obj.id)}
+        data = {**unstructure(obj), "object": kind, "provider": catalog.provider(kind, obj.id)}
         if kind == "model":
             try:
                 data["params"] = _param_count(obj, catalog)

@@ -147,7 +147,15 @@ def _describe(exc: BaseException, path: str) -> list[str]:
         missing = str(exc).split(":")[-1].strip()
         return [f"{path or '(top level)'}: required field(s) missing: {missing}"]
     reason = str(exc) or type(exc).__name__
+    # an attrs validator says "capacity_bytes must be ..."; put the field into the path
+    named = _VALIDATOR_MESSAGE.match(reason)
+    if named and isinstance(exc, ValueError):
+        field_path = f"{path}.{named[1]}" if path else named[1]
+        return [f"{field_path}: {named[2]}"]
     return [f"{path or '(top level)'}: {reason}"]
+
+
+_VALIDATOR_MESSAGE = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*):? (must .*)$", re.S)
 
 
 def structure(data: Any, cls: type[T], *, source: str) -> T:

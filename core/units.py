@@ -143,11 +143,17 @@ def parse(value: object, dimension: str, *, what: str = "value") -> float:
         scale = table.get(unit.replace(" ", ""))
     if scale is None:
         raise ScenarioError(f"{what}: unit {unit!r} in {value!r} is not a unit of "
-                            f"{dimension.replace('_', ' ')} (e.g. {_example(dimension)!r})")
+                            f"{_DIMENSION_NAMES[dimension]} (e.g. {_example(dimension)!r})")
     result = number * scale
     if not math.isfinite(result):
         raise ScenarioError(f"{what}: {value!r} is not a finite number")
     return result
+
+
+_DIMENSION_NAMES = {"bytes": "size (bytes)", "bytes_per_s": "bandwidth (bytes/s)",
+                    "flops": "work (FLOP)", "flops_per_s": "compute rate (FLOP/s)",
+                    "s": "time", "w": "power", "j": "energy", "usd": "money (USD)",
+                    "usd_per_hour": "price per hour", "count": "count"}
 
 
 def parse_count(value: object, *, what: str = "count") -> float:
