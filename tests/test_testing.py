@@ -24,12 +24,12 @@ FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 # --------------------------------------------------------------------------- fixture
 
 
-def test_catalog_factory_builds_only_what_it_is_given(catalog_factory, monkeypatch):
+def test_catalog_factory_builds_only_what_it_is_given(catalog_factory):
     assert catalog_factory().accelerators == {}
     assert "nvidia-h100-sxm" in catalog_factory(builtins=True).accelerators
 
 
-def test_catalog_factory_ignores_the_callers_environment(pytester):
+def test_catalog_factory_ignores_the_callers_environment(pytester, monkeypatch):
     pytester.makeconftest('pytest_plugins = ["ridgeline.testing"]')
     pytester.makepyfile("""
         import os
@@ -37,7 +37,7 @@ def test_catalog_factory_ignores_the_callers_environment(pytester):
             assert "RIDGELINE_DISABLE_PLUGINS" not in os.environ
             assert "nvidia-h100-sxm" in catalog_factory(builtins=True).accelerators
     """)
-    pytester.monkeypatch.setenv("RIDGELINE_DISABLE_PLUGINS", "ridgeline.plugins.registry_data")
+    monkeypatch.setenv("RIDGELINE_DISABLE_PLUGINS", "ridgeline.plugins.registry_data")
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 

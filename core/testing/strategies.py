@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional
 
@@ -62,6 +63,8 @@ LLAMA_2_7B_LIKE = Model(
 )
 
 # --------------------------------------------------------------------------- pieces
+# The helpers are cached: composite strategies draw from them on every example, and a strategy
+# built once is much cheaper for Hypothesis than a new one per draw.
 
 _ID_PART = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
 
@@ -69,6 +72,7 @@ _ID_PART = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=
 _TEXT_CHARS = st.characters(codec="utf-8")
 
 
+@functools.lru_cache(maxsize=None)
 def identifiers() -> st.SearchStrategy[str]:
     """Registry ids: lower-case letters and digits, joined by ``-`` (``acme-x1``)."""
     return st.builds(lambda first, rest: "-".join([first, *rest]),
@@ -76,25 +80,35 @@ def identifiers() -> st.SearchStrategy[str]:
                      st.lists(_ID_PART, max_size=2))
 
 
+@functools.lru_cache(maxsize=None)
 def _text(min_size: int = 0, max_size: int = 24) -> st.SearchStrategy[str]:
     s = st.text(_TEXT_CHARS, min_size=min_size, max_size=max_size)
     return s.filter(lambda x: x.strip()) if min_size else s
 
 
+@functools.lru_cache(maxsize=None)
 def _floats(lo: float, hi: float) -> st.SearchStrategy[float]:
     return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
 
 
+@functools.lru_cache(maxsize=None)
 def _log_floats(lo: float, hi: float) -> st.SearchStrategy[float]:
     """Floats spread evenly over orders of magnitude, from ``lo`` to ``hi`` (both > 0)."""
     a, b = math.log10(lo), math.log10(hi)
     return _floats(a, b).map(lambda e: min(max(10.0 ** e, lo), hi))
 
 
+@functools.lru_cache(maxsize=None)
+def _one_of(*options) -> st.SearchStrategy:
+    return st.sampled_from(options)
+
+
+@functools.lru_cache(maxsize=None)
 def _optional(strategy: st.SearchStrategy) -> st.SearchStrategy:
     return st.none() | strategy
 
 
+@functools.lru_cache(maxsize=None)
 def _links() -> st.SearchStrategy[Link]:
     return st.builds(
         Link,
@@ -106,6 +120,7 @@ def _links() -> st.SearchStrategy[Link]:
     )
 
 
+@functools.lru_cache(maxsize=None)
 def _efficiency() -> st.SearchStrategy[Efficiency]:
     # every fraction field (compute, memory, ... whatever the class grows) in (0, 1]
     fractions = {a.name: _floats(0.05, 1.0) for a in attrs.fields(Efficiency)
@@ -116,11 +131,20 @@ def _efficiency() -> st.SearchStrategy[Efficiency]:
 # --------------------------------------------------------------------------- accelerators
 
 
+_TIER_NAMES = st.lists(st.sampled_from(("hbm", "sram", "ddr", "external")), min_size=1,
+                       max_size=3, unique=True)
+_EXTRA_PRECISIONS = st.lists(st.sampled_from(PRECISIONS), unique=True, max_size=4)
+_ALIASES = st.lists(identifiers(), max_size=3, unique=True)
+_SOURCES = st.lists(_text(1, 40), min_size=1, max_size=3)
+_LINKS = st.builds(Links, scale_up=_optional(_links()), scale_out=_optional(_links()),
+                   host=_optional(_links()))
+_EFFICIENCIES = st.just(Efficiency()) | _efficiency()
+
+
 @st.composite
 def _generated_accelerators(draw, kinds) -> Accelerator:
     acc_id = draw(identifiers())
-    tier_names = draw(st.lists(st.sampled_from(("hbm", "sram", "ddr", "external")),
-                               min_size=1, max_size=3, unique=True))
+    tier_names = draw(_TIER_NAMES)
     memory = [MemoryTier(name=tier_names[0], capacity_bytes=draw(_log_floats(1e6, 1e13)),
                          # the tier that holds the weights always publishes its bandwidth,
                          # so that every generated device can be estimated
@@ -129,22 +153,20 @@ def _generated_accelerators(draw, kinds) -> Accelerator:
         memory.append(MemoryTier(name=name, capacity_bytes=draw(_log_floats(1e6, 1e13)),
                                  bandwidth_bytes_per_s=draw(_optional(_log_floats(1e9, 1e15)))))
     # bf16 and fp32 always, so that every precision has a peak or a fallback to one
-    extra = draw(st.lists(st.sampled_from(PRECISIONS), unique=True, max_size=4))
+    extra = draw(_EXTRA_PRECISIONS)
     peaks = {p: draw(_log_floats(1e11, 5e16)) for p in ("bf16", "fp32", *extra)}
-    aliases = draw(st.lists(identifiers(), max_size=3, unique=True)
-                   .map(lambda xs: [x for x in xs if x != acc_id]))
+    aliases = [x for x in draw(_ALIASES) if x != acc_id]
     return Accelerator(
         id=acc_id,
         name=draw(_text(1)),
         vendor=draw(_text(1, 12)),
         kind=draw(kinds),
-        sources=draw(st.lists(_text(1, 40), min_size=1, max_size=3)),
+        sources=draw(_SOURCES),
         memory=memory,
         peak_flops_per_s=peaks,
         aliases=aliases,
-        links=draw(st.builds(Links, scale_up=_optional(_links()), scale_out=_optional(_links()),
-                             host=_optional(_links()))),
-        efficiency=draw(st.just(Efficiency()) | _efficiency()),
+        links=draw(_LINKS),
+        efficiency=draw(_EFFICIENCIES),
         power_w=draw(_optional(_log_floats(1.0, 1e5))),
         price_usd_per_hour=draw(_optional(_log_floats(0.01, 1e3))),
         launch_year=draw(_optional(st.integers(1990, 2040))),
@@ -175,9 +197,9 @@ def _divisors(n: int) -> list[int]:
 
 @st.composite
 def _generated_dense_models(draw) -> Model:
-    heads = draw(st.sampled_from((1, 2, 4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128)))
-    kv_heads = draw(st.sampled_from(_divisors(heads)))
-    head_dim = draw(st.sampled_from((32, 64, 80, 96, 128, 256)))
+    heads = draw(_one_of(1, 2, 4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128))
+    kv_heads = draw(_one_of(*_divisors(heads)))
+    head_dim = draw(_one_of(32, 64, 80, 96, 128, 256))
     explicit_head_dim = draw(st.booleans())
     # with head_dim given, hidden_size is free; without it, hidden_size = heads x head_dim
     hidden = draw(st.integers(64, 16384)) if explicit_head_dim else heads * head_dim
@@ -189,20 +211,20 @@ def _generated_dense_models(draw) -> Model:
         hidden_size=hidden,
         num_layers=draw(st.integers(1, 128)),
         num_heads=heads,
-        num_kv_heads=draw(st.sampled_from((kv_heads, None) if kv_heads == heads else (kv_heads,))),
+        num_kv_heads=draw(_one_of(kv_heads, None) if kv_heads == heads else _one_of(kv_heads)),
         head_dim=head_dim if explicit_head_dim else None,
         intermediate_size=draw(st.integers(hidden, 4 * hidden)),
-        mlp=draw(st.sampled_from(("gated", "plain"))),
-        bias=draw(st.sampled_from(("none", "qkv", "all"))),
+        mlp=draw(_one_of("gated", "plain")),
+        bias=draw(_one_of("none", "qkv", "all")),
         tie_embeddings=draw(st.booleans()),
-        positions=draw(st.sampled_from(("rotary", "learned", "alibi", "none"))),
-        norm=draw(st.sampled_from(("rmsnorm", "layernorm"))),
+        positions=draw(_one_of("rotary", "learned", "alibi", "none")),
+        norm=draw(_one_of("rmsnorm", "layernorm")),
         norms_per_layer=draw(st.integers(1, 4)),
         final_norm=draw(st.booleans()),
-        max_seq_len=draw(st.sampled_from((512, 1024, 2048, 4096, 8192, 32768, 131072))),
-        weights_dtype=draw(st.sampled_from(("bf16", "fp16", "fp8", "int8", "int4", "fp4"))),
-        activations_dtype=draw(st.sampled_from(("bf16", "fp16", "fp8", "fp32"))),
-        kv_dtype=draw(st.sampled_from(("bf16", "fp16", "fp8"))),
+        max_seq_len=draw(_one_of(512, 1024, 2048, 4096, 8192, 32768, 131072)),
+        weights_dtype=draw(_one_of("bf16", "fp16", "fp8", "int8", "int4", "fp4")),
+        activations_dtype=draw(_one_of("bf16", "fp16", "fp8", "fp32")),
+        kv_dtype=draw(_one_of("bf16", "fp16", "fp8")),
     )
 
 
@@ -237,20 +259,20 @@ def plans(draw, for_model: Optional[Model] = None, max_devices: int = 64) -> Pla
     heads = for_model.num_heads if for_model else 64
     kv = for_model.kv_heads if for_model else 64
     layers = for_model.num_layers if for_model else 64
-    tp = draw(st.sampled_from(_powers_of_two_dividing(math.gcd(heads, kv), max_devices)))
-    pp = draw(st.sampled_from([p for p in _divisors(layers) if tp * p <= max_devices][:8]))
-    dp = draw(st.sampled_from([d for d in (1, 2, 4, 8) if tp * pp * d <= max_devices]))
+    tp = draw(_one_of(*_powers_of_two_dividing(math.gcd(heads, kv), max_devices)))
+    pp = draw(_one_of(*[p for p in _divisors(layers) if tp * p <= max_devices][:8]))
+    dp = draw(_one_of(*[d for d in (1, 2, 4, 8) if tp * pp * d <= max_devices]))
     interleave = 1
     if pp > 1 and layers % (2 * pp) == 0:
-        interleave = draw(st.sampled_from((1, 2)))
+        interleave = draw(_one_of(1, 2))
     return Plan(
         tp=tp, pp=pp, dp=dp,
         sp=draw(st.booleans()) if tp > 1 else False,
         micro_batch=draw(st.integers(1, 8)),
         interleave=interleave,
-        zero=draw(st.sampled_from((0, 1, 2, 3))),
-        recompute=draw(st.sampled_from(("none", "selective", "full"))),
-        offload=draw(st.sampled_from(("none", "host"))),
+        zero=draw(_one_of(0, 1, 2, 3)),
+        recompute=draw(_one_of("none", "selective", "full")),
+        offload=draw(_one_of("none", "host")),
     )
 
 
@@ -301,8 +323,8 @@ def systems(accelerator: Optional[Accelerator] = None,
 def _generated_scenarios(draw, accs, workload_kinds) -> Scenario:
     model = draw(models())
     plan = draw(plans(for_model=model))
-    system = System(accelerator=draw(accs), devices=plan.devices * draw(st.sampled_from((1, 2))))
-    kind = draw(st.sampled_from(workload_kinds))
+    system = System(accelerator=draw(accs), devices=plan.devices * draw(_one_of(1, 2)))
+    kind = draw(_one_of(*workload_kinds))
     if kind == "inference":
         workload = draw(inference_workloads(max_context=model.max_seq_len))
     else:
