@@ -116,6 +116,11 @@ def _env_list(name: str) -> list[str]:
     return [x.strip() for x in os.environ.get(name, "").split(",") if x.strip()]
 
 
+def _env_flag(name: str) -> bool:
+    """True when a switch variable is set to anything but empty, 0, false, no or off."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 class _Collector:
     """Receives registrations of one kind, validating each as it arrives."""
 
@@ -302,7 +307,7 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
                 continue
             _register(pm, importlib.import_module(modname), modname)
             dists[modname] = ("ridgeline", _own_version())
-    if entry_points and not os.environ.get(NO_PLUGINS_ENV):
+    if entry_points and not _env_flag(NO_PLUGINS_ENV):
         _load_entry_points(pm, blocked, dists)
     for i, plugin in enumerate(plugins):
         name = getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{i}"
@@ -331,7 +336,7 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
                   "ridgeline_register_accelerators": accs,
                   "ridgeline_register_models": models,
                   "ridgeline_register_formulas": formulas}
-    trace = bool(os.environ.get(TRACE_ENV))
+    trace = _env_flag(TRACE_ENV)
     hooks_of: dict[str, list[str]] = {}
     for hook_name in HOOKS:
         collector = collectors[hook_name]

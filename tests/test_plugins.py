@@ -422,6 +422,16 @@ def test_no_plugins_skips_every_entry_point(fake_entry_points, monkeypatch):
     assert fake_entry_points.calls == []               # not even looked up
 
 
+@pytest.mark.parametrize("value", ["0", "false", ""])
+def test_no_plugins_set_to_a_false_value_keeps_entry_points(fake_entry_points, monkeypatch,
+                                                             value):
+    monkeypatch.delenv("RIDGELINE_DISABLE_PLUGINS", raising=False)
+    fake_entry_points.append(FakeEntryPoint(
+        "fine", "fine", target=giving_accelerators("fine", accelerator("f1"))))
+    monkeypatch.setenv("RIDGELINE_NO_PLUGINS", value)
+    assert "f1" in _with_entry_points().accelerators
+
+
 # --------------------------------------------------------------------------- registry folders
 
 

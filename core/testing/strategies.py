@@ -228,6 +228,7 @@ def _generated_dense_models(draw) -> Model:
     )
 
 
+@functools.lru_cache(maxsize=None)
 def dense_models() -> st.SearchStrategy[Model]:
     """Valid dense models: heads divisible by kv heads, hidden size consistent with head_dim."""
     return st.just(LLAMA_2_7B_LIKE) | _generated_dense_models()
@@ -279,6 +280,7 @@ def plans(draw, for_model: Optional[Model] = None, max_devices: int = 64) -> Pla
 # --------------------------------------------------------------------------- workloads
 
 
+@functools.lru_cache(maxsize=None)
 def inference_workloads(max_context: int = 131072) -> st.SearchStrategy[InferenceWorkload]:
     """Static batches whose prompt plus output fits in ``max_context`` tokens."""
     if max_context < 2:
@@ -292,6 +294,7 @@ def inference_workloads(max_context: int = 131072) -> st.SearchStrategy[Inferenc
     )
 
 
+@functools.lru_cache(maxsize=None)
 def training_workloads(max_seq_len: int = 131072,
                        batch_multiple: int = 1) -> st.SearchStrategy[TrainingWorkload]:
     """Training runs; ``global_batch`` is a multiple of ``batch_multiple`` (dp x micro-batch)."""
