@@ -4,7 +4,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_core.py            # full run (about a minute)
     .venv/bin/python benchmarks/bench_core.py --quick    # fewer repeats
-    .venv/bin/python benchmarks/bench_core.py --profile  # also cProfile the real estimates
+    .venv/bin/python benchmarks/bench_core.py --profile  # also: where real estimates spend
+    .venv/bin/python benchmarks/bench_core.py --only d   # one part (a, b, c, d; repeatable)
 
 It measures, each against its target:
 
@@ -338,7 +339,7 @@ def real_calls():
     }
 
 
-def bench_real(scale: int, repeat: int, results: list) -> None:
+def bench_real(number: int, repeat: int, results: list) -> None:
     section("d) real estimates on the default catalog (Llama-2-7B dims, h100)")
     t0 = time.perf_counter()
     ridgeline.default_catalog()
@@ -348,7 +349,7 @@ def bench_real(scale: int, repeat: int, results: list) -> None:
         t0 = time.perf_counter()
         e = fn()  # warm: compiles and caches the program
         first = time.perf_counter() - t0
-        per = best_per_call(fn, 2_000 * scale, repeat)
+        per = best_per_call(fn, number, repeat)
         print(f"   {name:<38} {fmt_time(per):>10}   ({len(e.values)} quantities; "
               f"first call {fmt_time(first)})")
         results.append((f"real: {name}", per, REAL_TARGET_US * 1e-6, "max", fmt_time))
@@ -356,6 +357,59 @@ def bench_real(scale: int, repeat: int, results: list) -> None:
     t = ridgeline.train(LLAMA2_7B, **TRAIN_ARGS)
     print(f"   check: tpot {fmt_time(e['tpot_s'])}, ttft {fmt_time(e['ttft_s'])}, "
           f"step {fmt_time(t['step_s'])}, mfu {t['mfu']:.3f}")
+
+
+def breakdown_real() -> None:
+    """Where one real estimate's time goes: its stages, then each formula of its program."""
+    from ridgeline.api import infer_scenario, train_scenario
+    from ridgeline.engine import _quick_check, evaluate
+
+    def per_call(fn, number=300, repeat=15):
+        return best_per_call(fn, number, repeat)
+
+    section("breakdown of the real estimates (best of 15 x 300 calls per item)")
+    cat = ridgeline.default_catalog()
+    cases = (("infer", infer_scenario, INFER_ARGS, HEADLINE),
+             ("train", train_scenario, TRAIN_ARGS, TRAIN_HEADLINE))
+    for kind, make, args, headline in cases:
+        scenario = make(LLAMA2_7B, catalog=cat, **args)
+        for quantities in (None, headline):
+            label = "all quantities" if quantities is None else ", ".join(quantities)
+            targets = tuple(cat.formulas) if quantities is None else tuple(quantities)
+            optional = quantities is None
+            program = compile_program(cat, scenario.features(), targets, {}, optional)
+            values = evaluate(program, scenario, {}, {} if optional else None)
+            api = ridgeline.infer if kind == "infer" else ridgeline.train
+            stages = [
+                (f"{kind}() whole call", lambda: api(LLAMA2_7B, quantities=quantities, **args)),
+                ("  default_catalog()", ridgeline.default_catalog),
+                (f"  {kind}_scenario()", lambda: make(LLAMA2_7B, catalog=cat, **args)),
+                ("  scenario.features()", scenario.features),
+                ("  compile_program() cache hit", lambda: compile_program(
+                    cat, scenario.features(), targets, {}, optional)),
+                (f"  Program.run ({len(program.steps)} formulas)", lambda: program.run(
+                    {"model": scenario.model, "system": scenario.system,
+                     "plan": scenario.plan, "workload": scenario.workload})),
+                ("  _quick_check()", lambda: _quick_check(program, values)),
+            ]
+            print(f"\n-- {kind} ({label})")
+            whole = None
+            for name, fn in stages:
+                t = per_call(fn)
+                whole = whole or t
+                print(f"   {name:<36} {fmt_time(t):>10}  {100 * t / whole:5.1f}%")
+            rows = []
+            for f in program.steps:
+                args_ = [values[p] for p in f.params]
+                fn = f.function
+                t = per_call(lambda: fn(*args_), 200, 10)
+                rows.append((t, f"{f.plugin.removeprefix('ridgeline.plugins.')}:{f.name}",
+                             type(values.get(f.produces)).__name__))
+            rows.sort(reverse=True)
+            total = sum(r[0] for r in rows)
+            print(f"   formulas alone: {fmt_time(total)}; the costliest:")
+            for t, name, typ in rows[:8]:
+                print(f"     {fmt_time(t):>10}  {100 * t / total:5.1f}%  {name} -> {typ}")
 
 
 def profile_real(top: int = 18) -> None:
@@ -421,7 +475,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a rough look)")
     parser.add_argument("--profile", action="store_true",
-                        help="also cProfile the real infer()/train() calls")
+                        help="also break down and cProfile the real infer()/train() calls")
     parser.add_argument("--only", choices=("a", "b", "c", "d"), action="append",
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
@@ -441,8 +495,10 @@ def main(argv=None) -> int:
         if "c" in parts:
             bench_vectorised(cat, scenario, repeat, results)
     if "d" in parts:
-        bench_real(scale, repeat, results)
+        # many short repeats: the best of them is robust to a noisy, shared machine
+        bench_real(500, 20 if not args.quick else 5, results)
     if args.profile:
+        breakdown_real()
         profile_real()
     missed = summary(results)
     print(f"{missed} target(s) missed." if missed else "every target met.")
