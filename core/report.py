@@ -86,7 +86,7 @@ def infer_report(e) -> str:
         lines += ["", f"note: {e.scenario.system.accelerator.id} has no "
                       f"{e.scenario.model.activations_dtype} peak; arithmetic uses the next "
                       f"precision it has ({format_value(e['peak_flops_per_s'], 'FLOP/s')})"]
-    if "decode_operations" in e:
+    if "decode_operations" in e and "compute_flops_per_s" in e:
         lines += ["", "one decode step, per device:", operations_table(e)]
     lines += ["", "why? ridgeline explain infer ... --quantity tpot_s"]
     return "\n".join(lines)

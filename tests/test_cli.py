@@ -368,10 +368,6 @@ def test_infer_json_without_peak_flops_skips_times(run_json, registry):
     assert "no dense peak FLOP/s" in data["skipped"]["tpot_s"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core/report.py:43 operations_table reads e['compute_flops_per_s'] unconditionally, so "
-    "the text report of 'infer' on an accelerator without peak FLOP/s exits 1 with "
-    "'compute_flops_per_s was not computed' (--json and the 'train' report work, showing n/a)"))
 def test_infer_table_without_peak_flops_shows_memory(run, registry):
     code, out, err = run("--registry", registry, "infer", "tiny", "--on", "nopeak-x1")
     assert code == 0, err
