@@ -45,6 +45,14 @@ def fraction(instance, attribute, value) -> None:
         raise ValueError(f"{attribute.name} must be in (0, 1], got {value!r}")
 
 
+def probability(instance, attribute, value) -> None:
+    """A probability in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{attribute.name} must be a number, got {value!r}")
+    if not math.isfinite(value) or not 0 <= value <= 1:
+        raise ValueError(f"{attribute.name} must be in [0, 1], got {value!r}")
+
+
 def positive_int(instance, attribute, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{attribute.name} must be a whole number >= 1, got {value!r}")
@@ -60,6 +68,11 @@ def identifier(instance, attribute, value) -> None:
         raise ValueError(
             f"{attribute.name} must be lower-case letters, digits and '.', '_', '+', '-' "
             f"(e.g. 'nvidia-h100-sxm'), got {value!r}")
+
+
+def optional_identifier(instance, attribute, value) -> None:
+    if value is not None:
+        identifier(instance, attribute, value)
 
 
 def identifiers(instance, attribute, value) -> None:

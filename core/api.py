@@ -5,9 +5,10 @@ Keyword names match the command line's flags. Counts accept ``300B``, ``1.4T``, 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Mapping, Optional, Union
 
 import attrs
 
@@ -79,15 +80,33 @@ def _system(accelerator: Accelerator, devices: int, price, efficiency) -> System
             raise ScenarioError(f"price must be > 0, got {price!r}")
     eff = None
     if efficiency:
+        known = [a.name for a in attrs.fields(Efficiency)]
+        unknown = [k for k in dict(efficiency) if k not in known]
+        if unknown:
+            raise ScenarioError(f"efficiency: unknown factor {unknown[0]!r}; the factors are "
+                                f"{', '.join(known)}")
         try:
             eff = attrs.evolve(accelerator.efficiency, **dict(efficiency))
         except TypeError as exc:
-            known = ", ".join(a.name for a in attrs.fields(Efficiency))
-            raise ScenarioError(f"efficiency: {exc}; the factors are {known}") from None
+            raise ScenarioError(f"efficiency: {exc}") from None
         except ValueError as exc:
             raise ScenarioError(f"efficiency: {exc}") from None
     return System(accelerator=accelerator, devices=devices, price_usd_per_hour=price_value,
                   efficiency=eff)
+
+
+def _given(inputs: Optional[Mapping[str, Any]], catalog: Catalog) -> dict:
+    """Given quantities: known names, finite numbers (a typo must not be ignored silently)."""
+    out = {}
+    for name, value in (inputs or {}).items():
+        if name not in catalog.formulas:
+            from .errors import UnknownNameError
+            raise UnknownNameError("quantity", name, list(catalog.formulas))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not math.isfinite(value):
+            raise ScenarioError(f"given {name} must be a finite number, got {value!r}")
+        out[name] = float(value)
+    return out
 
 
 def _check_divides(model: Model, plan: Plan) -> None:
@@ -141,7 +160,8 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
           weights: Optional[str] = None, kv: Optional[str] = None,
           activations: Optional[str] = None, price: Any = None,
           efficiency: Optional[dict] = None, quantities: Optional[Iterable[str]] = None,
-          catalog: Optional[Catalog] = None) -> Estimate:
+          inputs: Optional[Mapping[str, Any]] = None, catalog: Optional[Catalog] = None
+          ) -> Estimate:
     """Estimate serving a static batch of requests.
 
     Args:
@@ -156,18 +176,20 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
         efficiency: overrides of the accelerator's efficiency factors
             (``{"compute": 0.6, "memory": 0.8}``).
         quantities: names to compute; default every one that applies.
+        inputs: quantities given instead of computed (``{"capacity_factor": 1.25}``).
     """
     catalog = catalog or default_catalog()
+    given = _given(inputs, catalog)
     scenario = infer_scenario(model, on=on, devices=devices, tp=tp, pp=pp, batch=batch,
                               prompt=prompt, output=output, weights=weights, kv=kv,
                               activations=activations, price=price, efficiency=efficiency,
                               catalog=catalog)
     if batch == "max":
-        fit = estimate(scenario, ["max_batch"], catalog=catalog)
+        fit = estimate(scenario, ["max_batch"], catalog=catalog, inputs=given)
         largest = int(fit["max_batch"])
         scenario = attrs.evolve(scenario, workload=attrs.evolve(
             scenario.workload, batch=max(largest, 1)))
-    return estimate(scenario, quantities, catalog=catalog)
+    return estimate(scenario, quantities, catalog=catalog, inputs=given)
 
 
 def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = None,
@@ -181,6 +203,7 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     catalog = catalog or default_catalog()
     m = resolve_model(model, catalog)
     if precision is not None:
+        check_precision(precision, what="precision")
         m = _precisions(m, precision, precision, precision)
     acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
     _accelerator_runs(m, acc)
@@ -227,8 +250,8 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
           seq: Any = 2048, tokens: Any = "1B", precision: Optional[str] = None,
           sp: bool = False, interleave: int = 1, zero: int = 0, recompute: str = "none",
           attention: str = "flash", price: Any = None, efficiency: Optional[dict] = None,
-          quantities: Optional[Iterable[str]] = None, catalog: Optional[Catalog] = None
-          ) -> Estimate:
+          quantities: Optional[Iterable[str]] = None, inputs: Optional[Mapping[str, Any]] = None,
+          catalog: Optional[Catalog] = None) -> Estimate:
     """Estimate a training run.
 
     Args:
@@ -240,14 +263,16 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
         sp: sequence parallelism; interleave: model chunks per pipeline stage.
         zero: ZeRO stage 0-3; recompute: ``none``, ``selective`` or ``full``.
         attention: ``flash`` (default) or ``unfused`` kernels (Megatron-LM before 2022).
+        inputs: quantities given instead of computed, as for :func:`infer`.
     """
     catalog = catalog or default_catalog()
+    given = _given(inputs, catalog)
     scenario = train_scenario(model, on=on, devices=devices, tp=tp, pp=pp, dp=dp,
                               micro_batch=micro_batch, global_batch=global_batch, seq=seq,
                               tokens=tokens, precision=precision, sp=sp, interleave=interleave,
                               zero=zero, recompute=recompute, attention=attention, price=price,
                               efficiency=efficiency, catalog=catalog)
-    return estimate(scenario, quantities, catalog=catalog)
+    return estimate(scenario, quantities, catalog=catalog, inputs=given)
 
 
 def scenario(kind: str, model: ModelLike, **kwargs) -> Scenario:

@@ -25,7 +25,7 @@ from .accelerator import Accelerator
 from .errors import (ConflictError, PluginError, RegistryError, RidgelineError,
                      UnknownNameError)
 from .formula import Formula
-from .model import Architecture, Model
+from .model import Architecture, AttentionVariant, Model, check_options
 
 #: built-in plugins, registered explicitly (never through entry points).
 BUILTIN_PLUGINS = (
@@ -79,6 +79,8 @@ class Catalog:
 
     plugins: tuple[PluginInfo, ...]
     _aliases: Mapping[tuple[str, str], str] = field(alias="aliases")
+    attention_variants: Mapping[str, AttentionVariant] = field(factory=dict)
+    """Attention variants by name (``mla``); ``standard`` is built in and not listed."""
     _cache: dict = field(factory=dict, eq=False, repr=False, alias="cache")
 
     def accelerator(self, name: str) -> Accelerator:
@@ -98,6 +100,15 @@ class Catalog:
         except KeyError:
             known = list(self.models) + [a for (k, a) in self._aliases if k == "model"]
             raise UnknownNameError("model", name, known) from None
+
+    def lineage(self, family: str) -> tuple[str, ...]:
+        """``family``, then the family it extends, and so on (``("moe", "dense")``)."""
+        chain = [family]
+        arch = self.architectures.get(family)
+        while arch is not None and arch.extends and arch.extends not in chain:
+            chain.append(arch.extends)
+            arch = self.architectures.get(arch.extends)
+        return tuple(chain)
 
     def provider(self, kind: str, id: str) -> str:
         return self.providers.get((kind, id), "?")
@@ -165,6 +176,68 @@ class _Collector:
             if getattr(obj, "replaces", None) != key:
                 del out[key]
         return dict(sorted(out.items()))
+
+
+class _Either:
+    """The architectures hook's ``register``: takes families and attention variants."""
+
+    def __init__(self, *collectors: _Collector):
+        self.collectors = collectors
+        self.by_plugin = collectors[0].by_plugin
+
+    def bind(self, plugin: str) -> Callable[[Any], None]:
+        def register(obj: Any) -> None:
+            for c in self.collectors:
+                if isinstance(obj, c.cls):
+                    c.add(obj, plugin)
+                    return
+            raise TypeError("register() takes an " + " or ".join(
+                c.cls.__name__ for c in self.collectors) + f", got {type(obj).__name__}")
+        return register
+
+
+def _check_extends(arch_map: Mapping[str, Architecture], providers) -> list[str]:
+    problems = []
+    for family, arch in arch_map.items():
+        seen = [family]
+        parent = arch.extends
+        while parent is not None:
+            if parent not in arch_map:
+                problems.append(f"architecture {family!r} of plugin "
+                                f"{providers[('architecture', family)]!r} extends {parent!r}, "
+                                f"which is not registered (known: {', '.join(arch_map)})")
+                break
+            if parent in seen:
+                problems.append(f"architecture {family!r} extends itself through "
+                                + " -> ".join(seen + [parent]))
+                break
+            seen.append(parent)
+            parent = arch_map[parent].extends
+    return problems
+
+
+def _model_problems(m: Model, arch_map, variant_map) -> list[str]:
+    """A model's family and attention variant must be registered; its options must be ones
+    they declare (the family's, its ancestors' and the attention variant's)."""
+    arch = arch_map.get(m.family)
+    if arch is None:
+        return [f"family {m.family!r} is not registered "
+                f"(known: {', '.join(arch_map) or 'none'})"]
+    specs = list(arch.options)
+    owners = [f"family {m.family!r}"]
+    parent, seen = arch.extends, {m.family}
+    while parent in arch_map and parent not in seen:
+        seen.add(parent)
+        specs += arch_map[parent].options
+        parent = arch_map[parent].extends
+    if m.attention != "standard":
+        variant = variant_map.get(m.attention)
+        if variant is None:
+            return [f"attention {m.attention!r} is not registered (known: "
+                    f"{', '.join(['standard', *variant_map])})"]
+        specs += variant.options
+        owners.append(f"attention {m.attention!r}")
+    return check_options(m, tuple(specs), " or ".join(owners))
 
 
 def _replaces(new: Any, old: Any) -> bool:
@@ -329,10 +402,11 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
                           hint="the hooks are: " + ", ".join(HOOKS)) from None
 
     archs = _Collector("architecture", Architecture, lambda a: a.family)
+    variants = _Collector("attention variant", AttentionVariant, lambda a: a.name)
     accs = _Collector("accelerator", Accelerator, lambda a: a.id)
     models = _Collector("model", Model, lambda m: m.id)
     formulas = _FormulaCollector()
-    collectors = {"ridgeline_register_architectures": archs,
+    collectors = {"ridgeline_register_architectures": _Either(archs, variants),
                   "ridgeline_register_accelerators": accs,
                   "ridgeline_register_models": models,
                   "ridgeline_register_formulas": formulas}
@@ -374,14 +448,12 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
     providers |= {("accelerator", k): p for k, (_, p) in acc_final.items()}
     providers |= {("model", k): p for k, (_, p) in model_final.items()}
 
-    problems = []
+    variant_map = {k: o for k, (o, _) in variants.finish().items()}
+    providers |= {("attention variant", k): p for k, (_, p) in variants.finish().items()}
+    problems = _check_extends(arch_map, providers)
     for key, (m, plugin) in model_final.items():
-        arch = arch_map.get(m.family)
-        if arch is None:
-            problems.append(f"model {key!r} of plugin {plugin!r}: family {m.family!r} is not "
-                            f"registered (known: {', '.join(arch_map) or 'none'})")
-        else:
-            problems += [f"model {key!r} of plugin {plugin!r}: {p}" for p in arch.check(m)]
+        problems += [f"model {key!r} of plugin {plugin!r}: {p}"
+                     for p in _model_problems(m, arch_map, variant_map)]
     if problems:
         raise RegistryError("catalog", problems)
 
@@ -425,6 +497,7 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
         accelerators=MappingProxyType({k: o for k, (o, _) in acc_final.items()}),
         models=MappingProxyType({k: o for k, (o, _) in model_final.items()}),
         architectures=MappingProxyType(arch_map),
+        attention_variants=MappingProxyType(variant_map),
         formulas=MappingProxyType(formula_map),
         providers=MappingProxyType(providers),
         plugins=tuple(infos),

@@ -66,6 +66,9 @@ def _common_scenario_arguments(p):
     p.add_argument("--price", metavar="USD_PER_H", help="price per device-hour (2.49 or '2.49 USD/h')")
     p.add_argument("--efficiency", metavar="K=V,...",
                    help="override efficiency factors, e.g. compute=0.6,memory=0.8")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="give a quantity instead of computing it, e.g. "
+                        "--set capacity_factor=1.25 (repeatable)")
 
 
 def make_parser() -> argparse.ArgumentParser:

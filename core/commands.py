@@ -195,6 +195,8 @@ def _efficiency(text):
         key, sep, value = part.partition("=")
         if not sep:
             raise ScenarioError(f"--efficiency: expected NAME=VALUE, got {part!r}")
+        if key.strip() in out:
+            raise ScenarioError(f"--efficiency: {key.strip()} is given twice")
         try:
             out[key.strip()] = float(value)
         except ValueError:
@@ -203,11 +205,29 @@ def _efficiency(text):
     return out
 
 
+def _inputs(pairs) -> dict:
+    """``--set NAME=VALUE`` options: quantities given instead of computed, in any unit that
+    fits the name (``--set capacity_factor=1.25``, ``--set step_overhead_s=20us``)."""
+    from .units import parse, unit_of
+    out = {}
+    for text in pairs or ():
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ScenarioError(f"--set: expected NAME=VALUE, got {text!r}")
+        if name in out:
+            raise ScenarioError(f"--set: {name} is given twice")
+        unit = unit_of(name)
+        out[name] = parse(value.strip(), unit if unit not in ("", "table") else "",
+                          what=f"--set {name}")
+    return out
+
+
 def _infer_kwargs(args) -> dict:
     return dict(on=args.on, devices=args.devices, tp=args.tp, pp=args.pp, batch=args.batch,
                 prompt=args.prompt, output=args.output, weights=args.weights, kv=args.kv,
                 activations=args.activations, price=args.price,
-                efficiency=_efficiency(args.efficiency))
+                efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set))
 
 
 def _train_kwargs(args) -> dict:
@@ -216,7 +236,8 @@ def _train_kwargs(args) -> dict:
                 tokens=args.tokens, precision=args.precision, sp=args.sp,
                 interleave=args.interleave, zero=args.zero, recompute=args.recompute,
                 attention=args.attention,
-                price=args.price, efficiency=_efficiency(args.efficiency))
+                price=args.price, efficiency=_efficiency(args.efficiency),
+                inputs=_inputs(args.set))
 
 
 def _estimate_json(e) -> dict:

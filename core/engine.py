@@ -72,6 +72,8 @@ def _candidates(catalog: Catalog, quantity: str, features: tuple) -> list[Formul
 
 def _describe_features(features: tuple) -> str:
     family, kind, workload, plan = features
+    if not isinstance(family, str):
+        family = " extends ".join(family) if len(family) > 1 else family[0]
     return f"family={family}, kind={kind}, workload={workload}"
 
 
@@ -98,21 +100,28 @@ def compile_program(catalog: Catalog, features: tuple, targets: Iterable[str],
     if cached is not None:
         return cached
 
+    lineage = catalog.lineage(features[0])
+    scenario_features = (lineage,) + tuple(features[1:])
     chosen: dict[str, Formula] = {}
     order: list[Formula] = []
     failed: dict[str, str] = {}
 
     def pick(quantity: str) -> Formula:
-        found = _candidates(catalog, quantity, features)
+        found = _candidates(catalog, quantity, scenario_features)
         if not found:
             if quantity not in catalog.formulas:
                 raise ScenarioError(f"no formula computes {quantity!r}")
             raise ScenarioError(f"no formula computes {quantity!r} for "
-                                f"{_describe_features(features)}")
-        best = found[0].applies.specificity
+                                f"{_describe_features(scenario_features)}")
+        best = max(f.applies.specificity for f in found)
         top = [f for f in found if f.applies.specificity == best]
+        # among equally specific formulas for families of the lineage, the closest family wins
+        closest = max(f.applies.closeness(lineage) for f in top)
+        top = [f for f in top if f.applies.family is None
+               or f.applies.closeness(lineage) == closest]
         if len(top) > 1:
-            raise ConflictError(f"formula for {quantity!r} ({_describe_features(features)})",
+            raise ConflictError(f"formula for {quantity!r} "
+                                f"({_describe_features(scenario_features)})",
                                 [f"{f.plugin} ({f.name}, where {f.applies.describe()})"
                                  for f in top],
                                 "they are equally specific; make one more specific or "
@@ -160,7 +169,7 @@ def compile_program(catalog: Catalog, features: tuple, targets: Iterable[str],
             chosen.clear()
             chosen.update(snapshot[0])
             order[:] = snapshot[1]
-            if _candidates(catalog, t, features):  # it applies here but cannot be computed
+            if _candidates(catalog, t, scenario_features):  # applies but cannot be computed
                 skipped[t] = str(exc)
     program = Program(features, order, inputs, targets, skipped)
     catalog._cache[key] = program

@@ -50,18 +50,37 @@ class Applies:
     """Workload kinds (``inference``, ``training``)."""
 
     plan: frozenset[str] = field(default=frozenset(), converter=lambda p: _names(p) or frozenset())
-    """Plan features that must all be present (``tp``, ``sp``, ``zero3``, ``recompute-full``)."""
+    """Features that must all be present: the plan's (``tp``, ``sp``, ``zero3``,
+    ``recompute-full``, ``offload-host``), the model's (``attention-mla``) and the
+    workload's (``speculative``)."""
 
     @property
     def specificity(self) -> int:
         return sum(x is not None for x in (self.family, self.kind, self.workload)) + len(self.plan)
 
     def holds(self, features: tuple) -> bool:
+        """Whether the formula applies to scenarios with ``features``.
+
+        The first element is the model's family, or its lineage (the family, then the family
+        it extends, and so on): a formula for any family of the lineage applies.
+        """
         family, kind, workload, plan_features = features
-        return ((self.family is None or family in self.family)
-                and (self.kind is None or kind in self.kind)
+        if self.family is not None:
+            lineage = (family,) if isinstance(family, str) else family
+            if not any(f in self.family for f in lineage):
+                return False
+        return ((self.kind is None or kind in self.kind)
                 and (self.workload is None or workload in self.workload)
                 and self.plan <= plan_features)
+
+    def closeness(self, lineage: tuple[str, ...]) -> int:
+        """How close the formula's family is in ``lineage`` (the scenario's family first, then
+        the family it extends, ...): higher is closer, 0 for formulas of any family. Between
+        equally specific formulas, the one for the closer family wins."""
+        if self.family is None:
+            return 0
+        return max((len(lineage) - i for i, f in enumerate(lineage) if f in self.family),
+                   default=0)
 
     def describe(self) -> str:
         parts = []
@@ -108,14 +127,16 @@ class Formula:
 
 
 def formula(produces: str | Callable | None = None, *, family=None, kind=None, workload=None,
-            plan=(), unit: str | None = None) -> Callable:
+            plan=(), features=(), unit: str | None = None) -> Callable:
     """Make a :class:`Formula` of a function; use as ``@formula`` or ``@formula("name", ...)``.
 
     Args:
         produces: the quantity computed; defaults to the function's name.
         family, kind, workload: architecture families, accelerator kinds, workload kinds the
             formula is for (a string or a collection); omitted means any.
-        plan: plan features that must all be present.
+        plan, features: features that must all be present (two names for one condition:
+            ``plan="zero3"`` reads better for the plan's, ``features="attention-mla"`` for
+            the model's and the workload's).
         unit: the quantity's unit symbol, when its name does not say it.
 
     Example::
@@ -136,7 +157,9 @@ def formula(produces: str | Callable | None = None, *, family=None, kind=None, w
             params.append(p.name)
         name = produces or function.__name__
         return Formula(produces=name, function=function, params=tuple(params),
-                       applies=Applies(family=family, kind=kind, workload=workload, plan=plan),
+                       applies=Applies(family=family, kind=kind, workload=workload,
+                                       plan=(_names(plan) or frozenset())
+                                       | (_names(features) or frozenset())),
                        unit=unit_of(name) if unit is None else unit,
                        doc=inspect.cleandoc(function.__doc__ or ""))
     return wrap

@@ -34,7 +34,7 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     from .accelerator import Accelerator
     from .formula import Formula
-    from .model import Architecture, Model
+    from .model import Architecture, AttentionVariant, Model
 
 hookspec = pluggy.HookspecMarker("ridgeline")
 hookimpl = pluggy.HookimplMarker("ridgeline")
@@ -85,7 +85,8 @@ def ridgeline_register_models(register: "Callable[[Model], None]") -> None:
 
 
 @hookspec
-def ridgeline_register_architectures(register: "Callable[[Architecture], None]") -> None:
+def ridgeline_register_architectures(
+        register: "Callable[[Architecture | AttentionVariant], None]") -> None:
     """Contribute architecture families (``dense``, ``moe``, a new attention or state-space layer).
 
     Called once per catalog build. Call ``register(architecture)`` once per
@@ -93,14 +94,25 @@ def ridgeline_register_architectures(register: "Callable[[Architecture], None]")
     the family-specific ``options`` its models take. The formulas that make the family work are
     registered through :func:`ridgeline_register_formulas` with ``family=...`` conditions.
 
+    A family may ``extends`` another: every formula of the parent then applies to it, and a
+    formula for the family itself beats an equally specific one for the parent, so it registers
+    only what differs (``moe`` extends ``dense``). Attention variants usable by any family
+    (DeepSeek's ``mla``) are registered here too, as
+    :class:`ridgeline.plugin.AttentionVariant`; a model selects one with
+    ``attention = "<name>"`` and formulas for it require ``features="attention-<name>"``.
+
     Example::
 
         @ridgeline.hookimpl
         def ridgeline_register_architectures(register):
             register(Architecture(family="rwkv", doc="RWKV-style recurrent layers",
                                   options=(OptionSpec("state_size", "int", required=True),)))
+            register(Architecture(family="moe-lite", doc="a cheaper router", extends="moe"))
+            register(AttentionVariant(name="linear", doc="linear attention",
+                                      options=(OptionSpec("feature_dim", "int"),)))
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``extends`` and attention variants.
     """
 
 

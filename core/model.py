@@ -46,6 +46,11 @@ class Model:
     family: str = field(default="dense", validator=v.identifier)
     """Architecture family: ``dense``, or one a plugin registers (``moe``, ...)."""
 
+    attention: str = field(default="standard", validator=v.identifier)
+    """Attention variant: ``standard`` (MHA, GQA or MQA, by ``num_kv_heads``) or one a plugin
+    registers as an :class:`AttentionVariant` (``mla``). A variant other than ``standard``
+    is the scenario feature ``attention-<name>`` that formulas may require."""
+
     name: str = ""
     num_kv_heads: Optional[int] = field(default=None, validator=v.optional_positive_int)
     """Key/value heads: equal to ``num_heads`` for MHA (the default), fewer for GQA, 1 for MQA."""
@@ -118,6 +123,12 @@ class Model:
         """A family-specific field, or ``default``."""
         return self.options.get(name, default)
 
+    def features(self) -> frozenset[str]:
+        """The model's discrete features beyond its family (``attention-mla``)."""
+        if self.attention == "standard":
+            return frozenset()
+        return frozenset((f"attention-{self.attention}",))
+
 
 @frozen
 class OptionSpec:
@@ -129,28 +140,62 @@ class OptionSpec:
     required: bool = False
 
 
+def check_options(model: Model, specs: "tuple[OptionSpec, ...]", owner: str) -> list[str]:
+    """Problems with ``model``'s options against the option specs in force, one string each.
+
+    ``owner`` names where the specs come from (``family 'moe'``) for the messages.
+    """
+    problems = []
+    by_name = {o.name: o for o in specs}
+    types = {"int": int, "float": (int, float), "bool": bool, "str": str}
+    for key, value in model.options.items():
+        spec = by_name.get(key)
+        if spec is None:
+            problems.append(f"options.{key}: not an option of {owner} "
+                            f"(it takes: {', '.join(by_name) or 'none'})")
+        elif not isinstance(value, types[spec.type]) or (
+                spec.type in ("int", "float") and isinstance(value, bool)):
+            problems.append(f"options.{key}: expected {spec.type}, got {value!r}")
+    for spec in specs:
+        if spec.required and spec.name not in model.options:
+            problems.append(f"options.{spec.name}: required by {owner}")
+    return problems
+
+
+@frozen
+class AttentionVariant:
+    """An attention variant a plugin contributes (``mla``), usable by any family.
+
+    A model selects it with ``attention = "<name>"``; its ``options`` are then allowed (and
+    checked) in the model's ``options`` alongside the family's. Formulas for the variant
+    require the feature ``attention-<name>`` (``@formula(features="attention-mla")``).
+    """
+
+    name: str = field(validator=v.identifier)
+    doc: str = field(validator=v.non_empty_str)
+    options: tuple[OptionSpec, ...] = field(default=(), converter=tuple)
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+
 @frozen
 class Architecture:
-    """An architecture family a plugin contributes (``dense``, ``moe``, ...)."""
+    """An architecture family a plugin contributes (``dense``, ``moe``, ...).
+
+    A family that ``extends`` another inherits every formula of its parent: a formula for the
+    family itself beats an equally specific one for its parent, so a family registers only
+    what differs (``moe`` extends ``dense`` and replaces the MLP). Its models may use the
+    parent's options as well as its own.
+    """
 
     family: str = field(validator=v.identifier)
     doc: str = field(validator=v.non_empty_str)
     options: tuple[OptionSpec, ...] = field(default=(), converter=tuple)
+    extends: Optional[str] = field(default=None, validator=v.optional_identifier)
+    """The family this one builds on (``dense``), or ``None``."""
 
     def check(self, model: Model) -> list[str]:
-        """Problems with ``model``'s options under this family, one string each."""
-        problems = []
-        specs = {o.name: o for o in self.options}
-        types = {"int": int, "float": (int, float), "bool": bool, "str": str}
-        for key, value in model.options.items():
-            spec = specs.get(key)
-            if spec is None:
-                problems.append(f"options.{key}: not an option of family {self.family!r} "
-                                f"(it takes: {', '.join(specs) or 'none'})")
-            elif not isinstance(value, types[spec.type]) or (
-                    spec.type in ("int", "float") and isinstance(value, bool)):
-                problems.append(f"options.{key}: expected {spec.type}, got {value!r}")
-        for spec in self.options:
-            if spec.required and spec.name not in model.options:
-                problems.append(f"options.{spec.name}: required by family {self.family!r}")
-        return problems
+        """Problems with ``model``'s options under this family alone, one string each."""
+        return check_options(model, self.options, f"family {self.family!r}")

@@ -8,7 +8,7 @@ from .accelerator import Accelerator, Efficiency, Link, Links, MemoryTier
 from .formula import Applies, Formula, formula
 from .hookspecs import hookimpl
 from .loader import load_accelerator, load_model, read_toml, structure
-from .model import Architecture, Model, OptionSpec
+from .model import Architecture, AttentionVariant, Model, OptionSpec
 from .precision import bytes_per_element, compute_precision
 from .scenario import InferenceWorkload, Plan, System, TrainingWorkload
 from .errors import ScenarioError
@@ -16,7 +16,7 @@ from .operations import Operation, roofline_s, total
 
 __all__ = [
     "Accelerator", "MemoryTier", "Link", "Links", "Efficiency",
-    "Model", "Architecture", "OptionSpec",
+    "Model", "Architecture", "AttentionVariant", "OptionSpec",
     "Formula", "Applies", "formula",
     "System", "Plan", "InferenceWorkload", "TrainingWorkload",
     "hookimpl", "load_accelerator", "load_model", "read_toml", "structure",

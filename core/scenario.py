@@ -111,12 +111,33 @@ class Plan:
 
 @frozen
 class InferenceWorkload:
-    """A static batch of requests: ``batch`` sequences, each a prompt then generated tokens."""
+    """A static batch of requests: ``batch`` sequences, each a prompt then generated tokens.
+
+    With a ``draft`` model the target decodes speculatively (Leviathan et al. 2023): the draft
+    proposes ``draft_tokens`` tokens, the target checks them in one pass, and each is accepted
+    with probability ``acceptance_rate``; the workload then has the feature ``speculative``.
+    """
 
     kind = "inference"
     batch: int = field(default=1, validator=v.positive_int)
     prompt_tokens: int = field(default=512, validator=v.positive_int)
     output_tokens: int = field(default=256, validator=v.positive_int)
+    draft: Optional[Model] = None
+    """The draft model of speculative decoding, or ``None``."""
+
+    draft_tokens: int = field(default=4, validator=v.positive_int)
+    """Tokens the draft proposes per target step (gamma)."""
+
+    acceptance_rate: float = field(default=0.7, validator=v.probability)
+    """Probability that the target accepts each drafted token (alpha), 0 to 1."""
+
+    def features(self) -> frozenset[str]:
+        """The workload's discrete features (``speculative`` with a draft model)."""
+        return _SPECULATIVE if self.draft is not None else _NONE
+
+
+_SPECULATIVE = frozenset(("speculative",))
+_NONE: frozenset[str] = frozenset()
 
 
 @frozen
@@ -127,6 +148,10 @@ class TrainingWorkload:
     global_batch: int = field(default=512, validator=v.positive_int)
     seq_len: int = field(default=2048, validator=v.positive_int)
     tokens: float = field(default=1e9, validator=v.finite_positive)
+
+    def features(self) -> frozenset[str]:
+        """The workload's discrete features (none yet for training)."""
+        return _NONE
 
 
 Workload = Union[InferenceWorkload, TrainingWorkload]
@@ -144,7 +169,7 @@ class Scenario:
     def features(self) -> tuple:
         """The key the engine caches its resolved formula order under."""
         return (self.model.family, self.system.accelerator.kind, self.workload.kind,
-                self.plan.features())
+                self.plan.features() | self.model.features() | self.workload.features())
 
     def check(self) -> "Scenario":
         """Raise :class:`ScenarioError` if the plan cannot run on this system."""
