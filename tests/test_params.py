@@ -20,6 +20,8 @@ from ridgeline.catalog import build_catalog
 from ridgeline.errors import RegistryError
 from ridgeline.hf_config import SUPPORTED_MODEL_TYPES, model_from_hf_config
 from ridgeline.model import Model
+from ridgeline.engine import estimate
+from ridgeline.scenario import Scenario, System
 from ridgeline.plugin import load_model
 from ridgeline.plugins.architectures import dense_params
 from ridgeline.plugins.architectures.dense_params import (embedding_params, layer_params,
@@ -514,11 +516,18 @@ def test_preset_aliases_are_unique_and_never_another_id():
 
 def test_catalog_registers_the_dense_param_formulas_and_presets():
     catalog = build_catalog(entry_points=False)
-    for quantity in ("params", "embedding_params", "lm_head_params", "layer_params",
-                     "non_embedding_params"):
-        (formula,) = catalog.formulas[quantity]
+    for quantity in ("params", "embedding_params", "lm_head_params", "attention_params_per_layer",
+                     "mlp_params", "norm_params_per_layer", "non_embedding_params",
+                     "active_params"):
+        (formula,) = [f for f in catalog.formulas[quantity] if f.plugin.endswith("dense_params")]
         assert formula.applies.family == frozenset({"dense"})
         assert formula.doc.splitlines()[0]
     assert catalog.model("llama3-70b").id == "llama-3-70b"
-    (count,) = catalog.formulas["params"]
-    assert count.function(catalog.model("gpt-70b")) == params(preset("gpt-70b"))
+    # the engine's composed count equals the plain count for every dense preset
+    for model in catalog.models.values():
+        if model.family != "dense" or model.attention != "standard":
+            continue
+        e = estimate(Scenario(model, System(catalog.accelerator("h100"))),
+                     ["params", "non_embedding_params", "active_params"], catalog=catalog)
+        assert e["params"] == e["active_params"] == params(model), model.id
+        assert e["non_embedding_params"] == non_embedding_params(model), model.id

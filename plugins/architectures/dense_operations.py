@@ -31,9 +31,10 @@ def _shard(model, tp):
 UNFUSED_SCORE_BYTES = 13.0
 
 
-def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, kv_read,
-                     logit_tokens, score_bytes=0.0):
-    """The operations of one phase on one device.
+def attention_operations(model, tp, layers, sequences, new_tokens, context_tokens, kv_read,
+                         score_bytes=0.0):
+    """Standard attention (MHA, GQA, MQA) of one phase on one device: the QKV projection,
+    the scores and values, the output projection.
 
     Args:
         model: the model.
@@ -44,19 +45,16 @@ def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, k
         context_tokens: average number of tokens each new token attends to.
         kv_read: whether attention reads the cache (decode) or computes K/V in place (prefill,
             training, with flash-attention-style kernels that keep scores on chip).
-        logit_tokens: tokens whose logits are computed (the last one per sequence in prefill).
         score_bytes: bytes each attention-score element moves through memory (0 with
             flash-attention-style kernels; see ``UNFUSED_SCORE_BYTES``).
     """
-    h, d, vocab = model.hidden_size, model.head_width, model.vocab_size
-    heads, kv_heads, ff = _shard(model, tp)
+    h, d = model.hidden_size, model.head_width
+    heads, kv_heads, _ = _shard(model, tp)
     w = bytes_per_element(model.weights_dtype)
     a = bytes_per_element(model.activations_dtype)
     kv = bytes_per_element(model.kv_dtype)
     n = sequences * new_tokens  # tokens processed
     qkv_width = (heads + 2 * kv_heads) * d
-    mats = 3 if model.mlp == "gated" else 2
-    embed = model.embed_dim or h
     kv_per_token = 2 * kv_heads * d * kv  # K and V of one token in one layer
     kv_bytes = n * kv_per_token + (sequences * context_tokens * kv_per_token if kv_read else 0.0)
     return (
@@ -68,8 +66,29 @@ def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, k
                   kv_bytes=kv_bytes, count=layers),
         Operation("out_proj", flops=2.0 * n * heads * d * h, weight_bytes=heads * d * h * w,
                   activation_bytes=n * (heads * d + h) * a, count=layers),
-        Operation("mlp", flops=2.0 * mats * n * h * ff, weight_bytes=mats * h * ff * w,
-                  activation_bytes=n * (2 * h + mats * ff) * a, count=layers),
+    )
+
+
+def mlp_operations(model, tp, layers, tokens):
+    """The dense MLP of one phase on one device: ``tokens`` tokens through every layer's MLP."""
+    h = model.hidden_size
+    ff = model.intermediate_size / tp
+    w = bytes_per_element(model.weights_dtype)
+    a = bytes_per_element(model.activations_dtype)
+    mats = 3 if model.mlp == "gated" else 2
+    return (Operation("mlp", flops=2.0 * mats * tokens * h * ff, weight_bytes=mats * h * ff * w,
+                      activation_bytes=tokens * (2 * h + mats * ff) * a, count=layers),)
+
+
+def other_operations(model, tp, layers, tokens, logit_tokens):
+    """What every decoder has around attention and MLP: norms and residual adds per layer,
+    the embedding look-up, the LM head over ``logit_tokens`` tokens."""
+    h, vocab = model.hidden_size, model.vocab_size
+    w = bytes_per_element(model.weights_dtype)
+    a = bytes_per_element(model.activations_dtype)
+    embed = model.embed_dim or h
+    n = tokens
+    return (
         # norms read and write the hidden state; two residual adds read two and write one
         Operation("norms_residual", flops=8.0 * n * h * model.norms_per_layer,
                   activation_bytes=n * h * a * (2 * model.norms_per_layer + 6), count=layers),
@@ -80,39 +99,120 @@ def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, k
     )
 
 
+def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, kv_read,
+                     logit_tokens, score_bytes=0.0):
+    """Every operation of one phase of a dense model on one device (attention, MLP, the rest);
+    the arguments are those of :func:`attention_operations` plus ``logit_tokens``."""
+    n = sequences * new_tokens
+    return (attention_operations(model, tp, layers, sequences, new_tokens, context_tokens,
+                                 kv_read, score_bytes)
+            + mlp_operations(model, tp, layers, n)
+            + other_operations(model, tp, layers, n, logit_tokens))
+
+
+# Each phase's table is attention + MLP + the rest. Attention and MLP are tables of their own so
+# that an attention variant (MLA) or another MLP (mixture of experts) replaces just its part.
+
+
 @formula(family="dense", workload="inference", unit="table")
-def prefill_operations(model, plan, batch, prompt_tokens):
+def prefill_attention_operations(model, plan, batch, prompt_tokens):
+    """Attention in the prefill of the whole prompt (causal: the average context)."""
+    return attention_operations(model, plan.tp, model.num_layers, batch, prompt_tokens,
+                                (prompt_tokens + 1) / 2.0, kv_read=False)
+
+
+@formula(family="dense", workload="inference", unit="table")
+def prefill_mlp_operations(model, plan, batch, prompt_tokens):
+    """The MLP over every prompt token of the batch."""
+    return mlp_operations(model, plan.tp, model.num_layers, batch * prompt_tokens)
+
+
+@formula(family="dense", workload="inference", unit="table")
+def prefill_operations(model, plan, batch, prompt_tokens, prefill_attention_operations,
+                       prefill_mlp_operations):
     """Prefill of the whole prompt for the batch: every layer, per tensor-parallel shard."""
-    return phase_operations(model, plan.tp, model.num_layers, batch, prompt_tokens,
-                            (prompt_tokens + 1) / 2.0, kv_read=False, logit_tokens=batch)
+    return prefill_attention_operations + prefill_mlp_operations + other_operations(
+        model, plan.tp, model.num_layers, batch * prompt_tokens, logit_tokens=batch)
+
+
+@formula(workload="inference", unit="")
+def decode_new_tokens():
+    """Tokens each sequence feeds through the model per decode step: 1 (speculative decoding
+    verifies several at once)."""
+    return 1.0
 
 
 @formula(family="dense", workload="inference", unit="table")
-def decode_operations(model, plan, batch, decode_context_tokens):
+def decode_attention_operations(model, plan, batch, decode_new_tokens, decode_context_tokens):
+    """Attention in one decode step at the average context, reading the KV cache."""
+    return attention_operations(model, plan.tp, model.num_layers, batch, decode_new_tokens,
+                                decode_context_tokens, kv_read=True)
+
+
+@formula(family="dense", workload="inference", unit="table")
+def decode_mlp_operations(model, plan, batch, decode_new_tokens):
+    """The MLP in one decode step."""
+    return mlp_operations(model, plan.tp, model.num_layers, batch * decode_new_tokens)
+
+
+@formula(family="dense", workload="inference", unit="table")
+def decode_operations(model, plan, batch, decode_new_tokens, decode_attention_operations,
+                      decode_mlp_operations):
     """One decode step at the average context of the generation, per tensor-parallel shard."""
-    return phase_operations(model, plan.tp, model.num_layers, batch, 1, decode_context_tokens,
-                            kv_read=True, logit_tokens=batch)
+    n = batch * decode_new_tokens
+    return decode_attention_operations + decode_mlp_operations + other_operations(
+        model, plan.tp, model.num_layers, n, logit_tokens=n)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def first_decode_operations(model, plan, batch, prompt_tokens):
-    """The first decode step, attending to the prompt."""
-    return phase_operations(model, plan.tp, model.num_layers, batch, 1, prompt_tokens,
-                            kv_read=True, logit_tokens=batch)
+def first_decode_attention_operations(model, plan, batch, prompt_tokens):
+    """Attention in the first decode step, attending to the prompt."""
+    return attention_operations(model, plan.tp, model.num_layers, batch, 1, prompt_tokens,
+                                kv_read=True)
+
+
+@formula(family="dense", workload="inference", unit="table")
+def first_decode_mlp_operations(model, plan, batch):
+    """The MLP in the first decode step (one token per sequence)."""
+    return mlp_operations(model, plan.tp, model.num_layers, batch)
+
+
+@formula(family="dense", workload="inference", unit="table")
+def first_decode_operations(model, plan, batch, first_decode_attention_operations,
+                            first_decode_mlp_operations):
+    """The first decode step, attending to the prompt (one token per sequence)."""
+    return first_decode_attention_operations + first_decode_mlp_operations + other_operations(
+        model, plan.tp, model.num_layers, batch, logit_tokens=batch)
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_operations(model, plan, micro_batch_size, seq_len):
-    """Forward pass of one micro-batch through one pipeline stage's layers.
+def training_forward_attention_operations(model, plan, micro_batch_size, seq_len):
+    """Attention in the forward pass of one micro-batch through one pipeline stage.
 
     Flash-style kernels skip the masked half of causal attention; unfused ones compute the
     full square and stream every score through memory."""
     unfused = plan.attention == "unfused"
-    return phase_operations(model, plan.tp, model.num_layers / plan.pp, micro_batch_size,
-                            seq_len, seq_len if unfused else (seq_len + 1) / 2.0,
-                            kv_read=False, logit_tokens=micro_batch_size * seq_len,
-                            score_bytes=UNFUSED_SCORE_BYTES * bytes_per_element(
-                                model.activations_dtype) / 2.0 if unfused else 0.0)
+    return attention_operations(
+        model, plan.tp, model.num_layers / plan.pp, micro_batch_size, seq_len,
+        seq_len if unfused else (seq_len + 1) / 2.0, kv_read=False,
+        score_bytes=UNFUSED_SCORE_BYTES * bytes_per_element(model.activations_dtype) / 2.0
+        if unfused else 0.0)
+
+
+@formula(family="dense", workload="training", unit="table")
+def training_forward_mlp_operations(model, plan, micro_batch_size, seq_len):
+    """The MLP in the forward pass of one micro-batch through one pipeline stage."""
+    return mlp_operations(model, plan.tp, model.num_layers / plan.pp, micro_batch_size * seq_len)
+
+
+@formula(family="dense", workload="training", unit="table")
+def training_forward_operations(model, plan, micro_batch_size, seq_len,
+                                training_forward_attention_operations,
+                                training_forward_mlp_operations):
+    """Forward pass of one micro-batch through one pipeline stage's layers."""
+    n = micro_batch_size * seq_len
+    return training_forward_attention_operations + training_forward_mlp_operations + \
+        other_operations(model, plan.tp, model.num_layers / plan.pp, n, logit_tokens=n)
 
 
 @formula(family="dense")
@@ -131,10 +231,10 @@ def kv_cache_bytes_per_token_per_device(model, plan):
 
 
 @formula(family="dense", workload="training")
-def forward_flops_per_token(model, params, seq_len_for_flops):
-    """Model forward FLOPs per token (PaLM convention: 2N + 4·L·H·Q·T, full attention square)."""
-    return 2.0 * params + 4.0 * model.num_layers * model.num_heads * model.head_width * \
-        seq_len_for_flops
+def forward_flops_per_token(active_params, attention_flops_per_token_forward):
+    """Model forward FLOPs per token (PaLM convention: 2N + 4·L·H·Q·T, full attention square;
+    N counts the parameters each token uses)."""
+    return 2.0 * active_params + attention_flops_per_token_forward
 
 
 @formula(family="dense", workload="training")
@@ -184,7 +284,11 @@ def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
     return s * b * per_token * a
 
 
-FORMULAS = (prefill_operations, decode_operations, first_decode_operations,
+FORMULAS = (prefill_attention_operations, prefill_mlp_operations, prefill_operations,
+            decode_new_tokens, decode_attention_operations, decode_mlp_operations,
+            decode_operations, first_decode_attention_operations, first_decode_mlp_operations,
+            first_decode_operations,
+            training_forward_attention_operations, training_forward_mlp_operations,
             training_forward_operations, kv_cache_bytes_per_token,
             kv_cache_bytes_per_token_per_device, forward_flops_per_token,
             attention_flops_per_token_forward, prefill_activation_bytes_per_sequence,

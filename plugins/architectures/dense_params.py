@@ -116,9 +116,54 @@ def non_embedding_params(model) -> int:
     return params(model) - embedding_params(model) - lm_head_params(model)
 
 
-# The counting functions stay plain (callable with a Model); the formulas wrap them.
+# The counting functions stay plain (callable with a Model); the formulas wrap them. The total
+# is composed from per-part quantities so that an attention variant (MLA) replaces just
+# ``attention_params_per_layer`` and a mixture of experts just ``mlp_params``.
+
+
+@formula(family="dense")
+def attention_params_per_layer(model):
+    """Parameters of one layer's attention (Q, K, V, output; biases)."""
+    return attention_params(model)
+
+
+@formula(family="dense")
+def norm_params_per_layer(model):
+    """Parameters of one layer's norms."""
+    return model.norms_per_layer * norm_params(model)
+
+
+@formula("mlp_params", family="dense")
+def mlp_params_all_layers(model):
+    """Parameters of every layer's MLP."""
+    return model.num_layers * mlp_params(model)
+
+
+@formula("params", family="dense")
+def params_from_parts(model, embedding_params, attention_params_per_layer,
+                      norm_params_per_layer, mlp_params, final_norm_params, lm_head_params):
+    """Total unique parameters (a tied LM head counted once, buffers excluded)."""
+    return (embedding_params + model.num_layers * (attention_params_per_layer
+                                                   + norm_params_per_layer)
+            + mlp_params + final_norm_params + lm_head_params)
+
+
+@formula(family="dense")
+def active_params(params):
+    """Parameters each token uses: all of them in a dense model."""
+    return params
+
+
+@formula("non_embedding_params", family="dense")
+def non_embedding_params_from_parts(params, embedding_params, lm_head_params):
+    """Parameters outside the embeddings and LM head: the layers and the final norm."""
+    return params - embedding_params - lm_head_params
+
+
 FORMULAS = tuple(formula(f.__name__, family="dense")(f) for f in (
-    params, embedding_params, lm_head_params, layer_params, non_embedding_params))
+    embedding_params, lm_head_params, final_norm_params)) + (
+    attention_params_per_layer, norm_params_per_layer, mlp_params_all_layers, params_from_parts,
+    active_params, non_embedding_params_from_parts)
 
 
 @hookimpl

@@ -55,9 +55,10 @@ def steps(training_tokens, tokens_per_step):
 
 
 @formula(workload="training")
-def model_flops_per_token(params, model, seq_len):
-    """PaLM's model FLOPs per training token: 6N + 12·L·H·Q·T."""
-    return 6.0 * params + 12.0 * model.num_layers * model.num_heads * model.head_width * seq_len
+def model_flops_per_token(forward_flops_per_token):
+    """PaLM's model FLOPs per training token: forward + backward (twice the forward), i.e.
+    6N + 12·L·H·Q·T for a dense model (N: active parameters)."""
+    return 3.0 * forward_flops_per_token
 
 
 @formula(workload="training")
