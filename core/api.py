@@ -124,9 +124,12 @@ def _check_divides(model: Model, plan: Plan) -> None:
                             f"{model.num_layers // plan.pp} layers per pipeline stage")
 
 
-def _accelerator_runs(model: Model, accelerator: Accelerator) -> None:
+def _accelerator_runs(model: Model, accelerator: Accelerator,
+                      catalog: Optional[Catalog] = None) -> None:
     runs = accelerator.runs_families
-    if runs is not None and model.family not in runs:
+    # a family that extends one the device runs (distilled extends dense) is that architecture
+    lineage = catalog.lineage(model.family) if catalog is not None else (model.family,)
+    if runs is not None and not any(f in runs for f in lineage):
         raise ScenarioError(f"{accelerator.id} does not run the {model.family!r} architecture "
                             f"(it runs: {', '.join(runs)})")
 
@@ -141,7 +144,7 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     catalog = catalog or default_catalog()
     m = _precisions(resolve_model(model, catalog), weights, kv, activations)
     acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
-    _accelerator_runs(m, acc)
+    _accelerator_runs(m, acc, catalog)
     plan = Plan(tp=_positive_int(tp, "tp"), pp=_positive_int(pp, "pp"))
     _check_divides(m, plan)
     n = _positive_int(devices, "devices") if devices is not None else plan.tp * plan.pp
@@ -206,7 +209,7 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
         check_precision(precision, what="precision")
         m = _precisions(m, precision, precision, precision)
     acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
-    _accelerator_runs(m, acc)
+    _accelerator_runs(m, acc, catalog)
     tp, pp = _positive_int(tp, "tp"), _positive_int(pp, "pp")
     if dp is None:
         if devices is None:

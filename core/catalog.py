@@ -33,6 +33,7 @@ BUILTIN_PLUGINS = (
     "ridgeline.plugins.architectures.dense",
     "ridgeline.plugins.architectures.dense_params",
     "ridgeline.plugins.architectures.dense_operations",
+    "ridgeline.plugins.architectures.distilled",
     "ridgeline.plugins.hardware.roofline",
     "ridgeline.plugins.hardware.memory",
     "ridgeline.plugins.parallel.collectives",

@@ -208,7 +208,7 @@ def _efficiency(text):
 def _inputs(pairs) -> dict:
     """``--set NAME=VALUE`` options: quantities given instead of computed, in any unit that
     fits the name (``--set capacity_factor=1.25``, ``--set step_overhead_s=20us``)."""
-    from .units import parse, unit_of
+    from .units import dimension_of, parse
     out = {}
     for text in pairs or ():
         name, sep, value = text.partition("=")
@@ -217,9 +217,7 @@ def _inputs(pairs) -> dict:
             raise ScenarioError(f"--set: expected NAME=VALUE, got {text!r}")
         if name in out:
             raise ScenarioError(f"--set: {name} is given twice")
-        unit = unit_of(name)
-        out[name] = parse(value.strip(), unit if unit not in ("", "table") else "",
-                          what=f"--set {name}")
+        out[name] = parse(value.strip(), dimension_of(name) or "count", what=f"--set {name}")
     return out
 
 

@@ -12,17 +12,20 @@ Fields may be floats or numpy arrays (sweeps).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from attrs import frozen
 
 Number = Any  # float or numpy array
 
 
-@frozen
-class Operation:
-    """One operation of a phase, on one device."""
+class Operation(NamedTuple):
+    """One operation of a phase, on one device.
+
+    An immutable named tuple rather than an attrs class: every estimate builds a few dozen of
+    these, and a tuple is the cheapest immutable record Python constructs (about half the cost
+    of a frozen attrs instance), while fields, keywords, equality and hashing stay the same.
+    """
 
     name: str
     """``qkv_proj``, ``attention``, ``out_proj``, ``mlp``, ``norms``, ``embedding``, ``lm_head``."""
@@ -54,7 +57,15 @@ class Operation:
 
 def roofline_s(op: Operation, flops_per_s: Number, bytes_per_s: Number) -> Number:
     """Time of all occurrences of ``op``: each bound by arithmetic or by memory traffic."""
-    return op.count * np.maximum(op.flops / flops_per_s, op.bytes / bytes_per_s)
+    compute_s = op.flops / flops_per_s
+    memory_s = (op.weight_bytes + op.activation_bytes + op.kv_bytes) / bytes_per_s
+    if type(compute_s) is float and type(memory_s) is float:
+        # plain floats (every single estimate): numpy's maximum costs five times a comparison
+        # and returns np.float64, which slows every formula downstream. A NaN on either side
+        # still gives NaN, as np.maximum does, so the engine's finiteness check sees it.
+        return op.count * (memory_s if memory_s > compute_s or memory_s != memory_s
+                           else compute_s)
+    return op.count * np.maximum(compute_s, memory_s)
 
 
 def total(ops: tuple[Operation, ...], field: str) -> Number:

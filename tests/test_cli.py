@@ -512,7 +512,28 @@ ERRORS = [
                  ["tpot_s"], id="explain-quantity-of-other-workload"),
     pytest.param(["infer", "missing/config.json", "--on", "h100"],
                  ["missing/config.json", "no such file"], id="config-json-missing"),
+    pytest.param(["infer", "tiny", "--on", "h100", "--efficiency", "compute=0.5,compute=0.6"],
+                 ["--efficiency", "compute", "twice"], id="efficiency-twice"),
+    pytest.param(["train", "tiny", "--on", "h100", "--precision", "fp7"],
+                 ["precision: unknown precision"], id="train-precision-named"),
+    pytest.param(["infer", "tiny", "--on", "h100", "--set", "kernal_overhead_s=0"],
+                 ["unknown quantity 'kernal_overhead_s'", "'kernel_overhead_s'"],
+                 id="set-unknown-quantity"),
+    pytest.param(["infer", "tiny", "--on", "h100", "--set", "kernel_overhead_s=fast"],
+                 ["--set kernel_overhead_s", "'fast'"], id="set-not-a-number"),
+    pytest.param(["infer", "tiny", "--on", "h100", "--set", "kernel_overhead_s"],
+                 ["--set", "NAME=VALUE"], id="set-syntax"),
+    pytest.param(["infer", "tiny", "--on", "h100", "--set", "batch=2", "--set", "batch=3"],
+                 ["--set", "batch", "twice"], id="set-twice"),
 ]
+
+
+def test_set_gives_a_quantity_in_human_units(run_json, registry):
+    base = run_json("--registry", registry, "infer", "tiny", "--on", "h100")
+    given = run_json("--registry", registry, "infer", "tiny", "--on", "h100",
+                     "--set", "kernel_overhead_s=20us")
+    assert given["values"]["kernel_overhead_s"] == pytest.approx(20e-6)
+    assert given["values"]["tpot_s"] > base["values"]["tpot_s"]
 
 
 @pytest.mark.parametrize("argv, expected", ERRORS)
