@@ -347,6 +347,9 @@ def _registry_dirs(extra: Iterable[str | os.PathLike]) -> list[Path]:
     dirs = [Path(p) for p in extra]
     dirs += [Path(p) for p in os.environ.get(REGISTRY_ENV, "").split(os.pathsep) if p.strip()]
     for d in dirs:
+        if d.is_file():
+            raise RegistryError(str(d), "is a file; a registry is a folder holding "
+                                        "accelerators/*.toml and models/*.toml")
         if not d.is_dir():
             raise RegistryError(str(d), "registry folder does not exist (expected "
                                         "DIR/accelerators/*.toml and DIR/models/*.toml)")

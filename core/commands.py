@@ -165,13 +165,15 @@ def _show(args, catalog: Catalog) -> int:
     raise UnknownNameError("accelerator, model or quantity", name, known)
 
 
-def _print_mapping(data: dict, indent: str = "") -> None:
+def _print_mapping(data: dict, indent: str = "", unit: str = "") -> None:
+    """Print nested data; numbers in the unit their key names, or their parent's (the keys of
+    ``peak_flops_per_s`` are precisions)."""
     for key, value in data.items():
         if value in (None, "", (), [], {}):
             continue
         if isinstance(value, dict):
             print(f"{indent}{key}:")
-            _print_mapping(value, indent + "  ")
+            _print_mapping(value, indent + "  ", unit_of(key))
         elif isinstance(value, list) and value and isinstance(value[0], dict):
             for i, item in enumerate(value):
                 print(f"{indent}{key}[{i}]:")
@@ -179,7 +181,7 @@ def _print_mapping(data: dict, indent: str = "") -> None:
         elif isinstance(value, list):
             print(f"{indent}{key}: " + ", ".join(map(str, value)))
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            print(f"{indent}{key}: {format_value(value, unit_of(key))}")
+            print(f"{indent}{key}: {format_value(value, unit_of(key) or unit)}")
         else:
             print(f"{indent}{key}: {value}")
 

@@ -18,13 +18,16 @@ from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 
-from .catalog import Catalog
+from .catalog import Catalog, default_catalog
 from .errors import ConflictError, CycleError, FormulaError, RidgelineError, ScenarioError
 from .formula import SCENARIO_NAMES, Formula
 from .scenario import Scenario
 from .units import format_value
 
 __all__ = ["Program", "compile_program", "evaluate", "Estimate", "sweep"]
+
+#: the key, in a catalog's cache of programs, of "every quantity that applies".
+_ALL = "every quantity"
 
 
 class Program:
@@ -43,27 +46,37 @@ class Program:
         self.time_quantities = tuple(f.produces for f in steps if f.unit == "s")
         # quantities of unit "table" (operation lists) are structured, not numbers
         self.checked = tuple(f for f in steps if f.unit != "table")
+        self.checked_quantities = tuple(f.produces for f in self.checked)
 
 
 def _compile(steps: tuple[Formula, ...]):
-    """One Python function that calls every step in order, with locals for values."""
+    """One Python function that calls every step in order, with locals for values.
+
+    The formulas are bound as closure variables of the generated function (one fast load per
+    call, no argument unpacking), and the results go into the values mapping in one update at
+    the end; a step that raises leaves the mapping as it was (the engine's error paths re-run
+    the steps one by one).
+    """
+    produced = {f.produces for f in steps}
     names = {q: f"v{i}" for i, q in enumerate(itertools.chain(
         SCENARIO_NAMES, sorted({p for f in steps for p in f.params} - set(SCENARIO_NAMES)
-                               - {f.produces for f in steps}),
+                               - produced),
         (f.produces for f in steps)))}
-    inputs = [q for q in names if q not in {f.produces for f in steps}]
-    lines = ["def run(_values, " + ", ".join(f"f{i}" for i in range(len(steps))) + "):"]
+    inputs = [q for q in names if q not in produced]
+    lines = ["def make(" + ", ".join(f"f{i}" for i in range(len(steps))) + "):",
+             "  def run(_values):"]
     for q in inputs:
         lines.append(f"    {names[q]} = _values.get({q!r})")
     for i, f in enumerate(steps):
         args = ", ".join(names[p] for p in f.params)
-        lines.append(f"    {names[f.produces]} = _values[{f.produces!r}] = f{i}({args})")
+        lines.append(f"    {names[f.produces]} = f{i}({args})")
+    lines.append("    _values.update({" + ", ".join(
+        f"{f.produces!r}: {names[f.produces]}" for f in steps) + "})")
     lines.append("    return _values")
+    lines.append("  return run")
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), "<ridgeline program>", "exec"), namespace)
-    run = namespace["run"]
-    functions = tuple(f.function for f in steps)
-    return lambda values: run(values, *functions)
+    return namespace["make"](*(f.function for f in steps))
 
 
 def _candidates(catalog: Catalog, quantity: str, features: tuple) -> list[Formula]:
@@ -232,10 +245,11 @@ def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = (
 
 def _quick_check(program: Program, values: dict) -> bool:
     """True when every value is a finite real and every time >= 0 (scalars only, fast)."""
+    get = values.__getitem__
     try:
-        if not math.isfinite(math.fsum([values[f.produces] for f in program.checked])):
+        if not math.isfinite(math.fsum(map(get, program.checked_quantities))):
             return False
-        return min((values[q] for q in program.time_quantities), default=0.0) >= 0
+        return min(map(get, program.time_quantities), default=0.0) >= 0
     except (TypeError, ValueError, OverflowError):
         return False
 
@@ -413,14 +427,22 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
         inputs: values given for quantities instead of computing them (numbers or arrays).
         check: check the plan against the system first.
     """
-    from .catalog import default_catalog
     catalog = catalog or default_catalog()
     if check:
         scenario.check()
-    inputs = dict(inputs or {})
+    inputs = dict(inputs) if inputs else {}
     optional = quantities is None
-    targets = tuple(catalog.formulas) if optional else tuple(quantities)
-    program = compile_program(catalog, scenario.features(), targets, inputs, optional)
+    features = scenario.features()
+    if optional:
+        # "every quantity" is keyed by None here rather than by the tuple of every name, which
+        # would be rebuilt and hashed on each call
+        key = (_ALL, features, frozenset(inputs))
+        program = catalog._cache.get(key)
+        if program is None:
+            program = catalog._cache[key] = compile_program(
+                catalog, features, tuple(catalog.formulas), inputs, True)
+    else:
+        program = compile_program(catalog, features, quantities, inputs, False)
     skipped: Optional[dict] = {} if optional else None
     values = evaluate(program, scenario, inputs, skipped)
     return Estimate(scenario, values, program, catalog, skipped)

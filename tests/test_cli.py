@@ -543,6 +543,19 @@ def test_errors_are_one_clear_line(run, registry, argv, expected):
     assert_one_line_error(code, out, err, *expected)
 
 
+def test_registry_that_is_a_file_says_so(run, tmp_path):
+    path = tmp_path / "one.toml"
+    path.write_text("id = 'x'\n")
+    code, out, err = run("--registry", path, "accelerators")
+    assert_one_line_error(code, out, err, str(path), "is a file", "folder")
+
+
+def test_show_formats_nested_numbers_in_their_parents_unit(run):
+    code, out, err = run("show", "h100")
+    assert code == 0, err
+    assert "bf16: 989 TFLOP/s" in out
+
+
 def test_registry_folder_that_does_not_exist(run, tmp_path):
     missing = tmp_path / "nowhere"
     code, out, err = run("--registry", missing, "accelerators")
