@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "estimate": "engine", "sweep": "engine", "Estimate": "engine",
     "infer": "api", "train": "api", "scenario": "api",
+    "distill": "distillation", "Distillation": "distillation",
     "Scenario": "scenario", "System": "scenario", "Plan": "scenario",
     "InferenceWorkload": "scenario", "TrainingWorkload": "scenario",
     "Model": "model", "Accelerator": "accelerator",
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .accelerator import Accelerator
     from .api import infer, scenario, train
     from .catalog import Catalog, build_catalog, default_catalog
+    from .distillation import Distillation, distill
     from .engine import Estimate, estimate, sweep
     from .errors import (ConflictError, CycleError, FormulaError, PluginError, RegistryError,
                          RidgelineError, ScenarioError, UnknownNameError)

@@ -5,6 +5,7 @@ Keyword names match the command line's flags. Counts accept ``300B``, ``1.4T``, 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -42,10 +43,37 @@ def resolve_model(model: ModelLike, catalog: Catalog) -> Model:
 
 
 def _count(value: Any, what: str) -> int:
+    if type(value) is int and 0 < value <= _EXACT_INT:
+        return value  # what the general path returns for it, without the float round trip
     number = parse_count(value, what=what)
     if number != int(number) or number < 1:
         raise ScenarioError(f"{what} must be a whole number >= 1, got {value!r}")
     return int(number)
+
+
+#: the largest int that survives a round trip through float unchanged (2^53).
+_EXACT_INT = 2**53
+
+#: Plans are immutable values and a program uses a few distinct ones: each is built and
+#: validated once. typed: 1 and 1.0, 0 and False stay distinct, as without the cache.
+_plan = functools.lru_cache(maxsize=256, typed=True)(Plan)
+
+_SYSTEMS: dict = {}
+
+
+def _plain_system(accelerator: Accelerator, devices: int) -> System:
+    """``System(accelerator, devices)`` without overrides, built once per device and count.
+
+    Keyed by the accelerator's identity (an Accelerator holds mappings, so it has no hash);
+    each entry holds its accelerator, so the identity cannot be reused while it is cached.
+    """
+    key = (id(accelerator), devices)
+    system = _SYSTEMS.get(key)
+    if system is None or system.accelerator is not accelerator:
+        if len(_SYSTEMS) >= 256:
+            _SYSTEMS.clear()
+        system = _SYSTEMS[key] = System(accelerator=accelerator, devices=devices)
+    return system
 
 
 def _positive_int(value: Any, what: str) -> int:
@@ -124,6 +152,35 @@ def _check_divides(model: Model, plan: Plan) -> None:
                             f"{model.num_layers // plan.pp} layers per pipeline stage")
 
 
+def _check_expert_parallel(model: Model, plan: Plan) -> None:
+    """Expert parallelism needs routed experts that ``ep`` divides, and an ``ep`` that fits
+    the ``tp x dp`` devices of a pipeline stage (inside the tensor-parallel group, or spanning
+    whole tensor-parallel groups)."""
+    if plan.ep == 1:
+        return
+    experts = model.option("num_experts")
+    if not isinstance(experts, int) or isinstance(experts, bool):
+        raise ScenarioError(f"ep={plan.ep} needs a mixture-of-experts model; {model.id} "
+                            f"(family {model.family!r}) has no routed experts")
+    if experts % plan.ep:
+        raise ScenarioError(f"ep={plan.ep} does not divide the {experts} routed experts of "
+                            f"{model.id}")
+    if plan.tp % plan.ep and plan.ep % plan.tp:
+        raise ScenarioError(f"ep={plan.ep} and tp={plan.tp}: one must divide the other (the "
+                            f"experts are split within each tensor-parallel group, or over "
+                            f"whole tensor-parallel groups)")
+    stage_devices = plan.tp * plan.dp
+    if stage_devices % plan.ep:
+        raise ScenarioError(f"ep={plan.ep} does not divide the tp x dp = {plan.tp} x {plan.dp} "
+                            f"= {stage_devices} devices of a pipeline stage that hold the "
+                            f"experts")
+    expert_tp = plan.tp // plan.ep if plan.tp % plan.ep == 0 else 1
+    width = model.option("moe_intermediate_size", model.intermediate_size)
+    if isinstance(width, int) and width % expert_tp:
+        raise ScenarioError(f"tp/ep = {expert_tp} does not divide the expert MLP width {width} "
+                            f"of {model.id}")
+
+
 def _accelerator_runs(model: Model, accelerator: Accelerator,
                       catalog: Optional[Catalog] = None) -> None:
     runs = accelerator.runs_families
@@ -138,24 +195,53 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                    tp: int = 1, pp: int = 1, batch: Union[int, str] = 1, prompt: Any = 512,
                    output: Any = 256, weights: Optional[str] = None, kv: Optional[str] = None,
                    activations: Optional[str] = None, price: Any = None,
-                   efficiency: Optional[dict] = None, catalog: Optional[Catalog] = None
-                   ) -> Scenario:
-    """The scenario :func:`infer` estimates (``batch="max"`` is resolved there)."""
+                   efficiency: Optional[dict] = None, catalog: Optional[Catalog] = None,
+                   inputs: Optional[Mapping[str, Any]] = None, ep: int = 1,
+                   offload: str = "none", draft: Optional[ModelLike] = None,
+                   gamma: Any = None, accept: Any = None) -> Scenario:
+    """The scenario :func:`infer` estimates (``batch="max"`` is resolved there).
+
+    On an accelerator kind whose formulas define ``devices_needed`` (SRAM-only chips, wafers:
+    they spread one replica over the system's devices themselves), ``devices`` may be any count
+    and defaults to ``devices_needed``, evaluated with ``inputs``.
+    """
     catalog = catalog or default_catalog()
     m = _precisions(resolve_model(model, catalog), weights, kv, activations)
     acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
     _accelerator_runs(m, acc, catalog)
-    plan = Plan(tp=_positive_int(tp, "tp"), pp=_positive_int(pp, "pp"))
+    plan = _plan(tp=_positive_int(tp, "tp"), pp=_positive_int(pp, "pp"),
+                 ep=_positive_int(ep, "ep"),
+                 offload=_offload(offload, acc, _positive_int(ep, "ep")))
     _check_divides(m, plan)
+    _check_expert_parallel(m, plan)
     n = _positive_int(devices, "devices") if devices is not None else plan.tp * plan.pp
-    if n != plan.tp * plan.pp:
-        raise ScenarioError(f"devices={n} must equal tp x pp = {plan.tp * plan.pp} for "
-                            f"inference of one model replica")
     b = 1 if batch == "max" else _positive_int(batch, "batch")
     workload = InferenceWorkload(batch=b, prompt_tokens=_count(prompt, "prompt"),
-                                 output_tokens=_count(output, "output"))
-    return Scenario(model=m, system=_system(acc, n, price, efficiency), plan=plan,
-                    workload=workload).check()
+                                 output_tokens=_count(output, "output"),
+                                 **_speculation(m, acc, draft, gamma, accept, catalog))
+    spreads = plan.tp * plan.pp == 1 and _defines_devices_needed(catalog, m, acc, plan, workload)
+    if n != plan.tp * plan.pp and not spreads:
+        raise ScenarioError(f"devices={n} must equal tp x pp = {plan.tp * plan.pp} for "
+                            f"inference of one model replica")
+    system = _plain_system(acc, n) if price is None and not efficiency else \
+        _system(acc, n, price, efficiency)
+    scenario = Scenario(model=m, system=system, plan=plan, workload=workload)
+    if devices is None and spreads:
+        needed = estimate(scenario, ["devices_needed"], catalog=catalog,
+                          inputs=_given(inputs, catalog))["devices_needed"]
+        scenario = attrs.evolve(scenario, system=attrs.evolve(system, devices=int(needed)))
+    return scenario.check()
+
+
+def _defines_devices_needed(catalog: Catalog, model: Model, accelerator: Accelerator,
+                            plan: Plan, workload: InferenceWorkload) -> bool:
+    """Whether a formula for ``devices_needed`` applies: the accelerator's kind then places
+    one replica over the system's devices itself."""
+    features = Scenario(model=model, system=System(accelerator=accelerator), plan=plan,
+                        workload=workload).features()
+    scenario_features = (catalog.lineage(features[0]),) + tuple(features[1:])
+    return any(f.applies.holds(scenario_features)
+               for f in catalog.formulas.get("devices_needed", ()))
 
 
 def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = None, tp: int = 1,
@@ -163,15 +249,19 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
           weights: Optional[str] = None, kv: Optional[str] = None,
           activations: Optional[str] = None, price: Any = None,
           efficiency: Optional[dict] = None, quantities: Optional[Iterable[str]] = None,
-          inputs: Optional[Mapping[str, Any]] = None, catalog: Optional[Catalog] = None
-          ) -> Estimate:
+          inputs: Optional[Mapping[str, Any]] = None, catalog: Optional[Catalog] = None,
+          ep: int = 1, offload: str = "none", draft: Optional[ModelLike] = None,
+          gamma: Any = None, accept: Any = None) -> Estimate:
     """Estimate serving a static batch of requests.
 
     Args:
         model: preset name (``llama-3-70b``), path to a local ``config.json``, or a Model.
         on: accelerator id or alias (``h100``).
-        devices: defaults to tp x pp.
+        devices: defaults to tp x pp, or to ``devices_needed`` on a kind that spreads the
+            model over its devices itself (``lpu``, ``wafer-scale``).
         tp, pp: tensor- and pipeline-parallel degrees.
+        ep: expert-parallel degree (mixture-of-experts models): the routed experts are split
+            over ``ep`` devices of each tensor-parallel group, so ``ep`` divides ``tp``.
         batch: sequences served together, or ``"max"`` for the largest batch that fits.
         prompt, output: tokens per sequence.
         weights, kv, activations: precisions (``bf16``, ``fp8``, ``int4``, ...).
@@ -180,13 +270,20 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
             (``{"compute": 0.6, "memory": 0.8}``).
         quantities: names to compute; default every one that applies.
         inputs: quantities given instead of computed (``{"capacity_factor": 1.25}``).
+        offload: ``none``, ``host`` or ``nvme``: keep the weights there and stream the layers
+            that do not fit to the device on every pass.
+        draft: a draft model for speculative decoding (preset, config path or Model; same
+            vocabulary as the target); gamma: tokens drafted per target step (default 4);
+            accept: probability that the target accepts a drafted token (default 0.7).
     """
     catalog = catalog or default_catalog()
     given = _given(inputs, catalog)
+    _check_given_rates(given)
     scenario = infer_scenario(model, on=on, devices=devices, tp=tp, pp=pp, batch=batch,
                               prompt=prompt, output=output, weights=weights, kv=kv,
                               activations=activations, price=price, efficiency=efficiency,
-                              catalog=catalog)
+                              catalog=catalog, inputs=given, ep=ep, offload=offload,
+                              draft=draft, gamma=gamma, accept=accept)
     if batch == "max":
         fit = estimate(scenario, ["max_batch"], catalog=catalog, inputs=given)
         largest = int(fit["max_batch"])
@@ -201,7 +298,8 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                    precision: Optional[str] = None, sp: bool = False, interleave: int = 1,
                    zero: int = 0, recompute: str = "none", attention: str = "flash",
                    price: Any = None, efficiency: Optional[dict] = None,
-                   catalog: Optional[Catalog] = None) -> Scenario:
+                   catalog: Optional[Catalog] = None, ep: int = 1,
+                   offload: str = "none") -> Scenario:
     """The scenario :func:`train` estimates."""
     catalog = catalog or default_catalog()
     m = resolve_model(model, catalog)
@@ -230,10 +328,13 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
         raise ScenarioError("sequence parallelism (--sp) needs tensor parallelism (tp > 1)")
     if interleave > 1 and pp == 1:
         raise ScenarioError("interleaving (--interleave) needs pipeline parallelism (pp > 1)")
-    plan = Plan(tp=tp, pp=pp, dp=dp, sp=bool(sp), micro_batch=_positive_int(micro_batch,
+    plan = _plan(tp=tp, pp=pp, dp=dp, sp=bool(sp), micro_batch=_positive_int(micro_batch,
                 "micro-batch"), interleave=_positive_int(interleave, "interleave"),
-                zero=zero, recompute=recompute, attention=attention)
+                zero=zero, recompute=recompute, attention=attention,
+                ep=_positive_int(ep, "ep"),
+                offload=_offload(offload, acc, _positive_int(ep, "ep")))
     _check_divides(m, plan)
+    _check_expert_parallel(m, plan)
     n = _positive_int(devices, "devices") if devices is not None else plan.devices
     if n != plan.devices:
         raise ScenarioError(f"devices={n} must equal tp x pp x dp = {plan.tp} x {plan.pp} x "
@@ -244,8 +345,9 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                             f"{plan.dp} x {plan.micro_batch}")
     workload = TrainingWorkload(global_batch=g, seq_len=_count(seq, "seq"),
                                 tokens=float(_count(tokens, "tokens")))
-    return Scenario(model=m, system=_system(acc, n, price, efficiency), plan=plan,
-                    workload=workload).check()
+    system = _plain_system(acc, n) if price is None and not efficiency else \
+        _system(acc, n, price, efficiency)
+    return Scenario(model=m, system=system, plan=plan, workload=workload).check()
 
 
 def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = None, tp: int = 1,
@@ -254,19 +356,24 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
           sp: bool = False, interleave: int = 1, zero: int = 0, recompute: str = "none",
           attention: str = "flash", price: Any = None, efficiency: Optional[dict] = None,
           quantities: Optional[Iterable[str]] = None, inputs: Optional[Mapping[str, Any]] = None,
-          catalog: Optional[Catalog] = None) -> Estimate:
+          catalog: Optional[Catalog] = None, ep: int = 1, offload: str = "none") -> Estimate:
     """Estimate a training run.
 
     Args:
         model, on, price, efficiency, quantities: as for :func:`infer`.
         devices: defaults to tp x pp x dp; when given without dp, dp = devices / (tp x pp).
         tp, pp, dp: parallel degrees; micro_batch: sequences per micro-batch.
+        ep: expert-parallel degree (mixture-of-experts models): the routed experts are split
+            over ``ep`` of a stage's ``tp x dp`` devices (``ep`` divides ``tp``, or ``tp``
+            divides ``ep``).
         global_batch: sequences per step; seq: sequence length; tokens: tokens to train on.
         precision: of weights, activations and arithmetic (default: the model's).
         sp: sequence parallelism; interleave: model chunks per pipeline stage.
         zero: ZeRO stage 0-3; recompute: ``none``, ``selective`` or ``full``.
         attention: ``flash`` (default) or ``unfused`` kernels (Megatron-LM before 2022).
         inputs: quantities given instead of computed, as for :func:`infer`.
+        offload: ``none``, ``host`` or ``nvme``: optimizer state and gradients (and with
+            ZeRO-3 the weights) live there, ZeRO-Infinity style; the Adam step runs on the host.
     """
     catalog = catalog or default_catalog()
     given = _given(inputs, catalog)
@@ -274,7 +381,8 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
                               micro_batch=micro_batch, global_batch=global_batch, seq=seq,
                               tokens=tokens, precision=precision, sp=sp, interleave=interleave,
                               zero=zero, recompute=recompute, attention=attention, price=price,
-                              efficiency=efficiency, catalog=catalog)
+                              efficiency=efficiency, catalog=catalog, ep=ep,
+                              offload=offload)
     return estimate(scenario, quantities, catalog=catalog, inputs=given)
 
 
@@ -285,3 +393,64 @@ def scenario(kind: str, model: ModelLike, **kwargs) -> Scenario:
     if kind == "train":
         return train_scenario(model, **kwargs)
     raise ScenarioError(f"kind must be 'infer' or 'train', got {kind!r}")
+
+
+# ---------------------------------------------------------------- offload, speculative decoding
+
+
+def _offload(value: Any, accelerator: Accelerator, ep: int = 1) -> str:
+    """The offload tier (``none``, ``host``, ``nvme``), checked against the device's links."""
+    tier = "none" if value is None else value
+    if tier not in ("none", "host", "nvme"):
+        raise ScenarioError(f"offload must be none, host or nvme, got {value!r}")
+    if tier != "none" and ep > 1:
+        # the streamed layer is a 1/tp slice of every layer; expert parallelism places the
+        # experts differently, and its own memory formulas would not see the offload
+        raise ScenarioError(f"offload={tier} with expert parallelism (ep={ep}) is not modelled; "
+                            f"use ep=1 (every device then streams its 1/tp slice of each layer)")
+    if tier != "none" and accelerator.links.host is None:
+        raise ScenarioError(f"offload={tier}: {accelerator.id} has no host link in its registry "
+                            f"file ([links.host]), so nothing can be streamed to it")
+    return tier
+
+
+def _acceptance(value: Any, what: str) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ScenarioError(f"{what} must be a number from 0 to 1, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not 0.0 <= value <= 1.0:
+        raise ScenarioError(f"{what} must be a number from 0 to 1 (the probability that the "
+                            f"target accepts a drafted token), got {value!r}")
+    return float(value)
+
+
+def _speculation(target: Model, accelerator: Accelerator, draft: Optional[ModelLike], gamma: Any,
+                 accept: Any, catalog: Catalog) -> dict:
+    """The workload's speculative-decoding fields, or none without a draft."""
+    if draft is None:
+        if gamma is not None or accept is not None:
+            raise ScenarioError("gamma and accept describe speculative decoding: they need a "
+                                "draft model (--draft MODEL)")
+        return {}
+    d = resolve_model(draft, catalog)
+    # the target scores the draft's token ids: the two must share one tokenizer, and a
+    # different vocabulary size is the one sign of a different tokenizer a config shows
+    if d.vocab_size != target.vocab_size:
+        raise ScenarioError(f"draft {d.id} has a vocabulary of {d.vocab_size} tokens but the "
+                            f"target {target.id} has {target.vocab_size}: the target verifies "
+                            f"the draft's tokens, so both must use the same tokenizer")
+    _accelerator_runs(d, accelerator, catalog)
+    fields: dict = {"draft": d}
+    if gamma is not None:
+        fields["draft_tokens"] = _positive_int(gamma, "gamma")
+    if accept is not None:
+        fields["acceptance_rate"] = _acceptance(accept, "accept")
+    return fields
+
+
+def _check_given_rates(given: Mapping[str, float]) -> None:
+    if "acceptance_rate" in given:
+        _acceptance(given["acceptance_rate"], "given acceptance_rate")

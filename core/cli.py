@@ -31,12 +31,25 @@ def _infer_arguments(p):
     p.add_argument("--devices", type=int, help="devices (default: tp x pp)")
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree")
     p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
+    p.add_argument("--ep", type=int, default=1,
+                   help="expert-parallel degree (MoE): routed experts split over this many "
+                        "devices of each tensor-parallel group (divides tp)")
     p.add_argument("--batch", default="1", help="sequences served together, or 'max'")
     p.add_argument("--prompt", default="512", help="prompt tokens per sequence")
     p.add_argument("--output", default="256", help="generated tokens per sequence")
     p.add_argument("--weights", metavar="DTYPE", help="weight precision (bf16, fp8, int4, ...)")
     p.add_argument("--kv", metavar="DTYPE", help="KV-cache precision")
     p.add_argument("--activations", metavar="DTYPE", help="activation and arithmetic precision")
+    p.add_argument("--offload", default="none", choices=("none", "host", "nvme"),
+                   help="keep the weights in host memory or on NVMe and stream the layers "
+                        "that do not fit over the host link on every pass")
+    p.add_argument("--draft", metavar="MODEL",
+                   help="draft model for speculative decoding (same vocabulary as the target)")
+    p.add_argument("--gamma", type=int, metavar="G",
+                   help="tokens the draft proposes per target step (default 4; needs --draft)")
+    p.add_argument("--accept", type=float, metavar="A",
+                   help="probability the target accepts a drafted token, 0-1 (default 0.7; "
+                        "needs --draft)")
     _common_scenario_arguments(p)
 
 
@@ -47,6 +60,9 @@ def _train_arguments(p):
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree")
     p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
     p.add_argument("--dp", type=int, help="data-parallel degree (default: devices / (tp x pp))")
+    p.add_argument("--ep", type=int, default=1,
+                   help="expert-parallel degree (MoE): routed experts split over this many "
+                        "of a stage's tp x dp devices")
     p.add_argument("--micro-batch", type=int, default=1, help="sequences per micro-batch")
     p.add_argument("--global-batch", default="512", help="sequences per optimizer step")
     p.add_argument("--seq", default="2048", help="sequence length")
@@ -59,6 +75,52 @@ def _train_arguments(p):
                    help="activation recomputation")
     p.add_argument("--attention", default="flash", choices=("flash", "unfused"),
                    help="attention kernels: flash (default) or unfused (score matrix in memory)")
+    p.add_argument("--offload", default="none", choices=("none", "host", "nvme"),
+                   help="keep optimizer state and gradients (and with --zero 3 the weights) in "
+                        "host memory or on NVMe; the Adam step runs on the host")
+    _common_scenario_arguments(p)
+
+
+def _distill_arguments(p):
+    p.add_argument("model", metavar="STUDENT",
+                   help="student preset (a 'distilled' one names its teacher and tokens) or "
+                        "path to a local config.json")
+    p.add_argument("--teacher", help="teacher preset (default: the student's own)")
+    p.add_argument("--tokens", help="distillation tokens, e.g. 94B (default: the student's own)")
+    p.add_argument("--on", required=True, metavar="ACCEL",
+                   help="accelerator the teacher pass and the student's training run on")
+    p.add_argument("--devices", type=int, help="devices (default: tp x pp x dp)")
+    p.add_argument("--tp", type=int, default=1, help="student training: tensor-parallel degree")
+    p.add_argument("--pp", type=int, default=1, help="student training: pipeline degree")
+    p.add_argument("--dp", type=int, help="student training: data-parallel degree "
+                                          "(default: devices / (tp x pp))")
+    p.add_argument("--micro-batch", type=int, default=1, help="sequences per micro-batch")
+    p.add_argument("--global-batch", default="512", help="sequences per optimizer step")
+    p.add_argument("--seq", default="2048", help="sequence length")
+    p.add_argument("--precision", metavar="DTYPE", help="training precision (default: bf16)")
+    p.add_argument("--zero", type=int, default=0, choices=(0, 1, 2, 3),
+                   help="student training: ZeRO stage")
+    p.add_argument("--recompute", default="none", choices=("none", "selective", "full"),
+                   help="student training: activation recomputation")
+    p.add_argument("--teacher-tp", type=int,
+                   help="teacher pass: tensor-parallel degree (default: the cheapest split "
+                        "that fits)")
+    p.add_argument("--teacher-pp", type=int, help="teacher pass: pipeline degree")
+    p.add_argument("--serve-on", metavar="ACCEL", help="accelerator to serve on (default: --on)")
+    p.add_argument("--batch", default="1", help="serving: sequences served together, or 'max'")
+    p.add_argument("--prompt", default="512", help="serving: prompt tokens per sequence")
+    p.add_argument("--output", default="256", help="serving: generated tokens per sequence")
+    p.add_argument("--weights", metavar="DTYPE", help="serving: weight precision")
+    p.add_argument("--kv", metavar="DTYPE", help="serving: KV-cache precision")
+    p.add_argument("--serve-tp", type=int,
+                   help="serving: student's tensor-parallel degree (default: the cheapest "
+                        "split that fits)")
+    p.add_argument("--teacher-serve-tp", type=int,
+                   help="serving: teacher's tensor-parallel degree (default: the cheapest "
+                        "split that fits)")
+    p.add_argument("--serve-price", metavar="USD_PER_H",
+                   help="price per device-hour of --serve-on (default: --price on the same "
+                        "accelerator, else the registry's)")
     _common_scenario_arguments(p)
 
 
@@ -98,6 +160,10 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="estimate a training run")
     _train_arguments(p)
     _add_json(p)
+    p = sub.add_parser("distill", help="cost of distilling a student from a teacher, serving "
+                                       "cost of each, and the break-even volume")
+    _distill_arguments(p)
+    _add_json(p)
     p = sub.add_parser("explain", help="why a quantity has its value: the provenance tree")
     esub = p.add_subparsers(dest="what", metavar="infer|train", parser_class=_Parser)
     for name, adder in (("infer", _infer_arguments), ("train", _train_arguments)):
@@ -106,7 +172,8 @@ def make_parser() -> argparse.ArgumentParser:
         q.add_argument("--quantity", required=True, help="quantity name (tpot_s, step_s, ...)")
         _add_json(q)
     p = sub.add_parser("validate", help="compare estimates with published measurements")
-    p.add_argument("file", nargs="?", help="validation TOML (default: the shipped public set)")
+    p.add_argument("file", nargs="?", help="validation TOML, or a shipped set by name: public "
+                   "(the default) or vendor")
     _add_json(p)
     return parser
 

@@ -18,7 +18,7 @@ def run(args) -> int:
     catalog = default_catalog(registry=tuple(args.registry))
     handler = {"accelerators": _accelerators, "models": _models, "formulas": _formulas,
                "plugins": _plugins, "show": _show, "infer": _infer, "train": _train,
-               "explain": _explain, "validate": _validate}[args.command]
+               "explain": _explain, "validate": _validate, "distill": _distill}[args.command]
     return handler(args, catalog)
 
 
@@ -91,7 +91,7 @@ def _params(model, catalog) -> str:
 
 def _param_count(model, catalog) -> float:
     from .engine import compile_program
-    program = compile_program(catalog, (model.family, "", "", frozenset()), ("params",))
+    program = compile_program(catalog, (model.family, "", "", model.features()), ("params",))
     return program.run({"model": model})["params"]
 
 
@@ -227,7 +227,10 @@ def _infer_kwargs(args) -> dict:
     return dict(on=args.on, devices=args.devices, tp=args.tp, pp=args.pp, batch=args.batch,
                 prompt=args.prompt, output=args.output, weights=args.weights, kv=args.kv,
                 activations=args.activations, price=args.price,
-                efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set))
+                efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set),
+                ep=getattr(args, "ep", 1), offload=getattr(args, "offload", "none"),
+                draft=getattr(args, "draft", None), gamma=getattr(args, "gamma", None),
+                accept=getattr(args, "accept", None))
 
 
 def _train_kwargs(args) -> dict:
@@ -237,7 +240,8 @@ def _train_kwargs(args) -> dict:
                 interleave=args.interleave, zero=args.zero, recompute=args.recompute,
                 attention=args.attention,
                 price=args.price, efficiency=_efficiency(args.efficiency),
-                inputs=_inputs(args.set))
+                inputs=_inputs(args.set), ep=getattr(args, "ep", 1),
+                offload=getattr(args, "offload", "none"))
 
 
 def _estimate_json(e) -> dict:
@@ -254,6 +258,8 @@ def _estimate_json(e) -> dict:
     data["scenario"] = {"model": s.model.id, "accelerator": s.system.accelerator.id,
                         "devices": s.system.devices, "plan": unstructure(s.plan),
                         "workload": {"kind": s.workload.kind, **unstructure(s.workload)}}
+    if getattr(s.workload, "draft", None) is not None:  # the draft by its id, as the model is
+        data["scenario"]["workload"]["draft"] = s.workload.draft.id
     data["operations"] = operations
     return data
 
@@ -284,6 +290,25 @@ def _train(args, catalog: Catalog) -> int:
         return 0
     from .report import train_report
     print(train_report(e))
+    return 0
+
+
+def _distill(args, catalog: Catalog) -> int:
+    from .distillation import distill, distill_report
+    d = distill(args.model, teacher=args.teacher, tokens=args.tokens, on=args.on,
+                devices=args.devices, tp=args.tp, pp=args.pp, dp=args.dp,
+                micro_batch=args.micro_batch, global_batch=args.global_batch, seq=args.seq,
+                precision=args.precision, zero=args.zero, recompute=args.recompute,
+                teacher_tp=args.teacher_tp, teacher_pp=args.teacher_pp, serve_on=args.serve_on,
+                batch=args.batch, prompt=args.prompt, output=args.output, weights=args.weights,
+                kv=args.kv, serve_tp=args.serve_tp, teacher_serve_tp=args.teacher_serve_tp,
+                price=args.price, serve_price=args.serve_price,
+                efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set),
+                catalog=catalog)
+    if args.json:
+        _emit_json(d.to_dict())
+    else:
+        print(distill_report(d))
     return 0
 
 

@@ -42,7 +42,7 @@ class Program:
         self.skipped = dict(skipped)
         """Quantities asked for optionally that cannot be computed here, with the reason."""
         self.formula_of = {f.produces: f for f in steps}
-        self.run = _compile(self.steps)
+        self.run, self._run_checked = _compile(self.steps)
         self.time_quantities = tuple(f.produces for f in steps if f.unit == "s")
         # quantities of unit "table" (operation lists) are structured, not numbers
         self.checked = tuple(f for f in steps if f.unit != "table")
@@ -50,12 +50,15 @@ class Program:
 
 
 def _compile(steps: tuple[Formula, ...]):
-    """One Python function that calls every step in order, with locals for values.
+    """Two Python functions that call every step in order, with locals for values.
 
-    The formulas are bound as closure variables of the generated function (one fast load per
-    call, no argument unpacking), and the results go into the values mapping in one update at
-    the end; a step that raises leaves the mapping as it was (the engine's error paths re-run
-    the steps one by one).
+    ``run(values)`` fills ``values`` and returns it; ``run_checked(values)`` does the same and
+    returns whether every number is finite and every time >= 0 (see :func:`_quick_check`),
+    tested on the locals, which costs a fraction of looking each value up again.
+
+    The formulas are bound as closure variables (one fast load per call, no argument
+    unpacking), and the results go into ``values`` in one update at the end; a step that
+    raises leaves ``values`` as it was (the engine's error paths re-run the steps one by one).
     """
     produced = {f.produces for f in steps}
     names = {q: f"v{i}" for i, q in enumerate(itertools.chain(
@@ -63,20 +66,30 @@ def _compile(steps: tuple[Formula, ...]):
                                - produced),
         (f.produces for f in steps)))}
     inputs = [q for q in names if q not in produced]
-    lines = ["def make(" + ", ".join(f"f{i}" for i in range(len(steps))) + "):",
-             "  def run(_values):"]
-    for q in inputs:
-        lines.append(f"    {names[q]} = _values.get({q!r})")
+    body = [f"    {names[q]} = _values.get({q!r})" for q in inputs]
     for i, f in enumerate(steps):
-        args = ", ".join(names[p] for p in f.params)
-        lines.append(f"    {names[f.produces]} = f{i}({args})")
-    lines.append("    _values.update({" + ", ".join(
+        body.append(f"    {names[f.produces]} = f{i}({', '.join(names[p] for p in f.params)})")
+    body.append("    _values.update({" + ", ".join(
         f"{f.produces!r}: {names[f.produces]}" for f in steps) + "})")
-    lines.append("    return _values")
-    lines.append("  return run")
+    # The sum of finite numbers is finite (or overflows, a false alarm that only sends the
+    # values to the full check); any inf or NaN makes it inf or NaN. Arrays, strings and
+    # other values raise here and go to the full check too. Sums of at most 100 terms keep
+    # the expression shallow enough for the compiler.
+    numbers = [names[f.produces] for f in steps if f.unit != "table"] or ["0.0"]
+    times = [names[f.produces] for f in steps if f.unit == "s"]
+    check = " and ".join(f"_isfinite({' + '.join(numbers[i:i + 100])})"
+                         for i in range(0, len(numbers), 100))
+    if times:
+        check += f" and _min(({', '.join(times)},)) >= 0"
+    lines = ["def make(_isfinite, _min, " + ", ".join(f"f{i}" for i in range(len(steps))) + "):",
+             "  def run(_values):", *body, "    return _values",
+             "  def run_checked(_values):", *body,
+             "    try:", f"      return bool({check})",
+             "    except (TypeError, ValueError, OverflowError):", "      return False",
+             "  return run, run_checked"]
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), "<ridgeline program>", "exec"), namespace)
-    return namespace["make"](*(f.function for f in steps))
+    return namespace["make"](math.isfinite, min, *(f.function for f in steps))
 
 
 def _candidates(catalog: Catalog, quantity: str, features: tuple) -> list[Formula]:
@@ -192,7 +205,9 @@ def compile_program(catalog: Catalog, features: tuple, targets: Iterable[str],
 def _bad_value(value: Any, is_time: bool) -> Optional[str]:
     if isinstance(value, (bool, str)) or value is None:
         return None
-    if isinstance(value, float) or isinstance(value, int):
+    if isinstance(value, int):  # finite however large (math.isfinite would overflow)
+        return f"produced a negative time {value!r}" if is_time and value < 0 else None
+    if isinstance(value, float):
         if not math.isfinite(value):
             return f"produced {value!r}"
         if is_time and value < 0:
@@ -220,8 +235,15 @@ def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = (
               "workload": scenario.workload}
     if inputs:
         values.update(inputs)
+    # with arrays (a sweep), the quick check on locals would add whole arrays before finding
+    # they are arrays: such values go straight to the full check
+    vectorised = bool(inputs) and any(isinstance(v, np.ndarray) for v in inputs.values())
+    ok = False
     try:
-        program.run(values)
+        if vectorised:
+            program.run(values)
+        else:
+            ok = program._run_checked(values)
     except ScenarioError:
         if skipped is None:
             raise
@@ -231,7 +253,7 @@ def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = (
     except Exception:
         _rerun_to_blame(program, values)
         raise  # pragma: no cover - the re-run always raises
-    if skipped or not _quick_check(program, values):
+    if skipped or not ok:
         for f in program.checked:
             if f.produces not in values:
                 continue
@@ -434,7 +456,7 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
     optional = quantities is None
     features = scenario.features()
     if optional:
-        # "every quantity" is keyed by None here rather than by the tuple of every name, which
+        # "every quantity" has a key of its own rather than the tuple of every name, which
         # would be rebuilt and hashed on each call
         key = (_ALL, features, frozenset(inputs))
         program = catalog._cache.get(key)

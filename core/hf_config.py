@@ -29,6 +29,9 @@ __all__ = ["model_from_hf_config", "SUPPORTED_MODEL_TYPES"]
 #: keys whose presence (with a non-zero value) marks a mixture-of-experts config.
 MOE_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
 
+#: mixture-of-experts model types read as family ``moe`` (their expert keys are not refused).
+MOE_MODEL_TYPES = frozenset({"mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3"})
+
 #: keys that change the parameter count in some family (or mark an architecture this reader
 #: does not model). Each reader records the keys it uses; any of these it did not use is an
 #: error rather than a silent miscount.
@@ -42,6 +45,11 @@ COUNT_KEYS = frozenset({
     "layer_norm_elementwise_affine", "add_cross_attention",
     # architectures this reader does not model (multi-head latent attention, MoE layouts)
     "kv_lora_rank", "q_lora_rank", "moe_intermediate_size", "shared_expert_intermediate_size",
+    # Qwen-MoE layer layouts (which layers are sparse)
+    "decoder_sparse_step", "mlp_only_layers",
+    # multi-head latent attention widths and DeepSeek's MoE layout
+    "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "n_shared_experts",
+    "first_k_dense_replace", "moe_layer_freq",
 })
 
 _REQUIRED = object()
@@ -330,10 +338,204 @@ def _read_falcon(cfg: _Config) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- mixture of experts
+
+
+def _moe(cfg: _Config, fields: dict, experts_keys: tuple[str, ...], *, experts_default: int,
+         top_k_default: int, **options) -> dict:
+    """``fields`` as a family ``moe`` model with ``options``; expert-count keys of other
+    families are refused rather than ignored."""
+    for key in MOE_KEYS:
+        if key not in experts_keys and cfg.present(key):
+            cfg.fail(key, f"not a field of this model_type (family 'moe'): its routed experts "
+                          f"are {' or '.join(experts_keys)}")
+    experts = cfg.size(*experts_keys, default=experts_default)
+    top_k = cfg.size("num_experts_per_tok", default=top_k_default)
+    if top_k > experts:
+        cfg.fail("num_experts_per_tok", f"{top_k} exceeds the {experts} routed experts")
+    return {**fields, "family": "moe",
+            "options": {"num_experts": experts, "experts_per_token": top_k, **options}}
+
+
+def _dense_prefix(cfg: _Config, num_layers: int) -> dict:
+    """Qwen-MoE's ``decoder_sparse_step`` and ``mlp_only_layers`` as the moe family's
+    ``dense_layers`` option: only a prefix of dense layers is modelled."""
+    step = cfg.size("decoder_sparse_step", default=1)
+    if step != 1:
+        cfg.fail("decoder_sparse_step", f"{step}: MoE in every {step}th layer only is not "
+                                        f"modelled (the moe family keeps a dense MLP in the "
+                                        f"first dense_layers layers, MoE in the rest)")
+    cfg.used.add("mlp_only_layers")
+    dense = cfg.data.get("mlp_only_layers") or []
+    if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                              for i in dense):
+        cfg.fail("mlp_only_layers", f"expected a list of layer indices, got {dense!r}")
+    if sorted(dense) != list(range(len(dense))) or len(dense) >= num_layers:
+        cfg.fail("mlp_only_layers", f"{dense}: only dense layers 0 .. k-1 followed by MoE "
+                                    f"layers are modelled")
+    return {"dense_layers": len(dense)} if dense else {}
+
+
+def _read_mixtral(cfg: _Config) -> dict:
+    # Mixtral: Mistral's layout with every MLP a top-2-of-8 mixture of full-width experts
+    fields = _llama_like(cfg, tie_default=False, max_seq_default=4096 * 32, bias="none")
+    return _moe(cfg, fields, ("num_local_experts",), experts_default=8, top_k_default=2)
+
+
+def _read_qwen2_moe(cfg: _Config) -> dict:
+    # Qwen1.5-MoE and Qwen2-MoE: Qwen2's Q/K/V biases; one shared expert behind a sigmoid gate
+    fields = _llama_like(cfg, tie_default=False, max_seq_default=32768, bias="qkv")
+    return _moe(cfg, fields, ("num_experts", "num_local_experts"), experts_default=60,
+                top_k_default=4,
+                moe_intermediate_size=cfg.size("moe_intermediate_size", default=1408),
+                shared_experts=1,
+                shared_intermediate_size=cfg.size("shared_expert_intermediate_size",
+                                                  default=5632),
+                shared_expert_gate=True, **_dense_prefix(cfg, fields["num_layers"]))
+
+
+def _read_qwen3_moe(cfg: _Config) -> dict:
+    # Qwen3-MoE: no biases, per-head query and key RMSNorms, no shared expert
+    if cfg.flag("attention_bias", default=False):
+        cfg.fail("attention_bias", "biases on Q, K, V and O without MLP biases are not a "
+                                   "layout the moe family models")
+    fields = _llama_like(cfg, tie_default=False, max_seq_default=32768, bias="none")
+    return _moe(cfg, fields, ("num_experts", "num_local_experts"), experts_default=128,
+                top_k_default=8,
+                moe_intermediate_size=cfg.size("moe_intermediate_size", default=768),
+                qk_norm=True, **_dense_prefix(cfg, fields["num_layers"]))
+
+
+# --------------------------------------------------------------------------- latent attention
+
+
+def _count_or_zero(cfg: _Config, name: str, default: int) -> int:
+    """A whole number >= 0 (``first_k_dense_replace``, ``n_shared_experts``); null counts as 0."""
+    cfg.used.add(name)
+    if name not in cfg.data:
+        return default
+    value = cfg.data[name]
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        cfg.fail(name, f"expected a whole number >= 0, got {value!r}")
+    return value
+
+
+def _latent_attention(cfg: _Config, heads: int, *, q_lora_default: int | None,
+                      v_default: int | None = None) -> dict:
+    """Multi-head latent attention (DeepSeek-V2/V3, MiniCPM3): the Model's fields and the
+    ``mla`` options. ``q_lora_rank: null`` means an uncompressed query (DeepSeek-V2-Lite)."""
+    kv = cfg.size("num_key_value_heads", default=heads)
+    if kv != heads:
+        cfg.fail("num_key_value_heads", f"{kv} differs from num_attention_heads ({heads}); "
+                                        f"multi-head latent attention gives every head its "
+                                        f"own key and value")
+    if cfg.flag("attention_bias", default=False):
+        cfg.fail("attention_bias", "biases on q_a_proj, kv_a_proj_with_mqa and o_proj are not "
+                                   "modelled with multi-head latent attention")
+    cfg.used.add("q_lora_rank")
+    if "q_lora_rank" in cfg.data and cfg.data["q_lora_rank"] is None:
+        q_lora = 0
+    else:
+        q_lora = cfg.size("q_lora_rank", default=q_lora_default)
+    nope = cfg.size("qk_nope_head_dim")
+    rope = cfg.size("qk_rope_head_dim")
+    v = cfg.size("v_head_dim", default=v_default)
+    # Transformers stores the rotary width as head_dim in these configs
+    head_dim = cfg.size("head_dim", default=None)
+    if head_dim is not None and head_dim not in (rope, nope + rope):
+        cfg.fail("head_dim", f"{head_dim} is neither qk_rope_head_dim ({rope}) nor "
+                             f"qk_nope_head_dim + qk_rope_head_dim ({nope + rope})")
+    options = {"kv_lora_rank": cfg.size("kv_lora_rank"), "qk_nope_head_dim": nope,
+               "qk_rope_head_dim": rope, "v_head_dim": v}
+    if q_lora:
+        options["q_lora_rank"] = q_lora
+    return {"num_heads": heads, "head_dim": nope + rope, "attention": "mla",
+            "options": options}
+
+
+def _deepseek(cfg: _Config, *, max_seq_default: int, topk_method_default: str) -> dict:
+    """DeepSeek-V2 and -V3: latent attention, then a dense MLP in the first
+    ``first_k_dense_replace`` layers and a mixture of experts in the rest (every layer dense
+    when ``n_routed_experts`` is null, as DeepSeek's modelling code allows)."""
+    heads = cfg.size("num_attention_heads")
+    attention = _latent_attention(cfg, heads, q_lora_default=1536)
+    fields = {
+        "vocab_size": cfg.size("vocab_size"),
+        "hidden_size": cfg.size("hidden_size"),
+        "num_layers": cfg.size("num_hidden_layers"),
+        "intermediate_size": cfg.size("intermediate_size"),
+        "mlp": "gated", "norm": "rmsnorm", "positions": "rotary", "bias": "none",
+        "tie_embeddings": cfg.flag("tie_word_embeddings", default=False),
+        "max_seq_len": cfg.size("max_position_embeddings", default=max_seq_default),
+        **attention,
+    }
+    mla_options = fields.pop("options")
+    # without routed experts the MoE layout keys describe nothing: every MLP is dense
+    cfg.used.update(("n_routed_experts", "moe_intermediate_size", "moe_layer_freq",
+                     "first_k_dense_replace", "n_shared_experts"))
+    if not cfg.present("n_routed_experts"):
+        return {**fields, "options": mla_options}
+    if cfg.size("moe_layer_freq", default=1) != 1:
+        cfg.fail("moe_layer_freq", "MoE in every k-th layer only is not modelled (the moe "
+                                   "family keeps a dense MLP in the first dense_layers layers, "
+                                   "MoE in the rest)")
+    dense = _count_or_zero(cfg, "first_k_dense_replace", 0)
+    if dense >= fields["num_layers"]:
+        cfg.fail("first_k_dense_replace", f"{dense} leaves no MoE layer of the "
+                                          f"{fields['num_layers']}")
+    shared = _count_or_zero(cfg, "n_shared_experts", 0)
+    topk_method = cfg.data.get("topk_method") or topk_method_default
+    moe_options = {"moe_intermediate_size": cfg.size("moe_intermediate_size")}
+    if shared:
+        moe_options["shared_experts"] = shared
+    if dense:
+        moe_options["dense_layers"] = dense
+    if topk_method == "noaux_tc":
+        # DeepSeek-V3's e_score_correction_bias: an nn.Parameter in DeepSeek's modelling code
+        # and stored in the checkpoint (a buffer in the Transformers port)
+        moe_options["router_bias"] = True
+    cfg.size("num_experts_per_tok")  # required: the top-k has no safe default
+    model = _moe(cfg, fields, ("n_routed_experts",), experts_default=0, top_k_default=0,
+                 **moe_options)
+    return {**model, "options": {**model["options"], **mla_options}}
+
+
+def _read_deepseek_v2(cfg: _Config) -> dict:
+    return _deepseek(cfg, max_seq_default=2048, topk_method_default="greedy")
+
+
+def _read_deepseek_v3(cfg: _Config) -> dict:
+    return _deepseek(cfg, max_seq_default=4096, topk_method_default="noaux_tc")
+
+
+def _read_minicpm3(cfg: _Config) -> dict:
+    # MiniCPM3: a dense Llama-like model with DeepSeek-V2's latent attention; its value heads
+    # are hidden_size / heads wide unless v_head_dim is given; tied embeddings by default
+    hidden = cfg.size("hidden_size")
+    heads = cfg.size("num_attention_heads")
+    if cfg.flag("mlp_bias", default=False):
+        cfg.fail("mlp_bias", "MLP biases are not modelled with multi-head latent attention")
+    return {
+        "vocab_size": cfg.size("vocab_size"),
+        "hidden_size": hidden,
+        "num_layers": cfg.size("num_hidden_layers"),
+        "intermediate_size": cfg.size("intermediate_size"),
+        "mlp": "gated", "norm": "rmsnorm", "positions": "rotary", "bias": "none",
+        "tie_embeddings": cfg.flag("tie_word_embeddings", default=True),
+        "max_seq_len": cfg.size("max_position_embeddings", default=32768),
+        **_latent_attention(cfg, heads, q_lora_default=768, v_default=hidden // heads),
+    }
+
+
 _READERS: dict[str, Callable[[_Config], dict]] = {
     "falcon": _read_falcon, "gemma": _read_gemma, "gemma2": _read_gemma2, "gpt2": _read_gpt2,
     "gpt_neox": _read_gpt_neox, "llama": _read_llama, "mistral": _read_mistral,
     "opt": _read_opt, "phi3": _read_phi3, "qwen2": _read_qwen2,
+    "mixtral": _read_mixtral, "qwen2_moe": _read_qwen2_moe, "qwen3_moe": _read_qwen3_moe,
+    "deepseek_v2": _read_deepseek_v2, "deepseek_v3": _read_deepseek_v3,
+    "minicpm3": _read_minicpm3,
 }
 
 SUPPORTED_MODEL_TYPES = tuple(sorted(_READERS))
@@ -347,7 +549,8 @@ _LLAMA_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "inter
 
 def model_from_hf_config(source: Union[str, Path, Mapping[str, Any]], *,
                          id: str | None = None) -> Model:
-    """A dense :class:`Model` from a Hugging Face ``config.json``.
+    """A :class:`Model` from a Hugging Face ``config.json`` (family ``moe`` for the
+    mixture-of-experts types in ``MOE_MODEL_TYPES``, ``dense`` otherwise).
 
     Args:
         source: a path to a local ``config.json`` (or to the folder holding one), or the
@@ -357,8 +560,9 @@ def model_from_hf_config(source: Union[str, Path, Mapping[str, Any]], *,
 
     Raises:
         RegistryError: the file cannot be read or is not JSON; the ``model_type`` is not
-            supported (mixture-of-experts configs included); a required field is missing; a
-            field has the wrong type or contradicts another. The message names the field.
+            supported (mixture-of-experts configs of other types included); a required field is
+            missing; a field has the wrong type or contradicts another. The message names the
+            field.
     """
     data, source_name, default_id = _read(source)
     cfg = _Config(data, source_name)
@@ -367,8 +571,9 @@ def model_from_hf_config(source: Union[str, Path, Mapping[str, Any]], *,
     cfg.check_unused_count_keys(model_type)
     model_id = _check_id(cfg, id) if id is not None else _sanitise_id(default_id)
     name = data.get("_name_or_path")
+    family = fields.pop("family", "dense")  # mixture-of-experts readers set "moe" and options
     try:
-        return Model(id=model_id, family="dense", name=name if isinstance(name, str) else "",
+        return Model(id=model_id, family=family, name=name if isinstance(name, str) else "",
                      notes=f"read from a Hugging Face config (model_type {model_type})",
                      **fields)
     except (TypeError, ValueError) as exc:  # a validator the readers did not anticipate
@@ -398,11 +603,14 @@ def _read(source) -> tuple[Mapping[str, Any], str, str]:
 
 def _model_type(cfg: _Config) -> str:
     """The reader to use; mixture-of-experts configs are refused first, whatever their type."""
-    for key in MOE_KEYS:
-        if cfg.data.get(key):  # absent, null or 0 experts: a dense model
-            cfg.fail(key, "mixture-of-experts configs (family 'moe') are not supported yet; "
-                          "only dense models can be read")
     model_type = cfg.data.get("model_type")
+    for key in MOE_KEYS:
+        # absent, null or 0 experts: a dense model
+        if cfg.data.get(key) and not (isinstance(model_type, str)
+                                      and model_type in MOE_MODEL_TYPES):
+            cfg.fail(key, f"mixture-of-experts configs (family 'moe') are not supported yet "
+                          f"for model_type {model_type!r}; the MoE types read are "
+                          f"{', '.join(sorted(MOE_MODEL_TYPES))}")
     supported = ", ".join(SUPPORTED_MODEL_TYPES)
     if model_type is not None and not isinstance(model_type, str):
         cfg.fail("model_type", f"expected a string, got {model_type!r}")

@@ -13,6 +13,10 @@ from .precision import bytes_per_element, compute_precision
 from .scenario import InferenceWorkload, Plan, System, TrainingWorkload
 from .errors import ScenarioError
 from .operations import Operation, roofline_s, total
+# a formula may estimate a second scenario (the draft model of speculative decoding on the
+# same devices): the engine's own entry point, so a plugin needs no private access
+from .scenario import Scenario
+from .engine import estimate
 
 __all__ = [
     "Accelerator", "MemoryTier", "Link", "Links", "Efficiency",
@@ -22,4 +26,5 @@ __all__ = [
     "hookimpl", "load_accelerator", "load_model", "read_toml", "structure",
     "bytes_per_element", "compute_precision", "ScenarioError",
     "Operation", "roofline_s", "total",
+    "Scenario", "estimate",
 ]

@@ -78,6 +78,7 @@ def infer_report(e) -> str:
                         ("decode speed per user", "tokens_per_s_per_user"),
                         ("MFU over the request", "mfu"),
                         ("MBU while decoding", "mbu")])
+    lines += _offload_and_speculation_lines(e)
     lines += ["", "money and energy:"]
     lines += _lines(e, [("price per device-hour", "price_usd_per_hour"),
                         ("cost per million tokens", "cost_per_mtok_usd"),
@@ -86,7 +87,8 @@ def infer_report(e) -> str:
         lines += ["", f"note: {e.scenario.system.accelerator.id} has no "
                       f"{e.scenario.model.activations_dtype} peak; arithmetic uses the next "
                       f"precision it has ({format_value(e['peak_flops_per_s'], 'FLOP/s')})"]
-    if "decode_operations" in e and "compute_flops_per_s" in e:
+    if all(q in e for q in ("decode_operations", "compute_flops_per_s",
+                            "memory_bandwidth_bytes_per_s")):
         lines += ["", "one decode step, per device:", operations_table(e)]
     lines += ["", "why? ridgeline explain infer ... --quantity tpot_s"]
     return "\n".join(lines)
@@ -122,5 +124,57 @@ def train_report(e) -> str:
                         ("device-hours", "device_hours"),
                         ("cost", "cost_usd"),
                         ("energy (at TDP)", "energy_j")])
+    lines += _offload_and_speculation_lines(e)
     lines += ["", "why? ridgeline explain train ... --quantity step_s"]
     return "\n".join(lines)
+
+
+def _host_link_name(e) -> str:
+    link = e.scenario.system.accelerator.links.host
+    return (link.name if link is not None and link.name else "the host link")
+
+
+def _offload_and_speculation_lines(e) -> list:
+    """A line or two on weight streaming (offload) and speculative decoding, when they apply."""
+    out = []
+    tier = {"host": "host memory", "nvme": "NVMe"}.get(e.scenario.plan.offload)
+    if tier and "offload_streamed_layers" in e:
+        streamed, layers = float(e["offload_streamed_layers"]), float(e["offload_layers"])
+        if streamed == 0:
+            out.append(f"offload ({tier}): every layer fits on the device, nothing is streamed")
+        else:
+            bound = "link-bound" if e.get("offload_link_bound") else \
+                "compute-bound (the loads keep up)"
+            out.append(f"streaming weights from {tier} over {_host_link_name(e)}: {bound}; "
+                       f"{streamed:.0f} of {layers:.0f} layers "
+                       f"({_f(e, 'offload_streamed_bytes_per_step_per_device')}) cross it every "
+                       f"pass at {_f(e, 'offload_bandwidth_bytes_per_s')}, "
+                       f"{float(e['offload_resident_layers']):.0f} stay, "
+                       f"{float(e['offload_buffer_layers']):.0f} in flight")
+            out.append(f"  a decode step takes {_f(e, 'decode_step_s')} with prefetch, "
+                       f"{_f(e, 'decode_step_without_prefetch_s')} without")
+    elif tier and "offload_link_s" in e:
+        bound = "link-bound" if e.get("offload_link_bound") else "hidden behind compute"
+        traffic = _f(e, "offload_link_bytes_per_step_per_device")
+        out.append(f"offload to {tier}: optimizer state on the host, Adam on the CPU "
+                   f"({_f(e, 'optimizer_step_s')}); {traffic} per step over "
+                   f"{_host_link_name(e)} ({_f(e, 'offload_link_s')}): {bound}, "
+                   f"{_f(e, 'offload_exposed_s')} exposed")
+    if "speculative_speedup" in e:
+        w = e.scenario.workload
+        gamma = float(e["draft_tokens"])
+        speedup = float(e["speculative_speedup"])
+        verdict = f"{speedup:.2f}x faster" if speedup >= 1 else \
+            f"{1 / speedup:.2f}x slower"
+        out.append(f"speculative: {w.draft.id} drafts {gamma:.0f} tokens, each "
+                   f"accepted with p={float(e['acceptance_rate']):.2g} -> "
+                   f"{float(e['expected_tokens_per_target_step']):.2f} tokens per target step; "
+                   f"{verdict} than one token at a time ({_f(e, 'no_speculation_tpot_s')})")
+        out.append(f"  a round: {gamma:.0f} draft steps of "
+                   f"{_f(e, 'draft_decode_step_s')}, then the target checks "
+                   f"{gamma + 1:.0f} tokens per sequence in {_f(e, 'decode_step_s')} "
+                   f"(the decode step below)")
+        out.append(f"  the draft holds {_f(e, 'draft_weight_bytes_per_device')} of weights and "
+                   f"{_f(e, 'draft_kv_cache_bytes_per_device')} of KV cache per device "
+                   f"(in the memory total above)")
+    return [""] + out if out else []

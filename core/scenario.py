@@ -45,8 +45,34 @@ class System:
         return (link.domain_devices or 1) if link else 1
 
 
+class _CachedFeatures:
+    """A slot for an instance's discrete features, computed once when it is built.
+
+    Estimates ask for features on every call; the value objects are frozen, so computing them
+    once is safe. The slot lives on this base class, outside attrs' fields, so it takes no
+    part in equality, hashing, repr, ``evolve`` or unstructuring. Pickling and copying restore
+    fields only: ``features()`` then computes the value again on first use.
+    """
+
+    __slots__ = ("_features",)
+
+    def __attrs_post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "_features", self._compute_features())
+        except Exception:  # noqa: BLE001 - an incomplete object fails in features(), as before
+            pass
+
+    def _cached_features(self):
+        try:
+            return self._features
+        except AttributeError:
+            features = self._compute_features()
+            object.__setattr__(self, "_features", features)
+            return features
+
+
 @frozen
-class Plan:
+class Plan(_CachedFeatures):
     """How the work is split across devices and where state lives."""
 
     tp: int = field(default=1, validator=v.positive_int)
@@ -94,6 +120,9 @@ class Plan:
 
     def features(self) -> frozenset[str]:
         """The plan's discrete features, which formula conditions may name."""
+        return self._cached_features()
+
+    def _compute_features(self) -> frozenset[str]:
         f = set()
         for name in ("tp", "pp", "dp", "ep"):
             if getattr(self, name) > 1:
@@ -158,7 +187,7 @@ Workload = Union[InferenceWorkload, TrainingWorkload]
 
 
 @frozen
-class Scenario:
+class Scenario(_CachedFeatures):
     """What to estimate: this model, on this system, with this plan, under this workload."""
 
     model: Model
@@ -168,8 +197,13 @@ class Scenario:
 
     def features(self) -> tuple:
         """The key the engine caches its resolved formula order under."""
+        return self._cached_features()
+
+    def _compute_features(self) -> tuple:
+        plan = self.plan.features()
+        extra = self.model.features() | self.workload.features()
         return (self.model.family, self.system.accelerator.kind, self.workload.kind,
-                self.plan.features() | self.model.features() | self.workload.features())
+                plan | extra if extra else plan)
 
     def check(self) -> "Scenario":
         """Raise :class:`ScenarioError` if the plan cannot run on this system."""

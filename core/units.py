@@ -129,6 +129,24 @@ def parse(value: object, dimension: str, *, what: str = "value") -> float:
     if not isinstance(value, str):
         raise ScenarioError(f"{what}: expected a number or a string such as "
                             f"{_example(dimension)!r}, got {type(value).__name__}")
+    key = (value, dimension)
+    result = _PARSED.get(key)
+    if result is None:
+        result = _parse_text(value, dimension, table, what)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = result
+    return result
+
+
+#: strings already parsed, by (text, dimension): the same few ("1B", "80 GiB") come back on
+#: every call of the API, and a regular expression costs microseconds. Bounded; errors are
+#: never stored, so a bad string raises every time with its own ``what``.
+_PARSED: dict[tuple[str, str], float] = {}
+_PARSED_MAX = 4096
+
+
+def _parse_text(value: str, dimension: str, table: dict, what: str) -> float:
     match = _NUMBER.match(value)
     if not match:
         raise ScenarioError(f"{what}: cannot read {value!r} as a number with a unit "

@@ -34,7 +34,7 @@ from .model import Model
 _PRESETS = {"gpt2": "gpt2", "opt-350m": "opt-350m", "GPT-3 175B": "gpt3-175b",
             "Llama-2-7b": "llama-2-7b", "Llama-2-70b": "llama-2-70b",
             "LLaMA 7B (Llama-2-7b)": "llama-2-7b", "Llama-2-7B": "llama-2-7b",
-            "Llama-2-70B": "llama-2-70b"}
+            "Llama-2-70B": "llama-2-70b", "Mixtral-8x7B-v0.1": "mixtral-8x7b"}
 
 _ACCELERATORS = {"A100-SXM4-80GB": "nvidia-a100-sxm4-80gb", "A100-SXM-80GB": "nvidia-a100-sxm4-80gb",
                  "A100-80GB": "nvidia-a100-sxm4-80gb", "H100-SXM-80GB": "nvidia-h100-sxm",
@@ -55,14 +55,11 @@ def _accelerator(text: str) -> str:
 def _param_case(case: dict, catalog: Catalog) -> dict:
     from .api import resolve_model
     from .engine import compile_program
-    config = case.get("config", {})
-    if config.get("num_local_experts"):
-        raise CannotExpress("mixture-of-experts models need the moe architecture family")
     preset = _PRESETS.get(case["name"])
     if preset is None:
         raise CannotExpress(f"no preset for {case['name']!r}")
     model = resolve_model(preset, catalog)
-    program = compile_program(catalog, (model.family, "", "", frozenset()), ("params",))
+    program = compile_program(catalog, (model.family, "", "", model.features()), ("params",))
     estimated = program.run({"model": model})["params"]
     return {"metric": "params", "published": case["total_params_derived"],
             "estimated": estimated, "command": f"ridgeline show {preset}"}
@@ -97,27 +94,37 @@ def _megatron_case(case: dict, catalog: Catalog) -> dict:
             "command": _train_command(model, kwargs)}
 
 
-def palm_540b() -> Model:
-    """PaLM 540B (Chowdhery et al. 2022, Table 1): SwiGLU, multi-query attention with
-    256-wide heads, d_ff = 4h, shared input/output embeddings, no biases."""
-    return Model(id="palm-540b", vocab_size=256000, hidden_size=18432, num_layers=118,
-                 num_heads=48, num_kv_heads=1, head_dim=256, intermediate_size=4 * 18432,
-                 mlp="gated", bias="none", tie_embeddings=True, norm="layernorm",
-                 norms_per_layer=1, max_seq_len=2048)
+def palm_540b(catalog: Optional[Catalog] = None) -> Model:
+    """PaLM 540B (Chowdhery et al. 2022, Table 1), the registry preset ``palm-540b``: SwiGLU,
+    multi-query attention with 256-wide heads, d_ff = 4h, shared input/output embeddings, no
+    biases, one norm per parallel layer."""
+    return (catalog or default_catalog()).model("palm-540b")
 
 
 def _palm_case(case: dict, catalog: Catalog) -> dict:
+    """PaLM's published setup (section 4): per pod 12-way model (tensor) parallelism x 256-way
+    fully sharded data parallelism, two pods joined by data parallelism over the data-centre
+    network; every layer's activations rematerialised in the backward pass; parallel layers
+    (section 2), hence one tensor-parallel all-reduce per layer instead of two."""
     from .api import train
-    model = palm_540b()
-    kwargs = dict(on="google-tpu-v4", tp=12, dp=case["num_chips"] // 12, micro_batch=1,
-                  global_batch=case["throughput_at_batch_sequences"], seq=case["seq_len"],
-                  tokens=case["tokens_trained"], zero=3, recompute="full")
-    e = train(model, quantities=["tokens_per_s"], catalog=catalog, **kwargs)
+    model = palm_540b(catalog)
+    tp = 12  # "12-way model parallelism" (section 4); the case gives it only in prose
+    kwargs = dict(on=_accelerator(case["accelerator"]), tp=tp, dp=case["num_chips"] // tp,
+                  micro_batch=1, global_batch=case["throughput_at_batch_sequences"],
+                  seq=case["seq_len"], tokens=case["tokens_trained"], zero=3,
+                  recompute="full")
+    given = {"tp_all_reduces_per_layer": 1}
+    e = train(model, quantities=["tokens_per_s"], catalog=catalog, inputs=given, **kwargs)
     return {"metric": "tokens_per_s", "published": case["throughput_tokens_per_s"],
             "estimated": e["tokens_per_s"],
-            "assumptions": "12-way tensor x 512-way fully sharded data parallel (ZeRO-3), "
-                           "rematerialisation as full recomputation",
-            "command": _train_command(model, kwargs)}
+            "assumptions": "12-way tensor x 256-way fully sharded data parallel per pod "
+                           "(ZeRO-3 within a pod), 2 pods over the DCN; rematerialisation as "
+                           "full recomputation; parallel layers: 1 all-reduce per layer; "
+                           "micro-batch 1 (4 per replica per step: the paper does not say "
+                           "how each replica's 4 sequences were split)",
+            "command": f"ridgeline train {model.id} " + _flags(
+                {k: v for k, v in kwargs.items() if k != "tokens"})
+            + "".join(f" --set {k}={v}" for k, v in given.items())}
 
 
 def _training_case(case: dict, catalog: Catalog) -> dict:
@@ -129,6 +136,38 @@ def _training_case(case: dict, catalog: Catalog) -> dict:
                         "the figure is a maximum, not a measured step time")
 
 
+# Cerebras inference claims: published model names -> presets, system names -> registry ids.
+_WAFER_PRESETS = {"Llama-3.1-8B": "llama-3.1-8b", "Llama-3.1-70B": "llama-3.1-70b"}
+_WAFER_SYSTEMS = {"Cerebras CS-3": "cerebras-wse3-cs3", "Cerebras CS-2": "cerebras-wse2-cs2"}
+
+
+def _wafer_scale_case(case: dict, catalog: Catalog) -> dict:
+    """A per-user decode speed on Cerebras systems: batch 1, 16-bit weights, as many systems
+    as the case states or, when it does not, as the weights need (``devices_needed``).
+    Prompt and output lengths are not published: the defaults (512 and 256 tokens) are used;
+    at batch 1 the decode speed hardly depends on them."""
+    from .api import infer
+    preset = _WAFER_PRESETS.get(case.get("model", ""))
+    if preset is None:
+        raise CannotExpress(f"no preset for {case.get('model')!r}")
+    system = next((v for k, v in _WAFER_SYSTEMS.items()
+                   if case.get("accelerator", "").startswith(k)), None)
+    if system is None:
+        raise CannotExpress(f"accelerator {case.get('accelerator')!r} is not mapped to a "
+                            f"registry entry")
+    if "tokens_per_s_per_user" not in case:
+        raise CannotExpress("only per-user decode speeds are compared on wafer-scale systems")
+    kwargs = dict(on=system, devices=case.get("num_systems"), batch=1, weights="bf16",
+                  kv="bf16", activations="bf16")
+    e = infer(preset, quantities=["tokens_per_s_per_user"], catalog=catalog, **kwargs)
+    return {"metric": "tokens_per_s_per_user", "published": case["tokens_per_s_per_user"],
+            "estimated": e["tokens_per_s_per_user"],
+            "assumptions": f"batch 1, prompt 512 and output 256 tokens (not published), "
+                           f"{e.scenario.system.devices} system(s)"
+                           + ("" if case.get("num_systems") else " (devices_needed)"),
+            "command": "ridgeline infer " + preset + " " + _flags(kwargs)}
+
+
 def _inference_case(case: dict, catalog: Catalog) -> dict:
     from .api import infer
     if case.get("scenario") in ("Offline", "Server"):
@@ -136,7 +175,7 @@ def _inference_case(case: dict, catalog: Catalog) -> dict:
                             "input lengths are not given here; ridgeline estimates static "
                             "batches")
     if "Cerebras" in case.get("accelerator", ""):
-        raise CannotExpress("wafer-scale accelerators need the wafer-scale plugin")
+        return _wafer_scale_case(case, catalog)
     preset = _PRESETS.get(case.get("model", ""))
     if preset is None:
         raise CannotExpress(f"no preset for {case.get('model')!r}")
@@ -177,11 +216,25 @@ def default_file():
     return files("ridgeline.registry") / "validation" / "public.toml"
 
 
+def shipped_sets() -> list[str]:
+    """Names of the validation sets shipped with ridgeline (``public``, ``vendor``)."""
+    return sorted(p.name[:-5] for p in (files("ridgeline.registry") / "validation").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def _shipped(path: str | Path):
+    """A validation file by path, or a shipped set by name (``vendor``)."""
+    text = str(path)
+    if not text.endswith(".toml") and not Path(text).exists() and text in shipped_sets():
+        return files("ridgeline.registry") / "validation" / f"{text}.toml"
+    return Path(path)
+
+
 def run_validation(path: Optional[str | Path] = None, *,
                    catalog: Optional[Catalog] = None, progress: bool = False) -> dict:
     """Estimate every expressible case; return cases, unexpressible ones and per-section errors."""
     catalog = catalog or default_catalog()
-    source = Path(path) if path else default_file()
+    source = _shipped(path) if path else default_file()
     data = read_toml(source)
     cases, skipped = [], []
     sections = [s for s in _HANDLERS if s in data]

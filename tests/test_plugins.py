@@ -472,9 +472,14 @@ def test_bad_file_in_a_registry_folder_names_the_file(catalog, tmp_path):
 
 
 def _builtin_data_plugins():
+    """The built-in registry data and every plugin that registers a family or an attention
+    variant its presets use (no formulas needed)."""
+    import importlib
+    from ridgeline.catalog import BUILTIN_PLUGINS
     from ridgeline.plugins import registry_data
-    from ridgeline.plugins.architectures import dense
-    return registry_data, dense
+    modules = [importlib.import_module(m) for m in BUILTIN_PLUGINS]
+    return (registry_data, *[m for m in modules
+                             if hasattr(m, "ridgeline_register_architectures")])
 
 
 def test_user_file_redefining_a_builtin_id_is_a_conflict(catalog, tmp_path):

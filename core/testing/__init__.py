@@ -157,10 +157,15 @@ def _sample_scenarios(catalog, plugin_name: str, formula, extra: Iterable) -> li
         plan = Plan()
     kinds, families = formula.applies.kind, formula.applies.family
     accs = [a for a in accs if kinds is None or a.kind in kinds][:4]
-    models = [m for m in models if families is None or m.family in families][:3]
+    models = [m for m in models if families is None or m.family in families]
+    # models with the model features the formula requires (attention-mla) first; stable sort
+    models = sorted(models, key=lambda m: -len(m.features() & formula.applies.plan))[:3]
     for acc in accs:
         for model in models:
-            for workload in (InferenceWorkload(), TrainingWorkload()):
+            workloads = (InferenceWorkload(), TrainingWorkload())
+            if "speculative" in formula.applies.plan:  # a workload feature: needs a draft
+                workloads = (InferenceWorkload(draft=model),)
+            for workload in workloads:
                 s = Scenario(model=model, system=System(acc, devices=plan.devices), plan=plan,
                              workload=workload)
                 if formula.applies.holds(s.features()):

@@ -77,8 +77,10 @@ def kernel_overhead_s(system):
 def operations_time_s(ops, flops_per_s, bytes_per_s, overhead_s):
     """Sum of each operation's own roofline time, plus a fixed overhead per occurrence."""
     # The loop spells roofline_s out so that a single estimate (plain floats, dozens of
-    # operations) pays no call per operation; arrays (sweeps) go through roofline_s. Either
-    # way the sum runs in the same order, so results are identical to the bit.
+    # operations) pays no call per operation; arrays (sweeps) go through roofline_s. It adds
+    # term by term from 0, as sum() did over roofline_s's np.float64 terms (which sum() adds
+    # one by one, never with the compensated float summation of Python 3.12+), so the result
+    # is the same to the bit.
     time_s = 0
     for op in ops:
         compute_s = op.flops / flops_per_s

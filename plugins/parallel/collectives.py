@@ -15,6 +15,15 @@ scale-up domain, the scale-out network otherwise.
 Tensor parallelism (Megatron, Shoeybi et al. 2019): two all-reduces of the activations per
 layer in the forward pass and two in the backward; sequence parallelism replaces each with a
 reduce-scatter + all-gather pair of the same volume.
+
+What a kind of hardware prices differently is a quantity of its own, so that a plugin
+overrides only that: the bandwidth and the latency of one tensor-parallel all-reduce
+(``tp_all_reduce_bandwidth_bytes_per_s``, ``tp_all_reduce_latency_s``), the bandwidth and
+latency of a pipeline point-to-point send (``pp_point_to_point_*``), and, whole, the
+data-parallel ``gradient_sync_s``. The TPU plugin (``ridgeline.plugins.hardware.tpu``)
+prices the tensor-parallel ones and the point-to-point bandwidth on the ICI torus, and the
+gradient synchronisation hierarchically (ICI within a slice, the DCN across slices). How many
+all-reduces a layer needs is ``tp_all_reduces_per_layer``, a property of the block's layout.
 """
 
 from __future__ import annotations
@@ -48,11 +57,15 @@ def group_link(system, group_devices, stride=1):
         f"file with replaces = \"{system.accelerator.id}\") or keep the group inside the domain")
 
 
+def all_reduce_hops(n):
+    """Latency hops of an all-reduce over ``n`` ranks: the fewer of ring (2(n-1)) and tree
+    (2·log2 n), as NCCL picks the algorithm per message size."""
+    return min(2.0 * (n - 1), 2.0 * math.ceil(math.log2(n))) if n > 1 else 0.0
+
+
 def all_reduce_s(size_bytes, n, bandwidth, latency):
-    """Ring bandwidth term; latency of the faster of ring (2(n-1) hops) and tree (2·log2 n
-    hops), as NCCL picks the algorithm per message size."""
-    hops = min(2.0 * (n - 1), 2.0 * math.ceil(math.log2(n))) if n > 1 else 0.0
-    return 2.0 * (n - 1) / n * size_bytes / bandwidth + hops * latency
+    """Ring bandwidth term plus :func:`all_reduce_hops` x the per-message latency."""
+    return 2.0 * (n - 1) / n * size_bytes / bandwidth + all_reduce_hops(n) * latency
 
 
 def all_gather_s(size_bytes, n, bandwidth, latency):
@@ -64,10 +77,50 @@ def point_to_point_s(size_bytes, bandwidth, latency):
     return size_bytes / bandwidth + latency
 
 
-def _tp_all_reduces_s(model, plan, system, tokens, per_layer, layers):
-    bandwidth, latency = group_link(system, plan.tp)
+def _tp_all_reduces_s(model, plan, tokens, per_layer, layers, bandwidth, latency_s):
+    """``per_layer x layers`` all-reduces of ``tokens`` tokens' activations over the tensor-
+    parallel group: the ring bandwidth term over ``bandwidth`` plus ``latency_s`` each."""
     size = tokens * model.hidden_size * bytes_per_element(model.activations_dtype)
-    return per_layer * layers * all_reduce_s(size, plan.tp, bandwidth, latency)
+    n = plan.tp
+    return per_layer * layers * (2.0 * (n - 1) / n * size / bandwidth + latency_s)
+
+
+# ---- what one collective costs (hardware plugins override these)
+
+
+@formula(unit="")
+def tp_all_reduces_per_layer(model):
+    """Tensor-parallel all-reduces per layer in one forward pass (2: Megatron's block).
+
+    The sequential block all-reduces after attention and after the MLP. A parallel block
+    (GPT-J, PaLM: attention and MLP read the same input and their outputs are summed) needs
+    1; give it with ``--set tp_all_reduces_per_layer=1``, since the model's layout does not
+    say which."""
+    return 2.0
+
+
+@formula(plan="tp")
+def tp_all_reduce_bandwidth_bytes_per_s(system, plan):
+    """Bandwidth a tensor-parallel all-reduce runs at: the slowest link crossed x efficiency."""
+    return group_link(system, plan.tp)[0]
+
+
+@formula(plan="tp")
+def tp_all_reduce_latency_s(system, plan):
+    """Latency of a tensor-parallel all-reduce: ring or tree hops (fewer) x link latency."""
+    return all_reduce_hops(plan.tp) * group_link(system, plan.tp)[1]
+
+
+@formula(plan="pp")
+def pp_point_to_point_bandwidth_bytes_per_s(system, plan):
+    """Bandwidth of a send to the next pipeline stage (tp devices on) x network efficiency."""
+    return group_link(system, 2, stride=plan.tp)[0]
+
+
+@formula(plan="pp")
+def pp_point_to_point_latency_s(system, plan):
+    """Per-message latency of a send between neighbouring pipeline stages."""
+    return group_link(system, 2, stride=plan.tp)[1]
 
 
 # ---- inference: tensor and pipeline parallel communication per phase
@@ -80,9 +133,12 @@ def prefill_tp_comm_s(plan):
 
 
 @formula("prefill_tp_comm_s", workload="inference", plan="tp")
-def prefill_tp_comm_s_tp(model, plan, system, batch, prompt_tokens):
-    """Two all-reduces of the prompt's activations per layer (Megatron)."""
-    return _tp_all_reduces_s(model, plan, system, batch * prompt_tokens, 2, model.num_layers)
+def prefill_tp_comm_s_tp(model, plan, batch, prompt_tokens, tp_all_reduces_per_layer,
+                         tp_all_reduce_bandwidth_bytes_per_s, tp_all_reduce_latency_s):
+    """All-reduces of the prompt's activations, two per layer for Megatron's block."""
+    return _tp_all_reduces_s(model, plan, batch * prompt_tokens, tp_all_reduces_per_layer,
+                             model.num_layers, tp_all_reduce_bandwidth_bytes_per_s,
+                             tp_all_reduce_latency_s)
 
 
 @formula(workload="inference")
@@ -92,9 +148,11 @@ def decode_tp_comm_s(plan):
 
 
 @formula("decode_tp_comm_s", workload="inference", plan="tp")
-def decode_tp_comm_s_tp(model, plan, system, batch):
-    """Two all-reduces of one token's activations per layer per step; latency-bound."""
-    return _tp_all_reduces_s(model, plan, system, batch, 2, model.num_layers)
+def decode_tp_comm_s_tp(model, plan, batch, tp_all_reduces_per_layer,
+                        tp_all_reduce_bandwidth_bytes_per_s, tp_all_reduce_latency_s):
+    """All-reduces of one token's activations, two per layer per step; latency-bound."""
+    return _tp_all_reduces_s(model, plan, batch, tp_all_reduces_per_layer, model.num_layers,
+                             tp_all_reduce_bandwidth_bytes_per_s, tp_all_reduce_latency_s)
 
 
 @formula(workload="inference")
@@ -104,11 +162,12 @@ def pipeline_hop_s(plan):
 
 
 @formula("pipeline_hop_s", workload="inference", plan="pp")
-def pipeline_hop_s_pp(model, plan, system, batch):
+def pipeline_hop_s_pp(model, plan, batch, pp_point_to_point_bandwidth_bytes_per_s,
+                      pp_point_to_point_latency_s):
     """Point-to-point sends of one decode step's activations across the pp-1 stage boundaries."""
-    bandwidth, latency = group_link(system, 2, stride=plan.tp)
     size = batch * model.hidden_size * bytes_per_element(model.activations_dtype)
-    return (plan.pp - 1) * point_to_point_s(size, bandwidth, latency)
+    return (plan.pp - 1) * point_to_point_s(size, pp_point_to_point_bandwidth_bytes_per_s,
+                                            pp_point_to_point_latency_s)
 
 
 # ---- training
@@ -121,12 +180,17 @@ def training_tp_comm_s(plan):
 
 
 @formula("training_tp_comm_s", workload="training", plan="tp")
-def training_tp_comm_s_tp(model, plan, system, micro_batch_size, seq_len):
-    """Four all-reduces per layer per micro-batch (two forward, two backward), six with full
-    recomputation; sequence parallelism moves the same volume as reduce-scatter + all-gather."""
-    per_layer = 6 if plan.recompute == "full" else 4
-    return _tp_all_reduces_s(model, plan, system, micro_batch_size * seq_len, per_layer,
-                             model.num_layers / plan.pp)
+def training_tp_comm_s_tp(model, plan, micro_batch_size, seq_len, tp_all_reduces_per_layer,
+                          tp_all_reduce_bandwidth_bytes_per_s, tp_all_reduce_latency_s):
+    """Tensor-parallel all-reduces per micro-batch: forward's, backward's, recomputation's.
+
+    The forward pass's all-reduces per layer come again in the backward (four for Megatron's
+    block), and a third time with full recomputation (six); sequence parallelism moves the
+    same volume as reduce-scatter + all-gather."""
+    passes = 3 if plan.recompute == "full" else 2
+    return _tp_all_reduces_s(model, plan, micro_batch_size * seq_len,
+                             passes * tp_all_reduces_per_layer, model.num_layers / plan.pp,
+                             tp_all_reduce_bandwidth_bytes_per_s, tp_all_reduce_latency_s)
 
 
 @formula(workload="training")
@@ -136,13 +200,14 @@ def training_pp_comm_s(plan):
 
 
 @formula("training_pp_comm_s", workload="training", plan="pp")
-def training_pp_comm_s_pp(model, plan, system, micro_batch_size, seq_len):
+def training_pp_comm_s_pp(model, plan, micro_batch_size, seq_len,
+                          pp_point_to_point_bandwidth_bytes_per_s, pp_point_to_point_latency_s):
     """Activations forward and gradients backward across a stage boundary, per micro-batch,
     once per model chunk (interleaving multiplies the hops); scatter/gather over tp."""
-    bandwidth, latency = group_link(system, 2, stride=plan.tp)
     size = micro_batch_size * seq_len * model.hidden_size * \
         bytes_per_element(model.activations_dtype) / plan.tp
-    return 2.0 * plan.interleave * point_to_point_s(size, bandwidth, latency)
+    return 2.0 * plan.interleave * point_to_point_s(size, pp_point_to_point_bandwidth_bytes_per_s,
+                                                    pp_point_to_point_latency_s)
 
 
 @formula(workload="training")
@@ -161,7 +226,10 @@ def gradient_sync_s_dp(model, plan, system, params):
     return volume * all_reduce_s(size, plan.dp, bandwidth, latency)
 
 
-FORMULAS = (prefill_tp_comm_s, prefill_tp_comm_s_tp, decode_tp_comm_s, decode_tp_comm_s_tp,
+FORMULAS = (tp_all_reduces_per_layer, tp_all_reduce_bandwidth_bytes_per_s,
+            tp_all_reduce_latency_s, pp_point_to_point_bandwidth_bytes_per_s,
+            pp_point_to_point_latency_s, prefill_tp_comm_s, prefill_tp_comm_s_tp,
+            decode_tp_comm_s, decode_tp_comm_s_tp,
             pipeline_hop_s, pipeline_hop_s_pp, training_tp_comm_s, training_tp_comm_s_tp,
             training_pp_comm_s, training_pp_comm_s_pp, gradient_sync_s, gradient_sync_s_dp)
 

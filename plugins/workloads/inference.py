@@ -40,23 +40,28 @@ def decode_context_tokens(prompt_tokens, output_tokens):
 
 
 @formula(workload="inference")
-def prefill_s(prefill_compute_s, prefill_tp_comm_s, pipeline_hop_s, step_overhead_s):
-    """Prefill of the batch's prompts: compute + tensor-parallel communication + pipeline hops."""
-    return prefill_compute_s + prefill_tp_comm_s + pipeline_hop_s + \
+def prefill_s(prefill_compute_s, prefill_tp_comm_s, prefill_ep_comm_s, pipeline_hop_s,
+              step_overhead_s):
+    """Prefill of the batch's prompts: compute + tensor- and expert-parallel communication +
+    pipeline hops."""
+    return prefill_compute_s + prefill_tp_comm_s + prefill_ep_comm_s + pipeline_hop_s + \
         step_overhead_s
 
 
 @formula(workload="inference")
-def decode_step_s(decode_compute_s, decode_tp_comm_s, pipeline_hop_s, step_overhead_s):
+def decode_step_s(decode_compute_s, decode_tp_comm_s, decode_ep_comm_s, pipeline_hop_s,
+                  step_overhead_s):
     """One decode step for the whole batch at the average context."""
-    return decode_compute_s + decode_tp_comm_s + pipeline_hop_s + step_overhead_s
+    return decode_compute_s + decode_tp_comm_s + decode_ep_comm_s + pipeline_hop_s + \
+        step_overhead_s
 
 
 @formula(workload="inference")
-def first_decode_step_s(first_decode_compute_s, decode_tp_comm_s, pipeline_hop_s,
-                        step_overhead_s):
+def first_decode_step_s(first_decode_compute_s, decode_tp_comm_s, decode_ep_comm_s,
+                        pipeline_hop_s, step_overhead_s):
     """The first decode step (context = the prompt)."""
-    return first_decode_compute_s + decode_tp_comm_s + pipeline_hop_s + step_overhead_s
+    return first_decode_compute_s + decode_tp_comm_s + decode_ep_comm_s + pipeline_hop_s + \
+        step_overhead_s
 
 
 @formula(workload="inference")

@@ -1,0 +1,308 @@
+"""The fast paths of single estimates give exactly what the general paths give.
+
+Each shortcut taken for plain floats (the roofline without numpy, the engine's finiteness
+check on locals, cached features, plans, parsed strings and catalog look-ups) is compared
+here with the general computation it stands for, so a shortcut can never change a number or
+let a bad value through.
+"""
+
+import copy
+import math
+import pickle
+import types
+
+import attrs
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ridgeline
+from ridgeline import api, units
+from ridgeline.engine import Program, _bad_value, _quick_check, estimate, evaluate, sweep
+from ridgeline.errors import FormulaError, ScenarioError
+from ridgeline.loader import unstructure
+from ridgeline.plugin import Operation, formula, roofline_s, total
+from ridgeline.plugins.hardware.roofline import operations_time_s
+from ridgeline.scenario import InferenceWorkload, Plan, Scenario, System, TrainingWorkload
+from ridgeline.testing.strategies import scenarios
+
+FINITE = st.floats(min_value=0.0, max_value=1e30, allow_nan=False, allow_infinity=False)
+ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
+COUNTS = st.one_of(st.integers(min_value=1, max_value=200), FINITE)
+
+
+def operations(fields=FINITE):
+    return st.builds(Operation, st.sampled_from(("qkv_proj", "attention", "mlp", "lm_head")),
+                     flops=fields, weight_bytes=fields, activation_bytes=fields,
+                     kv_bytes=fields, count=COUNTS)
+
+
+def reference_roofline_s(op, flops_per_s, bytes_per_s):
+    """The roofline as numpy computes it (the general path for arrays)."""
+    return op.count * np.maximum(op.flops / flops_per_s, op.bytes / bytes_per_s)
+
+
+def same(a, b) -> bool:
+    """Equal to the bit, NaN included."""
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+# --------------------------------------------------------------------------- operations
+
+
+def test_operation_keeps_its_fields_keywords_and_defaults():
+    op = Operation("mlp", flops=6.0, weight_bytes=2.0, activation_bytes=3.0, count=32)
+    assert (op.name, op.flops, op.weight_bytes, op.activation_bytes, op.kv_bytes, op.count) \
+        == ("mlp", 6.0, 2.0, 3.0, 0.0, 32)
+    assert op.bytes == 5.0 and op.intensity == 6.0 / 5.0
+    assert Operation("x", 1.0) == Operation(name="x", flops=1.0, weight_bytes=0.0,
+                                            activation_bytes=0.0, kv_bytes=0.0, count=1)
+    assert hash(Operation("x", 1.0)) == hash(Operation("x", 1.0))
+    assert op._replace(count=1).count == 1 and op.count == 32
+
+
+def test_operation_is_immutable():
+    op = Operation("mlp", flops=1.0)
+    with pytest.raises(AttributeError):
+        op.flops = 2.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(operations(ANY_FLOAT), ANY_FLOAT.filter(lambda x: x != 0), ANY_FLOAT.filter(
+    lambda x: x != 0))
+def test_roofline_of_floats_is_numpys_to_the_bit(op, flops_per_s, bytes_per_s):
+    with np.errstate(all="ignore"):
+        fast = roofline_s(op, flops_per_s, bytes_per_s)
+        slow = reference_roofline_s(op, flops_per_s, bytes_per_s)
+    assert type(fast) is float or not isinstance(op.count, int)
+    assert same(float(fast), float(slow))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(operations(), min_size=1, max_size=9), st.floats(1e9, 1e16),
+       st.floats(1e9, 1e13), st.floats(0.0, 1e-4))
+def test_operations_time_is_the_sum_of_numpy_rooflines_to_the_bit(ops, flops_per_s,
+                                                                  bytes_per_s, overhead_s):
+    expected = sum(reference_roofline_s(op, flops_per_s, bytes_per_s) + op.count * overhead_s
+                   for op in ops)
+    assert operations_time_s(ops, flops_per_s, bytes_per_s, overhead_s) == expected
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(operations(), min_size=1, max_size=7), st.floats(1e9, 1e16),
+       st.floats(1e9, 1e13))
+def test_operations_time_of_arrays_matches_each_point(ops, flops_per_s, bytes_per_s):
+    rates = np.array([flops_per_s, flops_per_s * 2, flops_per_s / 3])
+    batch = operations_time_s(ops, rates, bytes_per_s, 1e-6)
+    assert batch.shape == (3,)
+    for i, rate in enumerate(rates):
+        assert batch[i] == pytest.approx(operations_time_s(ops, float(rate), bytes_per_s, 1e-6),
+                                         rel=1e-12)
+
+
+def test_nan_is_kept_by_the_float_roofline():
+    assert math.isnan(roofline_s(Operation("x", float("nan")), 1.0, 1.0))
+    assert math.isnan(roofline_s(Operation("x", 1.0, weight_bytes=float("nan")), 1.0, 1.0))
+    assert math.isnan(operations_time_s([Operation("x", float("nan"))], 1.0, 1.0, 0.0))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(operations(), max_size=9), st.sampled_from(("flops", "bytes", "kv_bytes")))
+def test_total_is_the_sum_over_occurrences(ops, field):
+    assert total(ops, field) == sum(getattr(op, field) * op.count for op in ops)
+
+
+# --------------------------------------------------------------------------- engine checks
+
+ODD_VALUES = st.one_of(
+    st.floats(-1e300, 1e300), st.integers(-10**400, 10**400), st.booleans(),
+    st.sampled_from([float("inf"), float("-inf"), float("nan"), None, "text", 0.0, -0.0,
+                     np.float64("nan"), np.float64(-1.0), np.float64(2.0),
+                     np.array([1.0, 2.0]), np.array([1.0, np.nan]), np.array([-1.0, 1.0]),
+                     np.array([3.0])]))
+
+
+def _program(values, units):
+    """A program of one formula per value, each returning its value, chained so that every
+    formula runs; ``units`` says which are times (``s``), numbers or tables."""
+    steps = []
+    for i, (value, unit) in enumerate(zip(values, units)):
+        name = f"q{i}_s" if unit == "s" else f"q{i}"
+        previous = steps[-1].produces if steps else "workload"
+        f = formula(name, unit=unit or "")(eval(f"lambda {previous}, _v=None: _v"))
+        f = attrs.evolve(f, function=(lambda *a, _v=value: _v), params=(previous,))
+        steps.append(f)
+    return Program(("toy", "gpu", "inference", frozenset()), steps, frozenset(),
+                   tuple(f.produces for f in steps), {})
+
+
+SCENARIO = types.SimpleNamespace(model=None, system=None, plan=None, workload=None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(ODD_VALUES, st.sampled_from(("s", "", "table"))), min_size=1,
+                max_size=12))
+def test_the_fast_check_rejects_exactly_what_the_full_check_rejects(items):
+    values = [v for v, _ in items]
+    units = [u for _, u in items]
+    program = _program(values, units)
+    bad = any(_bad_value(v, u == "s") for v, u in items if u != "table")
+    if bad:
+        with pytest.raises(FormulaError):
+            evaluate(program, SCENARIO)
+    else:
+        out = evaluate(program, SCENARIO)
+        assert all(out[f.produces] is v for f, v in zip(program.steps, values))
+    # the fast check never passes what the reference quick check fails
+    filled = program.run({})
+    if program._run_checked({}):
+        assert _quick_check(program, filled) and not bad
+
+
+def test_the_fast_check_covers_hundreds_of_quantities():
+    values = [1.0] * 349 + [float("nan")]
+    program = _program(values, [""] * 350)
+    with pytest.raises(FormulaError, match="q349"):
+        evaluate(program, SCENARIO)
+    assert _program([1.0] * 350, ["s"] * 350)._run_checked({})
+
+
+def test_a_step_that_raises_leaves_the_values_as_they_were():
+    program = _program([1.0, 2.0], ["", ""])
+    boom = attrs.evolve(program.steps[1], function=lambda *a: 1 / 0)
+    program = Program(program.features, [program.steps[0], boom], frozenset(),
+                      program.targets, {})
+    values = {"workload": None}
+    with pytest.raises(ZeroDivisionError):
+        program.run(values)
+    assert values == {"workload": None}
+
+
+# --------------------------------------------------------------------------- real estimates
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return ridgeline.default_catalog()
+
+
+def test_a_sweep_equals_single_estimates_through_the_float_paths(catalog):
+    s = api.infer_scenario("llama-2-7b", on="h100", batch=4, prompt=1000, catalog=catalog)
+    quantities = ["tpot_s", "ttft_s", "prefill_compute_s", "decode_compute_s"]
+    grid = sweep(s, {"batch": [1, 7, 64], "prompt_tokens": [128, 3000]}, quantities,
+                 catalog=catalog)
+    i = 0
+    for batch in (1, 7, 64):
+        for prompt in (128, 3000):
+            one = estimate(s, quantities, catalog=catalog,
+                           inputs={"batch": float(batch), "prompt_tokens": float(prompt)})
+            for q in quantities:
+                assert grid[q][i] == pytest.approx(one[q], rel=1e-12), (q, batch, prompt)
+                assert type(one[q]) is float
+            i += 1
+
+
+def test_estimates_repeat_exactly(catalog):
+    first = ridgeline.train("llama-2-7b", on="h100", tp=2, dp=2, global_batch=64)
+    again = ridgeline.train("llama-2-7b", on="h100", tp=2, dp=2, global_batch=64)
+    assert first.values.keys() == again.values.keys()
+    assert all(first[q] == again[q] for q in first.values)
+
+
+def test_default_catalog_follows_the_environment(catalog, monkeypatch):
+    assert ridgeline.default_catalog() is catalog
+    assert ridgeline.default_catalog(()) is catalog
+    monkeypatch.setenv("RIDGELINE_DISABLE_PLUGINS", "nothing-by-this-name")
+    assert ridgeline.default_catalog() is not catalog
+    monkeypatch.delenv("RIDGELINE_DISABLE_PLUGINS")
+    assert ridgeline.default_catalog() is catalog
+
+
+# --------------------------------------------------------------------------- cached features
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios())
+def test_cached_features_are_the_computed_ones(s):
+    expected = (s.model.family, s.system.accelerator.kind, s.workload.kind,
+                s.plan._compute_features() | s.model.features() | s.workload.features())
+    assert s.features() == expected
+    assert s.features() is s.features()
+    # attrs copies and pickles fields only: the features are computed again on first use
+    # (a Scenario does not pickle: its model's options are a read-only mapping)
+    assert copy.copy(s).features() == expected
+    assert pickle.loads(pickle.dumps(s.plan)).features() == s.plan._compute_features()
+
+
+def test_cached_features_stay_out_of_the_value():
+    plan = Plan(tp=2, sp=True)
+    assert "_features" not in attrs.asdict(plan) and "_features" not in unstructure(plan)
+    assert plan == Plan(tp=2, sp=True) and hash(plan) == hash(Plan(tp=2, sp=True))
+    assert "_features" not in repr(plan)
+    evolved = attrs.evolve(plan, tp=1, sp=False)
+    assert "tp" in plan.features() and "tp" not in evolved.features()
+    assert "sp" not in evolved.features()
+
+
+def test_a_changed_workload_changes_the_scenarios_features():
+    acc = ridgeline.default_catalog().accelerator("h100")
+    model = ridgeline.default_catalog().model("llama-2-7b")
+    s = Scenario(model=model, system=System(acc), workload=InferenceWorkload())
+    speculative = attrs.evolve(s, workload=InferenceWorkload(draft=model))
+    assert "speculative" not in s.features()[3]
+    assert "speculative" in speculative.features()[3]
+    assert "speculative" not in attrs.evolve(speculative, workload=TrainingWorkload()) \
+        .features()[3]
+
+
+# --------------------------------------------------------------------------- api helpers
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.integers(min_value=-5, max_value=2**60), st.floats(0.5, 1e18),
+                 st.sampled_from(["1B", "300B", "1.4T", "7M", "1e9", "12,000", "0", "1.5",
+                                  "-3", "x"])))
+def test_count_of_an_int_is_the_general_paths(value):
+    def general(v):
+        number = units.parse_count(v, what="n")
+        if number != int(number) or number < 1:
+            raise ScenarioError("bad")
+        return int(number)
+    try:
+        expected = general(value)
+    except ScenarioError:
+        with pytest.raises(ScenarioError):
+            api._count(value, "n")
+        return
+    assert api._count(value, "n") == expected
+
+
+def test_parsed_strings_are_remembered_but_errors_are_not():
+    assert units.parse("3.35 TB/s", "bytes_per_s") == 3.35e12
+    assert units.parse("3.35 TB/s", "bytes_per_s") == 3.35e12
+    assert units.parse("3.35 TB", "bytes") == 3.35e12
+    with pytest.raises(ScenarioError, match="^first:"):
+        units.parse("3 parsecs", "bytes", what="first")
+    with pytest.raises(ScenarioError, match="^second:"):
+        units.parse("3 parsecs", "bytes", what="second")
+    with pytest.raises(KeyError):
+        units.parse(3.0, "no-such-dimension")
+
+
+def test_parse_cache_is_bounded():
+    for i in range(units._PARSED_MAX + 10):
+        assert units.parse(f"{i} GB", "bytes") == i * 1e9
+    assert len(units._PARSED) <= units._PARSED_MAX
+
+
+def test_plans_and_systems_are_shared_only_when_equal():
+    assert api._plan(tp=2, pp=1) is api._plan(tp=2, pp=1)
+    assert api._plan(tp=2, pp=1) == Plan(tp=2, pp=1)
+    assert api._plan(tp=1, zero=0) is not api._plan(tp=1, zero=False)
+    acc = ridgeline.default_catalog().accelerator("h100")
+    assert api._plain_system(acc, 4) is api._plain_system(acc, 4)
+    assert api._plain_system(acc, 4) == System(acc, devices=4)
+    assert api._plain_system(acc, 2).devices == 2
+    other = attrs.evolve(acc, price_usd_per_hour=123.0)
+    assert api._plain_system(other, 4).accelerator is other
