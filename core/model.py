@@ -71,8 +71,14 @@ class Model:
     position_rows: Optional[int] = field(default=None, validator=v.optional_positive_int)
     """Rows of a learned position table; defaults to ``max_seq_len`` (OPT has 2 extra)."""
 
-    norm: str = field(default="rmsnorm", validator=v.one_of("rmsnorm", "layernorm"))
-    """``layernorm`` has a weight and a bias per channel, ``rmsnorm`` a weight only."""
+    norm: str = field(default="rmsnorm",
+                      validator=v.one_of("rmsnorm", "layernorm", "layernorm-nobias"))
+    """``layernorm`` has a weight and a bias per channel; ``rmsnorm`` and ``layernorm-nobias``
+    (PaLM) a weight only."""
+
+    parallel_layers: bool = False
+    """Attention and MLP read the same normalised input and their outputs are summed (GPT-J,
+    PaLM, Falcon): one tensor-parallel all-reduce per layer instead of two."""
 
     norms_per_layer: int = field(default=2, validator=v.positive_int)
     final_norm: bool = True

@@ -23,7 +23,8 @@ def _header(e) -> str:
     s = e.scenario
     plan = s.plan
     parts = [f"tp={plan.tp}"] + ([f"pp={plan.pp}"] if plan.pp > 1 else []) + \
-        ([f"dp={plan.dp}"] if plan.dp > 1 else [])
+        ([f"dp={plan.dp}"] if plan.dp > 1 else []) + \
+        ([f"ep={plan.ep}"] if plan.ep > 1 else [])
     m = s.model
     return (f"{m.id} on {s.system.devices} x {s.system.accelerator.id} ({', '.join(parts)}); "
             f"weights {m.weights_dtype}, activations {m.activations_dtype}, KV {m.kv_dtype}")

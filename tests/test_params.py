@@ -349,7 +349,9 @@ def test_qwen2_has_biases_on_qkv_only():
 
 def test_supported_model_types():
     assert set(SUPPORTED_MODEL_TYPES) == {"llama", "mistral", "qwen2", "gpt2", "opt", "gpt_neox",
-                                          "falcon", "phi3", "gemma2", "gemma"}
+                                          "falcon", "phi3", "gemma2", "gemma",
+                                          "mixtral", "qwen2_moe", "qwen3_moe",
+                                          "deepseek_v2", "deepseek_v3", "minicpm3"}
 
 
 def _raises_naming(field: str, source, **kwargs) -> RegistryError:
@@ -409,7 +411,13 @@ def test_missing_model_type_without_llama_keys_is_refused():
 
 
 @pytest.mark.parametrize("key", ["num_local_experts", "num_experts", "n_routed_experts"])
-def test_moe_configs_are_refused(key):
+def test_moe_keys_in_a_dense_model_type_are_refused(key):
+    error = _raises_naming(key, llama(model_type="llama", **{key: 8}))
+    assert "moe" in str(error)
+
+
+@pytest.mark.parametrize("key", ["num_experts", "n_routed_experts"])
+def test_another_familys_expert_key_in_a_mixtral_config_is_refused(key):
     error = _raises_naming(key, llama(model_type="mixtral", **{key: 8}))
     assert "moe" in str(error)
 

@@ -90,13 +90,10 @@ def _tp_all_reduces_s(model, plan, tokens, per_layer, layers, bandwidth, latency
 
 @formula(unit="")
 def tp_all_reduces_per_layer(model):
-    """Tensor-parallel all-reduces per layer in one forward pass (2: Megatron's block).
-
-    The sequential block all-reduces after attention and after the MLP. A parallel block
-    (GPT-J, PaLM: attention and MLP read the same input and their outputs are summed) needs
-    1; give it with ``--set tp_all_reduces_per_layer=1``, since the model's layout does not
-    say which."""
-    return 2.0
+    """Tensor-parallel all-reduces per layer in one forward pass: 2 for the sequential block
+    (after attention and after the MLP, Megatron), 1 for a parallel block (GPT-J, PaLM: the
+    two outputs are summed before one all-reduce; ``parallel_layers = true``)."""
+    return 1.0 if model.parallel_layers else 2.0
 
 
 @formula(plan="tp")
