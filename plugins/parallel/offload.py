@@ -409,18 +409,23 @@ def optimizer_bytes_per_device_offloaded(plan):
     return 0.0 * plan.tp
 
 
-def gradient_bytes_per_device_offloaded(model, plan, non_embedding_params):
+def gradient_bytes_per_device_offloaded(model, plan, params, non_embedding_params):
     """Gradients leave for the host as they are produced: the device keeps a one-layer bucket
-    of 16-bit gradients (its tensor-parallel shard)."""
-    return HALF_BYTES * non_embedding_params / (plan.tp * model.num_layers)
+    of 16-bit gradients (its tensor-parallel shard), never more than the gradient shard it
+    would hold without offload (ZeRO-2 shards that over data parallelism too)."""
+    bucket = HALF_BYTES * non_embedding_params / (plan.tp * model.num_layers)
+    shard = HALF_BYTES * params / (plan.tp * plan.pp * (plan.dp if plan.zero >= 2 else 1))
+    return np.minimum(bucket, shard)
 
 
 def weight_bytes_per_device_zero3_offloaded(non_layer_weight_bytes_per_device, plan,
-                                            weight_bytes_per_layer_per_device):
+                                            weight_bytes_per_layer_per_device, weight_bytes):
     """ZeRO-3 with the weight shard in host memory: the device keeps its shard of the
-    embeddings and LM head and two gathered layers (computing one, prefetching the next)."""
-    return non_layer_weight_bytes_per_device / plan.dp + \
+    embeddings and LM head and two gathered layers (computing one, prefetching the next) —
+    never more than the shard it would hold without offload."""
+    held = non_layer_weight_bytes_per_device / plan.dp + \
         MIN_BUFFER_LAYERS * weight_bytes_per_layer_per_device
+    return np.minimum(held, weight_bytes / (plan.tp * plan.pp * plan.dp))
 
 
 def _update_bytes(params, plan):
