@@ -302,6 +302,7 @@ def _read_gpt_neox(cfg: _Config) -> dict:
         "num_heads": heads,
         "intermediate_size": cfg.size("intermediate_size"),
         "mlp": "plain", "bias": "all", "norm": "layernorm", "positions": "rotary",
+        "parallel_layers": cfg.flag("use_parallel_residual", default=True),
         "tie_embeddings": cfg.flag("tie_word_embeddings", default=False),
         "max_seq_len": cfg.size("max_position_embeddings", default=2048),
     }
@@ -333,6 +334,7 @@ def _read_falcon(cfg: _Config) -> dict:
         "bias": "all" if cfg.flag("bias", default=False) else "none",
         "positions": "alibi" if cfg.flag("alibi", default=False) else "rotary",
         "norms_per_layer": parallel_norms if parallel else 2,
+        "parallel_layers": parallel or new_architecture,
         "tie_embeddings": cfg.flag("tie_word_embeddings", default=True),
         "max_seq_len": cfg.size("max_position_embeddings", default=2048),
     }

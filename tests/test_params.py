@@ -539,3 +539,21 @@ def test_catalog_registers_the_dense_param_formulas_and_presets():
                      ["params", "non_embedding_params", "active_params"], catalog=catalog)
         assert e["params"] == e["active_params"] == params(model), model.id
         assert e["non_embedding_params"] == non_embedding_params(model), model.id
+
+
+def test_parallel_layers_come_from_the_config_and_halve_tensor_parallel_all_reduces(tmp_path):
+    config = {"model_type": "gpt_neox", "hidden_size": 512, "num_attention_heads": 8,
+              "num_hidden_layers": 6, "intermediate_size": 2048, "vocab_size": 50304,
+              "max_position_embeddings": 2048}
+    sequential = tmp_path / "sequential.json"
+    sequential.write_text(json.dumps({**config, "use_parallel_residual": False}))
+    parallel = tmp_path / "parallel.json"
+    parallel.write_text(json.dumps(config))  # GPT-NeoX's default is the parallel block
+    assert not model_from_hf_config(sequential).parallel_layers
+    assert model_from_hf_config(parallel).parallel_layers
+    import ridgeline
+    counts = [ridgeline.infer(str(p), on="h100", tp=2,
+                              quantities=["tp_all_reduces_per_layer", "decode_tp_comm_s"])
+              for p in (sequential, parallel)]
+    assert [c["tp_all_reduces_per_layer"] for c in counts] == [2.0, 1.0]
+    assert counts[1]["decode_tp_comm_s"] < counts[0]["decode_tp_comm_s"]
