@@ -428,7 +428,13 @@ def breakdown_real() -> None:
                              type(values.get(f.produces)).__name__))
             rows.sort(reverse=True)
             total = sum(r[0] for r in rows)
-            print(f"   formulas alone: {fmt_time(total)}; the costliest:")
+            by_plugin: dict[str, float] = {}
+            for t, name, typ in rows:
+                plugin = name.split(":")[0]
+                by_plugin[plugin] = by_plugin.get(plugin, 0.0) + t
+            print(f"   formulas alone: {fmt_time(total)}; by plugin: " + ", ".join(
+                f"{p} {fmt_time(t)}" for p, t in sorted(by_plugin.items(), key=lambda x: -x[1])))
+            print("   the costliest formulas:")
             for t, name, typ in rows[:8]:
                 print(f"     {fmt_time(t):>10}  {100 * t / total:5.1f}%  {name} -> {typ}")
 
