@@ -137,6 +137,24 @@ def _given(inputs: Optional[Mapping[str, Any]], catalog: Catalog) -> dict:
     return out
 
 
+def _check_given(e: Estimate, given: Mapping[str, float], every_quantity: bool) -> Estimate:
+    """A given quantity must matter: one that no formula of a full estimate uses is most
+    likely a typo or meant for another model, and one a formula rejects is an error, not a
+    gap in the report."""
+    if not given:
+        return e
+    used = {p for f in e.program.steps for p in f.params}
+    unused = sorted(set(given) - used) if every_quantity else []
+    if unused:
+        raise ScenarioError(f"given {unused[0]} is not used by this estimate (no formula for "
+                            f"{e.scenario.model.id} on {e.scenario.system.accelerator.id} "
+                            f"needs it)")
+    for quantity, reason in e.skipped.items():
+        if any(name in reason for name in given):
+            raise ScenarioError(f"{quantity}: {reason}")
+    return e
+
+
 def _check_divides(model: Model, plan: Plan) -> None:
     if model.num_heads % plan.tp:
         raise ScenarioError(f"tp={plan.tp} does not divide the {model.num_heads} attention "
@@ -289,7 +307,8 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
         largest = int(fit["max_batch"])
         scenario = attrs.evolve(scenario, workload=attrs.evolve(
             scenario.workload, batch=max(largest, 1)))
-    return estimate(scenario, quantities, catalog=catalog, inputs=given)
+    return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given), given,
+                        every_quantity=quantities is None)
 
 
 def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = None,
@@ -383,7 +402,8 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
                               zero=zero, recompute=recompute, attention=attention, price=price,
                               efficiency=efficiency, catalog=catalog, ep=ep,
                               offload=offload)
-    return estimate(scenario, quantities, catalog=catalog, inputs=given)
+    return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given), given,
+                        every_quantity=quantities is None)
 
 
 def scenario(kind: str, model: ModelLike, **kwargs) -> Scenario:

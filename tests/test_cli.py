@@ -525,6 +525,11 @@ ERRORS = [
                  ["--set", "NAME=VALUE"], id="set-syntax"),
     pytest.param(["infer", "tiny", "--on", "h100", "--set", "batch=2", "--set", "batch=3"],
                  ["--set", "batch", "twice"], id="set-twice"),
+    pytest.param(["infer", "tiny", "--on", "h100", "--set", "capacity_factor=1.25"],
+                 ["given capacity_factor is not used by this estimate"], id="set-unused"),
+    pytest.param(["infer", "mixtral-8x7b", "--on", "h100", "--tp", "2",
+                  "--set", "capacity_factor=0.5"],
+                 ["capacity_factor must be >= 1", "0.5"], id="set-rejected-by-a-formula"),
 ]
 
 
