@@ -255,11 +255,14 @@ def _defines_devices_needed(catalog: Catalog, model: Model, accelerator: Acceler
                             plan: Plan, workload: InferenceWorkload) -> bool:
     """Whether a formula for ``devices_needed`` applies: the accelerator's kind then places
     one replica over the system's devices itself."""
-    features = Scenario(model=model, system=System(accelerator=accelerator), plan=plan,
-                        workload=workload).features()
-    scenario_features = (catalog.lineage(features[0]),) + tuple(features[1:])
-    return any(f.applies.holds(scenario_features)
-               for f in catalog.formulas.get("devices_needed", ()))
+    features = (catalog.lineage(model.family), accelerator.kind, workload.kind,
+                plan.features() | model.features() | workload.features())
+    key = ("defines devices_needed", features)
+    known = catalog._cache.get(key)
+    if known is None:
+        known = catalog._cache[key] = any(f.applies.holds(features)
+                                          for f in catalog.formulas.get("devices_needed", ()))
+    return known
 
 
 def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = None, tp: int = 1,

@@ -47,7 +47,10 @@ def check(name: str, *, what: str = "precision") -> str:
 
 def bytes_per_element(name: str) -> float:
     """Bytes one element takes in memory, group scales included."""
-    return ELEMENT_BYTES[check(name)] + GROUP_SCALE_BYTES.get(name, 0.0)
+    try:
+        return _BYTES_PER_ELEMENT[name]  # every estimate asks a few dozen times
+    except (KeyError, TypeError):
+        return ELEMENT_BYTES[check(name)] + GROUP_SCALE_BYTES.get(name, 0.0)
 
 
 def compute_precision(wanted: str, peaks: Mapping[str, float]) -> str:
@@ -66,3 +69,7 @@ def compute_precision(wanted: str, peaks: Mapping[str, float]) -> str:
             return alt
     raise ScenarioError(f"the accelerator publishes no peak FLOP/s for {wanted} or any "
                         f"precision it falls back to (it has: {', '.join(sorted(peaks)) or 'none'})")
+
+
+_BYTES_PER_ELEMENT = {name: size + GROUP_SCALE_BYTES.get(name, 0.0)
+                      for name, size in ELEMENT_BYTES.items()}
