@@ -57,15 +57,16 @@ def attention_operations(model, tp, layers, sequences, new_tokens, context_token
     qkv_width = (heads + 2 * kv_heads) * d
     kv_per_token = 2 * kv_heads * d * kv  # K and V of one token in one layer
     kv_bytes = n * kv_per_token + (sequences * context_tokens * kv_per_token if kv_read else 0.0)
+    # positional fields (name, flops, weight_bytes, activation_bytes, kv_bytes, count): a few
+    # dozen operations are built per estimate, and keywords double the cost of each
     return (
-        Operation("qkv_proj", flops=2.0 * n * h * qkv_width, weight_bytes=h * qkv_width * w,
-                  activation_bytes=n * (h + qkv_width) * a, count=layers),
-        Operation("attention", flops=4.0 * n * context_tokens * heads * d,
-                  activation_bytes=n * (2 * heads * d + (0 if kv_read else 2 * kv_heads * d)) * a
-                  + n * context_tokens * heads * score_bytes,
-                  kv_bytes=kv_bytes, count=layers),
-        Operation("out_proj", flops=2.0 * n * heads * d * h, weight_bytes=heads * d * h * w,
-                  activation_bytes=n * (heads * d + h) * a, count=layers),
+        Operation("qkv_proj", 2.0 * n * h * qkv_width, h * qkv_width * w,
+                  n * (h + qkv_width) * a, 0.0, layers),
+        Operation("attention", 4.0 * n * context_tokens * heads * d, 0.0,
+                  n * (2 * heads * d + (0 if kv_read else 2 * kv_heads * d)) * a
+                  + n * context_tokens * heads * score_bytes, kv_bytes, layers),
+        Operation("out_proj", 2.0 * n * heads * d * h, heads * d * h * w,
+                  n * (heads * d + h) * a, 0.0, layers),
     )
 
 
@@ -76,8 +77,8 @@ def mlp_operations(model, tp, layers, tokens):
     w = bytes_per_element(model.weights_dtype)
     a = bytes_per_element(model.activations_dtype)
     mats = 3 if model.mlp == "gated" else 2
-    return (Operation("mlp", flops=2.0 * mats * tokens * h * ff, weight_bytes=mats * h * ff * w,
-                      activation_bytes=tokens * (2 * h + mats * ff) * a, count=layers),)
+    return (Operation("mlp", 2.0 * mats * tokens * h * ff, mats * h * ff * w,
+                      tokens * (2 * h + mats * ff) * a, 0.0, layers),)
 
 
 def other_operations(model, tp, layers, tokens, logit_tokens):
@@ -88,14 +89,13 @@ def other_operations(model, tp, layers, tokens, logit_tokens):
     a = bytes_per_element(model.activations_dtype)
     embed = model.embed_dim or h
     n = tokens
-    return (
+    return (  # positional fields, as in attention_operations
         # norms read and write the hidden state; two residual adds read two and write one
-        Operation("norms_residual", flops=8.0 * n * h * model.norms_per_layer,
-                  activation_bytes=n * h * a * (2 * model.norms_per_layer + 6), count=layers),
-        Operation("embedding", flops=0.0 * n, activation_bytes=n * embed * (w + a)),
-        Operation("lm_head", flops=2.0 * logit_tokens * embed * vocab / tp,
-                  weight_bytes=embed * vocab / tp * w,
-                  activation_bytes=logit_tokens * (embed + vocab / tp) * a),
+        Operation("norms_residual", 8.0 * n * h * model.norms_per_layer, 0.0,
+                  n * h * a * (2 * model.norms_per_layer + 6), 0.0, layers),
+        Operation("embedding", 0.0 * n, 0.0, n * embed * (w + a), 0.0, 1),
+        Operation("lm_head", 2.0 * logit_tokens * embed * vocab / tp, embed * vocab / tp * w,
+                  logit_tokens * (embed + vocab / tp) * a, 0.0, 1),
     )
 
 
