@@ -379,9 +379,12 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
         builtins: register the built-in plugins (tests switch this off to isolate one plugin).
 
     Raises:
-        PluginError: a plugin failed to import or raised in a hook.
+        PluginError: a plugin failed to import or raised in a hook; an invalid file that a
+            plugin (or a registry folder) loads inside its hook arrives this way too, naming
+            the plugin, with the file's :class:`RegistryError` as its message and cause.
         ConflictError: two plugins registered the same name.
-        RegistryError: a registry file or registered object is invalid.
+        RegistryError: a registry folder is missing, or the registered objects do not fit
+            together (a model of an unknown family, options its family does not take).
     """
     pm = pluggy.PluginManager("ridgeline")
     pm.add_hookspecs(hookspecs)
