@@ -16,7 +16,7 @@ import attrs
 from .accelerator import Accelerator, Efficiency
 from .catalog import Catalog, default_catalog
 from .engine import Estimate, estimate
-from .errors import ScenarioError
+from .errors import ScenarioError, UnknownNameError
 from .model import Model
 from .precision import check as check_precision
 from .scenario import InferenceWorkload, Plan, Scenario, System, TrainingWorkload
@@ -31,8 +31,14 @@ def resolve_model(model: ModelLike, catalog: Catalog) -> Model:
     if isinstance(model, Model):
         return model
     text = os.fspath(model)
+    looks_like_path = text.endswith(".json") or "/" in text or os.sep in text
+    if not looks_like_path and isinstance(model, str):
+        try:  # a preset name needs no file-system look-up (most calls, and sweeps of them)
+            return catalog.model(text)
+        except UnknownNameError:
+            pass
     path = Path(text)
-    if text.endswith(".json") or path.is_dir() or path.is_file():
+    if looks_like_path or path.is_dir() or path.is_file():
         from .hf_config import model_from_hf_config
         if path.is_dir():
             path = path / "config.json"

@@ -557,3 +557,22 @@ def test_parallel_layers_come_from_the_config_and_halve_tensor_parallel_all_redu
               for p in (sequential, parallel)]
     assert [c["tp_all_reduces_per_layer"] for c in counts] == [2.0, 1.0]
     assert counts[1]["decode_tp_comm_s"] < counts[0]["decode_tp_comm_s"]
+
+
+def test_a_bare_preset_name_is_the_preset_and_a_path_is_the_folder(tmp_path, monkeypatch):
+    from ridgeline.api import resolve_model
+    catalog = build_catalog(entry_points=False)
+    folder = tmp_path / "gpt2"
+    folder.mkdir()
+    config = {"model_type": "gpt_neox", "hidden_size": 512, "num_attention_heads": 8,
+              "num_hidden_layers": 6, "intermediate_size": 2048, "vocab_size": 50304,
+              "max_position_embeddings": 2048}
+    (folder / "config.json").write_text(json.dumps(config))
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model("gpt2", catalog) == catalog.model("gpt2")
+    assert resolve_model("./gpt2", catalog).hidden_size == 512
+    assert resolve_model(folder, catalog).hidden_size == 512
+    # a bare name that is no preset but a folder still reads the folder
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "config.json").write_text(json.dumps(config))
+    assert resolve_model("mine", catalog).num_layers == 6
