@@ -68,6 +68,22 @@ def roofline_s(op: Operation, flops_per_s: Number, bytes_per_s: Number) -> Numbe
     return op.count * np.maximum(compute_s, memory_s)
 
 
+def plain(value: Number) -> Number:
+    """A plain float for a 0-d value, the array otherwise.
+
+    numpy functions return ``np.float64`` even for single numbers, and every formula downstream
+    computes more slowly with those; a formula that uses ``np.maximum``, ``np.ceil``, ... for
+    the sake of sweeps can hand back a plain float for single estimates this way."""
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def where(condition: Number, if_true: Number, if_false: Number) -> Number:
+    """``np.where`` that gives a plain float when everything is a single number."""
+    if np.ndim(condition) == 0 and np.ndim(if_true) == 0 and np.ndim(if_false) == 0:
+        return float(if_true if condition else if_false)
+    return np.where(condition, if_true, if_false)
+
+
 def total(ops: tuple[Operation, ...], field: str) -> Number:
     """Sum of ``field`` over every occurrence of every operation."""
     # a list, not a generator: half the cost for a few operations, and the same sum()

@@ -308,3 +308,13 @@ def test_plans_and_systems_are_shared_only_when_equal():
     assert api._plain_system(acc, 2).devices == 2
     other = attrs.evolve(acc, price_usd_per_hour=123.0)
     assert api._plain_system(other, 4).accelerator is other
+
+
+def test_plain_and_where_give_floats_for_numbers_and_arrays_for_arrays():
+    from ridgeline.plugin import plain, where
+    assert type(plain(np.float64(2.5))) is float and plain(np.float64(2.5)) == 2.5
+    array = np.array([1.0, 2.0])
+    assert plain(array) is array
+    assert type(where(True, 1.0, 2.0)) is float and where(False, 1.0, 2.0) == 2.0
+    assert where(np.float64(3.0) > 2.0, np.float64(1.0), 0.0) == 1.0
+    np.testing.assert_array_equal(where(array > 1.5, array, 0.0), np.where(array > 1.5, array, 0.0))

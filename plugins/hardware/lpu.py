@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ridgeline.plugin import ScenarioError, bytes_per_element, formula, hookimpl
+from ridgeline.plugin import ScenarioError, bytes_per_element, formula, hookimpl, plain
 
-from .wafer_scale import _scalar_or_array, rooflines_s, scaled_to_batch, spread_devices
+from .wafer_scale import rooflines_s, scaled_to_batch, spread_devices
 
 KIND = "lpu"
 
@@ -59,7 +59,7 @@ def devices_needed(weight_bytes, kv_cache_bytes, activation_bytes, usable_memory
     if np.any(room <= 0):
         raise ScenarioError("the activations in flight alone exceed a chip's usable SRAM at "
                             "this batch; lower --batch")
-    return _scalar_or_array(np.maximum(np.ceil((weight_bytes + kv_cache_bytes) / room), 1.0))
+    return plain(np.maximum(np.ceil((weight_bytes + kv_cache_bytes) / room), 1.0))
 
 
 @formula("weight_bytes_per_device", kind=KIND, workload="inference", family="dense")
@@ -82,13 +82,13 @@ def lpu_kv_cache_bytes_per_token_per_device(kv_cache_bytes_per_token, replica_de
 def lpu_micro_batch(batch, replica_devices):
     """Sequences each chip processes at a time: the batch split into min(batch, chips)
     micro-batches, so that a full pipeline has one on every chip."""
-    return _scalar_or_array(np.ceil(batch / np.minimum(batch, replica_devices)))
+    return plain(np.ceil(batch / np.minimum(batch, replica_devices)))
 
 
 @formula(kind=KIND, workload="inference", unit="")
 def lpu_pipeline_occupancy(batch, replica_devices):
     """Fraction of the chips busy at any moment: min(batch, chips) / chips (1 = pipeline full)."""
-    return _scalar_or_array(np.minimum(batch, replica_devices) / replica_devices)
+    return plain(np.minimum(batch, replica_devices) / replica_devices)
 
 
 @formula(kind=KIND, workload="inference")

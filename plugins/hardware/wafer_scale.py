@@ -33,14 +33,9 @@ from __future__ import annotations
 import numpy as np
 
 from ridgeline.plugin import (Operation, ScenarioError, bytes_per_element, compute_precision,
-                              formula, hookimpl, roofline_s)
+                              formula, hookimpl, plain, roofline_s)
 
 KIND = "wafer-scale"
-
-
-def _scalar_or_array(x):
-    """A Python float for 0-d results, the array otherwise (formulas must accept both)."""
-    return float(x) if np.ndim(x) == 0 else x
 
 
 def spread_devices(system, plan, kind: str) -> int:
@@ -92,7 +87,7 @@ def wafer_weights_resident(weight_bytes, kv_cache_bytes, activation_bytes, usabl
     """1 when the weights and KV cache, spread over the wafers, fit in SRAM beside the
     activations (weights stay on the wafer); 0 when the weights must be streamed."""
     per_wafer = (weight_bytes + kv_cache_bytes) / replica_devices + activation_bytes
-    return _scalar_or_array(np.where(per_wafer <= usable_memory_bytes, 1.0, 0.0))
+    return plain(np.where(per_wafer <= usable_memory_bytes, 1.0, 0.0))
 
 
 @formula("weight_bytes_per_device", kind=KIND, workload="inference", family="dense")
@@ -119,7 +114,7 @@ def devices_needed(weight_bytes, kv_cache_bytes, activation_bytes, usable_memory
     if np.any(room <= 0):
         raise ScenarioError("the activations of one layer alone exceed a wafer's usable SRAM "
                             "at this batch and prompt; lower --batch or --prompt")
-    return _scalar_or_array(np.maximum(np.ceil((weight_bytes + kv_cache_bytes) / room), 1.0))
+    return plain(np.maximum(np.ceil((weight_bytes + kv_cache_bytes) / room), 1.0))
 
 
 @formula(kind=KIND)

@@ -132,7 +132,7 @@ def prefill_tp_comm_s(plan):
 @formula("prefill_tp_comm_s", workload="inference", plan="tp")
 def prefill_tp_comm_s_tp(model, plan, batch, prompt_tokens, tp_all_reduces_per_layer,
                          tp_all_reduce_bandwidth_bytes_per_s, tp_all_reduce_latency_s):
-    """All-reduces of the prompt's activations, two per layer for Megatron's block."""
+    """All-reduces of the prompt's activations, ``tp_all_reduces_per_layer`` per layer."""
     return _tp_all_reduces_s(model, plan, batch * prompt_tokens, tp_all_reduces_per_layer,
                              model.num_layers, tp_all_reduce_bandwidth_bytes_per_s,
                              tp_all_reduce_latency_s)
@@ -145,11 +145,14 @@ def decode_tp_comm_s(plan):
 
 
 @formula("decode_tp_comm_s", workload="inference", plan="tp")
-def decode_tp_comm_s_tp(model, plan, batch, tp_all_reduces_per_layer,
+def decode_tp_comm_s_tp(model, plan, batch, decode_new_tokens, tp_all_reduces_per_layer,
                         tp_all_reduce_bandwidth_bytes_per_s, tp_all_reduce_latency_s):
-    """All-reduces of one token's activations, two per layer per step; latency-bound."""
-    return _tp_all_reduces_s(model, plan, batch, tp_all_reduces_per_layer, model.num_layers,
-                             tp_all_reduce_bandwidth_bytes_per_s, tp_all_reduce_latency_s)
+    """All-reduces of the step's new tokens' activations (one token per sequence; gamma + 1
+    when speculative decoding verifies drafts), ``tp_all_reduces_per_layer`` per layer;
+    latency-bound."""
+    return _tp_all_reduces_s(model, plan, batch * decode_new_tokens, tp_all_reduces_per_layer,
+                             model.num_layers, tp_all_reduce_bandwidth_bytes_per_s,
+                             tp_all_reduce_latency_s)
 
 
 @formula(workload="inference")

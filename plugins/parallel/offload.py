@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ridgeline.plugin import ScenarioError, bytes_per_element, formula, hookimpl
+from ridgeline.plugin import ScenarioError, bytes_per_element, formula, hookimpl, where
 
 TIERS = ("offload-host", "offload-nvme")
 
@@ -81,20 +81,6 @@ OPTIMIZER_STATE_BYTES_PER_PARAM = 12.0
 
 #: 16-bit gradients and weights crossing the host link, bytes per parameter.
 HALF_BYTES = 2.0
-
-
-def _is_scalar(*values) -> bool:
-    return all(np.ndim(v) == 0 for v in values)
-
-
-def _where(condition, if_true, if_false):
-    """``np.where`` that gives a plain float for scalars (single estimates stay floats)."""
-    if _is_scalar(condition, if_true, if_false):
-        return float(if_true if condition else if_false)
-    return np.where(condition, if_true, if_false)
-
-
-# --------------------------------------------------------------------------- the pipeline
 
 
 def _bounds(compute_s, layers, streamed_layers, transfer_s, latency_s, buffer_layers):
@@ -140,7 +126,7 @@ def streamed_pass_s(compute_s, layers, streamed_layers, transfer_s, latency_s, b
     """
     compute_bound_s, stream_bound_s = _bounds(compute_s, layers, streamed_layers, transfer_s,
                                               latency_s, buffer_layers)
-    return _where(streamed_layers > 0, np.maximum(compute_bound_s, stream_bound_s), compute_s)
+    return where(streamed_layers > 0, np.maximum(compute_bound_s, stream_bound_s), compute_s)
 
 
 def unpipelined_pass_s(compute_s, streamed_layers, transfer_s, latency_s, buffer_layers):
@@ -155,7 +141,7 @@ def link_bound(compute_s, layers, streamed_layers, transfer_s, latency_s, buffer
     the pass's time, else 0.0."""
     compute_bound_s, stream_bound_s = _bounds(compute_s, layers, streamed_layers, transfer_s,
                                               latency_s, buffer_layers)
-    return _where((streamed_layers > 0) & (stream_bound_s > compute_bound_s * (1.0 + 1e-9)),
+    return where((streamed_layers > 0) & (stream_bound_s > compute_bound_s * (1.0 + 1e-9)),
                   1.0, 0.0)
 
 
@@ -283,7 +269,7 @@ def offload_buffer_layers(offload_room_bytes_per_device, weight_bytes_per_layer_
     the room allows (at least 1: a layer must be on the device to run)."""
     slots = np.floor(np.maximum(offload_room_bytes_per_device, 0.0)
                      / weight_bytes_per_layer_per_device)
-    return _where(slots >= offload_layers, 0.0,
+    return where(slots >= offload_layers, 0.0,
                   np.clip(slots, 1.0, np.maximum(offload_prefetch_layers, 1.0)))
 
 
@@ -467,7 +453,7 @@ def offload_exposed_s(offload_link_s, micro_batches_per_step, micro_batch_s):
 
 def offload_link_bound_training(offload_link_s, micro_batches_per_step, micro_batch_s):
     """1 when the host link traffic outlasts the step's compute, else 0."""
-    return _where(offload_link_s > micro_batches_per_step * micro_batch_s, 1.0, 0.0)
+    return where(offload_link_s > micro_batches_per_step * micro_batch_s, 1.0, 0.0)
 
 
 def host_memory_bandwidth_bytes_per_s():

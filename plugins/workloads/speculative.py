@@ -30,8 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ridgeline.plugin import (InferenceWorkload, Plan, Scenario, System, bytes_per_element,
-                              estimate, formula, hookimpl)
-from ridgeline.plugins.parallel.collectives import all_reduce_s, group_link
+                              estimate, formula, hookimpl, plain)
 
 SPECULATIVE = "speculative"
 
@@ -53,7 +52,7 @@ def expected_tokens_per_step(gamma, alpha):
     # d/d(alpha) of sum(alpha^i) at alpha = 1 is sum(i) = gamma (gamma + 1) / 2
     series = (gamma + 1.0) - gap * gamma * (gamma + 1.0) / 2.0
     value = np.where(near_one, series, closed)
-    return float(value) if np.ndim(value) == 0 else value
+    return plain(value)
 
 
 def draft_plan(draft, plan) -> Plan:
@@ -128,16 +127,6 @@ def expected_tokens_per_target_step(draft_tokens, acceptance_rate):
     """Tokens a target step yields on average, (1 - alpha^(gamma+1)) / (1 - alpha)
     (Leviathan et al. 2023, equation 1); gamma + 1 when every draft is accepted."""
     return expected_tokens_per_step(draft_tokens, acceptance_rate)
-
-
-@formula("decode_tp_comm_s", workload="inference", plan="tp", features=SPECULATIVE)
-def decode_tp_comm_s_verify(model, plan, system, batch, decode_new_tokens):
-    """Two all-reduces per layer of the verification pass's activations: gamma + 1 tokens per
-    sequence instead of one."""
-    bandwidth, latency = group_link(system, plan.tp)
-    size = batch * decode_new_tokens * model.hidden_size * \
-        bytes_per_element(model.activations_dtype)
-    return 2.0 * model.num_layers * all_reduce_s(size, plan.tp, bandwidth, latency)
 
 
 # --------------------------------------------------------------------------- the draft's costs
@@ -351,7 +340,7 @@ _STREAMED = tuple(
 
 
 FORMULAS = (draft_tokens, acceptance_rate, decode_new_tokens_verify,
-            expected_tokens_per_target_step, decode_tp_comm_s_verify, draft_decode_step_s,
+            expected_tokens_per_target_step, draft_decode_step_s,
             draft_prefill_s, draft_decode_step_bytes, draft_weight_bytes_per_device,
             draft_kv_cache_bytes_per_token_per_device,
             draft_prefill_activation_bytes_per_sequence, draft_kv_cache_bytes_per_device,
