@@ -25,12 +25,17 @@ def _add_json(p):
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def _infer_arguments(p):
+def _placement_arguments(p, devices_default: str):
+    """What to run and where: the model, the accelerator, devices and the tp x pp split."""
     p.add_argument("model", help="preset name (llama-3-70b) or path to a local config.json")
     p.add_argument("--on", required=True, metavar="ACCEL", help="accelerator id or alias (h100)")
-    p.add_argument("--devices", type=int, help="devices (default: tp x pp)")
+    p.add_argument("--devices", type=int, help=f"devices (default: {devices_default})")
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree")
     p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
+
+
+def _infer_arguments(p):
+    _placement_arguments(p, "tp x pp; on lpu and wafer-scale, the fewest that hold the model")
     p.add_argument("--ep", type=int, default=1,
                    help="expert-parallel degree (MoE): routed experts split over this many "
                         "devices of each tensor-parallel group (divides tp)")
@@ -54,11 +59,7 @@ def _infer_arguments(p):
 
 
 def _train_arguments(p):
-    p.add_argument("model", help="preset name or path to a local config.json")
-    p.add_argument("--on", required=True, metavar="ACCEL", help="accelerator id or alias")
-    p.add_argument("--devices", type=int, help="devices (default: tp x pp x dp)")
-    p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree")
-    p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
+    _placement_arguments(p, "tp x pp x dp")
     p.add_argument("--dp", type=int, help="data-parallel degree (default: devices / (tp x pp))")
     p.add_argument("--ep", type=int, default=1,
                    help="expert-parallel degree (MoE): routed experts split over this many "
