@@ -327,7 +327,7 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                    zero: int = 0, recompute: str = "none", attention: str = "flash",
                    price: Any = None, efficiency: Optional[dict] = None,
                    catalog: Optional[Catalog] = None, ep: int = 1,
-                   offload: str = "none") -> Scenario:
+                   offload: str = "none", forward_only: bool = False) -> Scenario:
     """The scenario :func:`train` estimates."""
     catalog = catalog or default_catalog()
     m = resolve_model(model, catalog)
@@ -372,7 +372,8 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
         raise ScenarioError(f"global batch {g} is not a multiple of dp x micro-batch = "
                             f"{plan.dp} x {plan.micro_batch}")
     workload = TrainingWorkload(global_batch=g, seq_len=_count(seq, "seq"),
-                                tokens=float(_count(tokens, "tokens")))
+                                tokens=float(_count(tokens, "tokens")),
+                                forward_only=bool(forward_only))
     system = _plain_system(acc, n) if price is None and not efficiency else \
         _system(acc, n, price, efficiency)
     return Scenario(model=m, system=system, plan=plan, workload=workload).check()
@@ -384,7 +385,8 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
           sp: bool = False, interleave: int = 1, zero: int = 0, recompute: str = "none",
           attention: str = "flash", price: Any = None, efficiency: Optional[dict] = None,
           quantities: Optional[Iterable[str]] = None, inputs: Optional[Mapping[str, Any]] = None,
-          catalog: Optional[Catalog] = None, ep: int = 1, offload: str = "none") -> Estimate:
+          catalog: Optional[Catalog] = None, ep: int = 1, offload: str = "none",
+          forward_only: bool = False) -> Estimate:
     """Estimate a training run.
 
     Args:
@@ -402,6 +404,8 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
         inputs: quantities given instead of computed, as for :func:`infer`.
         offload: ``none``, ``host`` or ``nvme``: optimizer state and gradients (and with
             ZeRO-3 the weights) live there, ZeRO-Infinity style; the Adam step runs on the host.
+        forward_only: also price one forward-only pass over the tokens (``forward_only_*``
+            quantities: a teacher producing distillation targets, see :func:`distill`).
     """
     catalog = catalog or default_catalog()
     given = _given(inputs, catalog)
@@ -410,7 +414,7 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
                               tokens=tokens, precision=precision, sp=sp, interleave=interleave,
                               zero=zero, recompute=recompute, attention=attention, price=price,
                               efficiency=efficiency, catalog=catalog, ep=ep,
-                              offload=offload)
+                              offload=offload, forward_only=forward_only)
     return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given), given,
                         every_quantity=quantities is None)
 

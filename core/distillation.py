@@ -347,7 +347,8 @@ def distill(student: ModelLike, *, teacher: Optional[ModelLike] = None, tokens: 
         t, p = plan
         return train(t_model, on=acc, devices=n_devices, tp=t, pp=p, micro_batch=micro_batch,
                      global_batch=global_batch, seq=seq, tokens=n_tokens, precision=precision,
-                     price=price, quantities=_TEACHER_PASS + _forward_energy(acc), **shared)
+                     price=price, quantities=_TEACHER_PASS + _forward_energy(acc),
+                     forward_only=True, **shared)
 
     if teacher_tp is not None or teacher_pp is not None:
         t_plan = [(teacher_tp or 1, teacher_pp or 1)]

@@ -166,6 +166,7 @@ class InferenceWorkload:
 
 
 _SPECULATIVE = frozenset(("speculative",))
+_FORWARD_ONLY = frozenset(("forward-only",))
 _NONE: frozenset[str] = frozenset()
 
 
@@ -177,10 +178,13 @@ class TrainingWorkload:
     global_batch: int = field(default=512, validator=v.positive_int)
     seq_len: int = field(default=2048, validator=v.positive_int)
     tokens: float = field(default=1e9, validator=v.finite_positive)
+    forward_only: bool = False
+    """Also price a forward-only pass over the tokens (a teacher producing distillation
+    targets): the workload then has the feature ``forward-only``."""
 
     def features(self) -> frozenset[str]:
-        """The workload's discrete features (none yet for training)."""
-        return _NONE
+        """The workload's discrete features (``forward-only``)."""
+        return _FORWARD_ONLY if self.forward_only else _NONE
 
 
 Workload = Union[InferenceWorkload, TrainingWorkload]

@@ -96,7 +96,7 @@ def test_a_forward_only_pass_is_cheaper_than_a_training_step(tp, pp, dp, recompu
                                                              micro_batch):
     e = train("llama-3.1-8b", on="h100", tp=tp, pp=pp, dp=dp, micro_batch=micro_batch,
               global_batch=16 * dp * micro_batch, seq=2048, tokens="1B", recompute=recompute,
-              catalog=CATALOG)
+              forward_only=True, catalog=CATALOG)
     assert 0 < e["forward_only_micro_batch_s"] < e["micro_batch_s"]
     assert 0 < e["forward_only_step_s"] < e["step_s"]
     assert e["forward_only_wall_clock_s"] == pytest.approx(e["steps"] * e["forward_only_step_s"])
@@ -136,7 +136,7 @@ def test_distill_is_the_engines_train_and_infer_put_together():
     assert v["student_training_s"] == t["wall_clock_s"]
     plan = d.teacher_pass.scenario.plan
     tp_ = train("gpt2", on="h100", devices=8, tp=plan.tp, pp=plan.pp, seq=1024,
-                global_batch=64, tokens="200M", catalog=CATALOG)
+                global_batch=64, tokens="200M", forward_only=True, catalog=CATALOG)
     assert v["teacher_pass_cost_usd"] == tp_["forward_only_cost_usd"]
     assert v["making_cost_usd"] == pytest.approx(tp_["forward_only_cost_usd"] + t["cost_usd"])
     assert v["making_device_hours"] == pytest.approx(
@@ -310,3 +310,10 @@ def test_cli_errors_are_one_line(capsys, argv, message):
 def test_distill_is_exported_lazily():
     import ridgeline
     assert ridgeline.distill is distill and ridgeline.Distillation is Distillation
+
+
+def test_forward_only_quantities_are_priced_only_when_asked_for():
+    plain_run = train("gpt2", on="h100", devices=8, seq=1024, global_batch=64, tokens="200M",
+                      catalog=CATALOG)
+    assert not any(q.startswith("forward_only_") for q in plain_run.values)
+    assert plain_run.scenario.workload.features() == frozenset()

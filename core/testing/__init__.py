@@ -165,6 +165,8 @@ def _sample_scenarios(catalog, plugin_name: str, formula, extra: Iterable) -> li
             workloads = (InferenceWorkload(), TrainingWorkload())
             if "speculative" in formula.applies.plan:  # a workload feature: needs a draft
                 workloads = (InferenceWorkload(draft=model),)
+            elif "forward-only" in formula.applies.plan:
+                workloads = (TrainingWorkload(forward_only=True),)
             for workload in workloads:
                 s = Scenario(model=model, system=System(acc, devices=plan.devices), plan=plan,
                              workload=workload)

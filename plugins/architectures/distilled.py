@@ -37,7 +37,7 @@ DISTILLED = Architecture(
 )
 
 
-@formula(workload="training")
+@formula(workload="training", features="forward-only")
 def forward_only_micro_batch_s(training_forward_compute_s, training_tp_comm_s,
                                training_pp_comm_s, plan):
     """One micro-batch's forward pass through one pipeline stage, nothing kept for a backward.
@@ -50,7 +50,7 @@ def forward_only_micro_batch_s(training_forward_compute_s, training_tp_comm_s,
         0.5 * training_pp_comm_s
 
 
-@formula(workload="training")
+@formula(workload="training", features="forward-only")
 def forward_only_step_s(micro_batches_per_step, forward_only_micro_batch_s, plan,
                         step_overhead_s):
     """A global batch through the forward pass only: its micro-batches, plus the pipeline's
@@ -59,13 +59,13 @@ def forward_only_step_s(micro_batches_per_step, forward_only_micro_batch_s, plan
     return (micro_batches_per_step + fill) * forward_only_micro_batch_s + step_overhead_s
 
 
-@formula(workload="training")
+@formula(workload="training", features="forward-only")
 def forward_only_wall_clock_s(steps, forward_only_step_s):
     """Time to run every training token through the forward pass once (a teacher's targets)."""
     return steps * forward_only_step_s
 
 
-@formula(workload="training")
+@formula(workload="training", features="forward-only")
 def forward_only_memory_per_device_bytes(weight_bytes_per_device,
                                          training_activation_bytes_per_layer, model, plan,
                                          micro_batch_size, seq_len):
@@ -76,25 +76,25 @@ def forward_only_memory_per_device_bytes(weight_bytes_per_device,
     return weight_bytes_per_device + training_activation_bytes_per_layer + logits
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", features="forward-only", unit="")
 def forward_only_fits(forward_only_memory_per_device_bytes, usable_memory_bytes):
     """Whether the forward-only pass fits in each device's usable memory."""
     return forward_only_memory_per_device_bytes <= usable_memory_bytes
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", features="forward-only", unit="")
 def forward_only_device_hours(forward_only_wall_clock_s, training_devices):
     """Device-hours of the forward-only pass over every token."""
     return forward_only_wall_clock_s * training_devices / 3600.0
 
 
-@formula(workload="training")
+@formula(workload="training", features="forward-only")
 def forward_only_cost_usd(forward_only_device_hours, price_usd_per_hour):
     """Cost of the forward-only pass at the device-hour price."""
     return forward_only_device_hours * price_usd_per_hour
 
 
-@formula(workload="training")
+@formula(workload="training", features="forward-only")
 def forward_only_energy_j(device_power_w, training_devices, forward_only_wall_clock_s):
     """Energy of the forward-only pass at rated power (TDP), devices only."""
     return device_power_w * training_devices * forward_only_wall_clock_s
