@@ -30,8 +30,22 @@ __all__ = ["Program", "compile_program", "evaluate", "Estimate", "sweep"]
 _ALL = "every quantity"
 
 
+#: names a static quantity may depend on: everything but the workload and given inputs.
+_STATIC_ROOTS = frozenset(("model", "system", "plan"))
+
+#: distinct (model, system, plan) triples whose static values one program keeps.
+_STATIC_CACHE_SIZE = 64
+
+
 class Program:
-    """The resolved, ordered formulas for one combination of features, targets and inputs."""
+    """The resolved, ordered formulas for one combination of features, targets and inputs.
+
+    Its steps split in two. *Static* steps depend, through every parameter, only on the
+    model, the system and the plan: their values are computed once per such triple and kept
+    (a sweep over workloads, a ``batch="max"`` search, a planner trying traffic patterns all
+    reuse them). *Dynamic* steps depend on the workload or on given inputs and run on every
+    estimate.
+    """
 
     def __init__(self, features: tuple, steps: list[Formula], inputs: frozenset[str],
                  targets: tuple[str, ...], skipped: Mapping[str, str]):
@@ -42,51 +56,99 @@ class Program:
         self.skipped = dict(skipped)
         """Quantities asked for optionally that cannot be computed here, with the reason."""
         self.formula_of = {f.produces: f for f in steps}
+        static = set(_STATIC_ROOTS)
+        for f in self.steps:
+            if static.issuperset(f.params):
+                static.add(f.produces)
+        self.static_steps = tuple(f for f in self.steps if f.produces in static)
+        self.dynamic_steps = tuple(f for f in self.steps if f.produces not in static)
         self.run, self._run_checked = _compile(self.steps)
+        self._run_static_checked = _compile(self.static_steps, returns="values and check")
+        self._run_dynamic, self._run_dynamic_checked = _compile(
+            self.dynamic_steps, static=tuple(f.produces for f in self.static_steps))
+        self._statics: dict = {}
         self.time_quantities = tuple(f.produces for f in steps if f.unit == "s")
-        # quantities of unit "table" (operation lists) are structured, not numbers
-        self.checked = tuple(f for f in steps if f.unit != "table")
+        # quantities of unit "table" (operation lists) and "object" are structured, not numbers
+        self.checked = tuple(f for f in steps if f.unit not in _STRUCTURED)
         self.checked_quantities = tuple(f.produces for f in self.checked)
 
+    def static_values(self, model: Any, system: Any, plan: Any) -> tuple[dict, bool]:
+        """The static steps' values for this model, system and plan, and whether every one is
+        a finite number (times >= 0): computed on first use, then kept.
 
-def _compile(steps: tuple[Formula, ...]):
-    """Two Python functions that call every step in order, with locals for values.
+        Keyed by identity (frozen values; an accelerator holds mappings, so it has no hash);
+        each entry holds its objects, so no identity is reused while it is kept. Values that
+        fail the check are not kept: the caller's full check names the culprit.
+        """
+        key = (id(model), id(system), id(plan))
+        entry = self._statics.get(key)
+        if entry is not None and entry[0] is model and entry[1] is system and entry[2] is plan:
+            return entry[3], True
+        statics, ok = self._run_static_checked({"model": model, "system": system, "plan": plan})
+        if ok:
+            if len(self._statics) >= _STATIC_CACHE_SIZE:
+                self._statics.clear()
+            self._statics[key] = (model, system, plan, statics)
+        return statics, ok
 
-    ``run(values)`` fills ``values`` and returns it; ``run_checked(values)`` does the same and
-    returns whether every number is finite and every time >= 0 (see :func:`_quick_check`),
-    tested on the locals, which costs a fraction of looking each value up again.
+
+#: units of values that are not numbers: operation tables, and other structured values
+#: (per-device dimensions) that formulas hand to each other.
+_STRUCTURED = frozenset(("table", "object"))
+
+
+def _compile(steps: tuple[Formula, ...], static: Optional[tuple[str, ...]] = None,
+             returns: str = ""):
+    """Python functions that call every step in order, with locals for values.
+
+    By default two: ``run(values)`` fills ``values`` and returns it; ``run_checked(values)``
+    does the same and returns whether every number is finite and every time >= 0 (see
+    :func:`_quick_check`), tested on the locals, which costs a fraction of looking each value
+    up again. With ``static`` (names of values computed before), both take a second argument,
+    a dict of those values, and put them into ``values`` too. With ``returns="values and
+    check"``, one function that returns a new dict of the values and the check's result.
 
     The formulas are bound as closure variables (one fast load per call, no argument
     unpacking), and the results go into ``values`` in one update at the end; a step that
     raises leaves ``values`` as it was (the engine's error paths re-run the steps one by one).
     """
     produced = {f.produces for f in steps}
+    given = set(static or ())
     names = {q: f"v{i}" for i, q in enumerate(itertools.chain(
         SCENARIO_NAMES, sorted({p for f in steps for p in f.params} - set(SCENARIO_NAMES)
-                               - produced),
-        (f.produces for f in steps)))}
-    inputs = [q for q in names if q not in produced]
+                               - produced - given),
+        static or (), (f.produces for f in steps)))}
+    needed = {p for f in steps for p in f.params}
+    inputs = [q for q in names if q not in produced and q not in given]
     body = [f"    {names[q]} = _values.get({q!r})" for q in inputs]
+    body += [f"    {names[q]} = _static[{q!r}]" for q in static or () if q in needed]
     for i, f in enumerate(steps):
         body.append(f"    {names[f.produces]} = f{i}({', '.join(names[p] for p in f.params)})")
-    body.append("    _values.update({" + ", ".join(
-        f"{f.produces!r}: {names[f.produces]}" for f in steps) + "})")
+    out = "{" + ", ".join(f"{f.produces!r}: {names[f.produces]}" for f in steps) + "}"
+    store = ["    _values.update(_static)"] if static is not None else []
+    store.append(f"    _values.update({out})")
     # The sum of finite numbers is finite (or overflows, a false alarm that only sends the
     # values to the full check); any inf or NaN makes it inf or NaN. Arrays, strings and
     # other values raise here and go to the full check too. Sums of at most 100 terms keep
     # the expression shallow enough for the compiler.
-    numbers = [names[f.produces] for f in steps if f.unit != "table"] or ["0.0"]
+    numbers = [names[f.produces] for f in steps if f.unit not in _STRUCTURED] or ["0.0"]
     times = [names[f.produces] for f in steps if f.unit == "s"]
     check = " and ".join(f"_isfinite({' + '.join(numbers[i:i + 100])})"
                          for i in range(0, len(numbers), 100))
     if times:
         check += f" and _min(({', '.join(times)},)) >= 0"
+    args = "_values, _static" if static is not None else "_values"
+    checked = ["    try:", f"      _ok = bool({check})",
+               "    except (TypeError, ValueError, OverflowError):", "      _ok = False"]
+    if returns == "values and check":
+        functions = [f"  def run_static_checked({args}):", *body, *checked,
+                     f"    return {out}, _ok", "  return run_static_checked"]
+    else:
+        functions = [f"  def run({args}):", *body, *store, "    return _values",
+                     f"  def run_checked({args}):", *body, *store, *checked, "    return _ok",
+                     "  return run, run_checked"]
     lines = ["def make(_isfinite, _min, " + ", ".join(f"f{i}" for i in range(len(steps))) + "):",
-             "  def run(_values):", *body, "    return _values",
-             "  def run_checked(_values):", *body,
-             "    try:", f"      return bool({check})",
-             "    except (TypeError, ValueError, OverflowError):", "      return False",
-             "  return run, run_checked"]
+             *functions]
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), "<ridgeline program>", "exec"), namespace)
     return namespace["make"](math.isfinite, min, *(f.function for f in steps))
@@ -231,8 +293,8 @@ def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = (
     accelerator lacks, say) leaves its quantity and everything that needs it out, with the
     reason recorded there, instead of failing the whole estimate.
     """
-    values = {"model": scenario.model, "system": scenario.system, "plan": scenario.plan,
-              "workload": scenario.workload}
+    model, system, plan = scenario.model, scenario.system, scenario.plan
+    values = {"model": model, "system": system, "plan": plan, "workload": scenario.workload}
     if inputs:
         values.update(inputs)
     # with arrays (a sweep), the quick check on locals would add whole arrays before finding
@@ -240,10 +302,11 @@ def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = (
     vectorised = bool(inputs) and any(isinstance(v, np.ndarray) for v in inputs.values())
     ok = False
     try:
+        statics, static_ok = program.static_values(model, system, plan)
         if vectorised:
-            program.run(values)
+            program._run_dynamic(values, statics)
         else:
-            ok = program._run_checked(values)
+            ok = program._run_dynamic_checked(values, statics) and static_ok
     except ScenarioError:
         if skipped is None:
             raise
@@ -427,6 +490,8 @@ def _plain(value: Any) -> Any:
 def _format_any(value: Any, unit: str) -> str:
     if unit == "table":
         return f"{len(value)} operations"
+    if unit == "object":
+        return repr(value)
     if isinstance(value, np.ndarray):
         if value.size <= 4:
             return "[" + ", ".join(format_value(x, unit) for x in value.ravel()) + "]"
