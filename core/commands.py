@@ -251,7 +251,9 @@ def _estimate_json(e) -> dict:
                            activation_bytes=_num(op.activation_bytes),
                            kv_bytes=_num(op.kv_bytes), count=_num(op.count))
                       for op in e[q]] for q in tables}
-    for q in tables:
+    # structured values the formulas hand each other (per-device dimensions): their fields
+    objects = {q: _fields(e[q]) for q, u in data["units"].items() if u == "object"}
+    for q in [*tables, *objects]:
         del data["values"][q]
         del data["units"][q]
     s = e.scenario
@@ -261,7 +263,16 @@ def _estimate_json(e) -> dict:
     if getattr(s.workload, "draft", None) is not None:  # the draft by its id, as the model is
         data["scenario"]["workload"]["draft"] = s.workload.draft.id
     data["operations"] = operations
+    data["objects"] = objects
     return data
+
+
+def _fields(value) -> object:
+    """A structured value as JSON: a named tuple's fields by name, else its text."""
+    if hasattr(value, "_asdict"):
+        return {k: _num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                for k, v in value._asdict().items()}
+    return repr(value)
 
 
 def _num(x):

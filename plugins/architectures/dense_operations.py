@@ -12,9 +12,9 @@ et al. 2020's convention: the triangle, not the full square).
 
 from __future__ import annotations
 
-import numpy as np
+from typing import NamedTuple
 
-from ridgeline.plugin import Operation, bytes_per_element, formula, hookimpl
+from ridgeline.plugin import bytes_per_element, formula, hookimpl, table
 
 
 def _shard(model, tp):
@@ -25,20 +25,57 @@ def _shard(model, tp):
     return heads, kv_heads, model.intermediate_size / tp
 
 
+class DenseShard(NamedTuple):
+    """What one device holds of a dense layer under tensor parallelism, and element sizes.
+
+    Depends only on the model and the plan, so the engine computes it once per model, system
+    and plan (the ``dense_shard`` quantity) and every phase's table reuses it: the tables
+    then do only the arithmetic that depends on the workload.
+    """
+
+    tp: int
+    hidden: int
+    head_width: int
+    heads: float
+    """Query heads on the device."""
+    kv_heads: float
+    """Key/value heads on the device (at least one: GQA/MQA replicate them)."""
+    ff: float
+    """The MLP's hidden width on the device."""
+    mats: int
+    """Matrices of the MLP: 3 gated, 2 plain."""
+    norms_per_layer: int
+    embed: int
+    """Width of the token embedding (``embed_dim`` or ``hidden_size``)."""
+    vocab: int
+    weight_bytes_per_element: float
+    activation_bytes_per_element: float
+    kv_bytes_per_element: float
+
+    @classmethod
+    def of(cls, model, tp) -> "DenseShard":
+        heads, kv_heads, ff = _shard(model, tp)
+        return cls(tp, model.hidden_size, model.head_width, heads, kv_heads, ff,
+                   3 if model.mlp == "gated" else 2, model.norms_per_layer,
+                   model.embed_dim or model.hidden_size, model.vocab_size,
+                   bytes_per_element(model.weights_dtype),
+                   bytes_per_element(model.activations_dtype),
+                   bytes_per_element(model.kv_dtype))
+
+
 #: bytes each attention-score element moves with unfused kernels and 2-byte activations:
 #: QK^T writes it (2), fused scale-mask-softmax reads and writes it (4), dropout reads it and
 #: writes the result and a 1-byte mask (5), the AV product reads it (2).
 UNFUSED_SCORE_BYTES = 13.0
 
 
-def attention_operations(model, tp, layers, sequences, new_tokens, context_tokens, kv_read,
-                         score_bytes=0.0):
+def attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_read,
+                    score_bytes=0.0):
     """Standard attention (MHA, GQA, MQA) of one phase on one device: the QKV projection,
     the scores and values, the output projection.
 
     Args:
-        model: the model.
-        tp: tensor-parallel degree.
+        shard: the device's :class:`DenseShard`.
         layers: transformer layers this device runs in the phase.
         sequences: sequences processed together (number or array).
         new_tokens: tokens per sequence processed in the phase (prompt, 1 for decode).
@@ -48,66 +85,77 @@ def attention_operations(model, tp, layers, sequences, new_tokens, context_token
         score_bytes: bytes each attention-score element moves through memory (0 with
             flash-attention-style kernels; see ``UNFUSED_SCORE_BYTES``).
     """
-    h, d = model.hidden_size, model.head_width
-    heads, kv_heads, _ = _shard(model, tp)
-    w = bytes_per_element(model.weights_dtype)
-    a = bytes_per_element(model.activations_dtype)
-    kv = bytes_per_element(model.kv_dtype)
+    _, h, d, heads, kv_heads, _, _, _, _, _, w, a, kv = shard
     n = sequences * new_tokens  # tokens processed
     qkv_width = (heads + 2 * kv_heads) * d
     kv_per_token = 2 * kv_heads * d * kv  # K and V of one token in one layer
     kv_bytes = n * kv_per_token + (sequences * context_tokens * kv_per_token if kv_read else 0.0)
-    # positional fields (name, flops, weight_bytes, activation_bytes, kv_bytes, count): a few
-    # dozen operations are built per estimate, and keywords double the cost of each
-    return (
-        Operation("qkv_proj", 2.0 * n * h * qkv_width, h * qkv_width * w,
-                  n * (h + qkv_width) * a, 0.0, layers),
-        Operation("attention", 4.0 * n * context_tokens * heads * d, 0.0,
-                  n * (2 * heads * d + (0 if kv_read else 2 * kv_heads * d)) * a
-                  + n * context_tokens * heads * score_bytes, kv_bytes, layers),
-        Operation("out_proj", 2.0 * n * heads * d * h, heads * d * h * w,
-                  n * (heads * d + h) * a, 0.0, layers),
+    return table(
+        ("qkv_proj", 2.0 * n * h * qkv_width, h * qkv_width * w, n * (h + qkv_width) * a, 0.0,
+         layers),
+        ("attention", 4.0 * n * context_tokens * heads * d, 0.0,
+         n * (2 * heads * d + (0 if kv_read else 2 * kv_heads * d)) * a
+         + n * context_tokens * heads * score_bytes, kv_bytes, layers),
+        ("out_proj", 2.0 * n * heads * d * h, heads * d * h * w, n * (heads * d + h) * a, 0.0,
+         layers),
     )
+
+
+def mlp_table(shard, layers, tokens):
+    """The dense MLP of one phase on one device: ``tokens`` tokens through every layer's MLP."""
+    h, ff, mats, w, a = shard.hidden, shard.ff, shard.mats, shard.weight_bytes_per_element, \
+        shard.activation_bytes_per_element
+    return table(("mlp", 2.0 * mats * tokens * h * ff, mats * h * ff * w,
+                  tokens * (2 * h + mats * ff) * a, 0.0, layers))
+
+
+def other_table(shard, layers, tokens, logit_tokens):
+    """What every decoder has around attention and MLP: norms and residual adds per layer,
+    the embedding look-up, the LM head over ``logit_tokens`` tokens."""
+    tp, h, _, _, _, _, _, norms, embed, vocab, w, a, _ = shard
+    n = tokens
+    return table(
+        # norms read and write the hidden state; two residual adds read two and write one
+        ("norms_residual", 8.0 * n * h * norms, 0.0, n * h * a * (2 * norms + 6), 0.0, layers),
+        ("embedding", 0.0 * n, 0.0, n * embed * (w + a), 0.0, 1),
+        ("lm_head", 2.0 * logit_tokens * embed * vocab / tp, embed * vocab / tp * w,
+         logit_tokens * (embed + vocab / tp) * a, 0.0, 1),
+    )
+
+
+def attention_operations(model, tp, layers, sequences, new_tokens, context_tokens, kv_read,
+                         score_bytes=0.0):
+    """:func:`attention_table` for ``model`` under tensor parallelism ``tp``."""
+    return attention_table(DenseShard.of(model, tp), layers, sequences, new_tokens,
+                           context_tokens, kv_read, score_bytes)
 
 
 def mlp_operations(model, tp, layers, tokens):
-    """The dense MLP of one phase on one device: ``tokens`` tokens through every layer's MLP."""
-    h = model.hidden_size
-    ff = model.intermediate_size / tp
-    w = bytes_per_element(model.weights_dtype)
-    a = bytes_per_element(model.activations_dtype)
-    mats = 3 if model.mlp == "gated" else 2
-    return (Operation("mlp", 2.0 * mats * tokens * h * ff, mats * h * ff * w,
-                      tokens * (2 * h + mats * ff) * a, 0.0, layers),)
+    """:func:`mlp_table` for ``model`` under tensor parallelism ``tp``."""
+    return mlp_table(DenseShard.of(model, tp), layers, tokens)
 
 
 def other_operations(model, tp, layers, tokens, logit_tokens):
-    """What every decoder has around attention and MLP: norms and residual adds per layer,
-    the embedding look-up, the LM head over ``logit_tokens`` tokens."""
-    h, vocab = model.hidden_size, model.vocab_size
-    w = bytes_per_element(model.weights_dtype)
-    a = bytes_per_element(model.activations_dtype)
-    embed = model.embed_dim or h
-    n = tokens
-    return (  # positional fields, as in attention_operations
-        # norms read and write the hidden state; two residual adds read two and write one
-        Operation("norms_residual", 8.0 * n * h * model.norms_per_layer, 0.0,
-                  n * h * a * (2 * model.norms_per_layer + 6), 0.0, layers),
-        Operation("embedding", 0.0 * n, 0.0, n * embed * (w + a), 0.0, 1),
-        Operation("lm_head", 2.0 * logit_tokens * embed * vocab / tp, embed * vocab / tp * w,
-                  logit_tokens * (embed + vocab / tp) * a, 0.0, 1),
-    )
+    """:func:`other_table` for ``model`` under tensor parallelism ``tp``."""
+    return other_table(DenseShard.of(model, tp), layers, tokens, logit_tokens)
 
 
 def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, kv_read,
                      logit_tokens, score_bytes=0.0):
     """Every operation of one phase of a dense model on one device (attention, MLP, the rest);
     the arguments are those of :func:`attention_operations` plus ``logit_tokens``."""
+    shard = DenseShard.of(model, tp)
     n = sequences * new_tokens
-    return (attention_operations(model, tp, layers, sequences, new_tokens, context_tokens,
-                                 kv_read, score_bytes)
-            + mlp_operations(model, tp, layers, n)
-            + other_operations(model, tp, layers, n, logit_tokens))
+    return (attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_read,
+                            score_bytes)
+            + mlp_table(shard, layers, n) + other_table(shard, layers, n, logit_tokens))
+
+
+@formula(family="dense", unit="object")
+def dense_shard(model, plan):
+    """What one device holds of each layer under tensor parallelism (heads, MLP width) and
+    the element sizes: the constants of every phase's operation table."""
+    return DenseShard.of(model, plan.tp)
 
 
 # Each phase's table is attention + MLP + the rest. Attention and MLP are tables of their own so
@@ -115,24 +163,24 @@ def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, k
 
 
 @formula(family="dense", workload="inference", unit="table")
-def prefill_attention_operations(model, plan, batch, prompt_tokens):
+def prefill_attention_operations(model, dense_shard, batch, prompt_tokens):
     """Attention in the prefill of the whole prompt (causal: the average context)."""
-    return attention_operations(model, plan.tp, model.num_layers, batch, prompt_tokens,
-                                (prompt_tokens + 1) / 2.0, kv_read=False)
+    return attention_table(dense_shard, model.num_layers, batch, prompt_tokens,
+                           (prompt_tokens + 1) / 2.0, kv_read=False)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def prefill_mlp_operations(model, plan, batch, prompt_tokens):
+def prefill_mlp_operations(model, dense_shard, batch, prompt_tokens):
     """The MLP over every prompt token of the batch."""
-    return mlp_operations(model, plan.tp, model.num_layers, batch * prompt_tokens)
+    return mlp_table(dense_shard, model.num_layers, batch * prompt_tokens)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def prefill_operations(model, plan, batch, prompt_tokens, prefill_attention_operations,
+def prefill_operations(model, dense_shard, batch, prompt_tokens, prefill_attention_operations,
                        prefill_mlp_operations):
     """Prefill of the whole prompt for the batch: every layer, per tensor-parallel shard."""
-    return prefill_attention_operations + prefill_mlp_operations + other_operations(
-        model, plan.tp, model.num_layers, batch * prompt_tokens, logit_tokens=batch)
+    return prefill_attention_operations + prefill_mlp_operations + other_table(
+        dense_shard, model.num_layers, batch * prompt_tokens, logit_tokens=batch)
 
 
 @formula(workload="inference", unit="")
@@ -143,76 +191,77 @@ def decode_new_tokens():
 
 
 @formula(family="dense", workload="inference", unit="table")
-def decode_attention_operations(model, plan, batch, decode_new_tokens, decode_context_tokens):
+def decode_attention_operations(model, dense_shard, batch, decode_new_tokens,
+                                decode_context_tokens):
     """Attention in one decode step at the average context, reading the KV cache."""
-    return attention_operations(model, plan.tp, model.num_layers, batch, decode_new_tokens,
-                                decode_context_tokens, kv_read=True)
+    return attention_table(dense_shard, model.num_layers, batch, decode_new_tokens,
+                           decode_context_tokens, kv_read=True)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def decode_mlp_operations(model, plan, batch, decode_new_tokens):
+def decode_mlp_operations(model, dense_shard, batch, decode_new_tokens):
     """The MLP in one decode step."""
-    return mlp_operations(model, plan.tp, model.num_layers, batch * decode_new_tokens)
+    return mlp_table(dense_shard, model.num_layers, batch * decode_new_tokens)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def decode_operations(model, plan, batch, decode_new_tokens, decode_attention_operations,
+def decode_operations(model, dense_shard, batch, decode_new_tokens, decode_attention_operations,
                       decode_mlp_operations):
     """One decode step at the average context of the generation, per tensor-parallel shard."""
     n = batch * decode_new_tokens
-    return decode_attention_operations + decode_mlp_operations + other_operations(
-        model, plan.tp, model.num_layers, n, logit_tokens=n)
+    return decode_attention_operations + decode_mlp_operations + other_table(
+        dense_shard, model.num_layers, n, logit_tokens=n)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def first_decode_attention_operations(model, plan, batch, prompt_tokens):
+def first_decode_attention_operations(model, dense_shard, batch, prompt_tokens):
     """Attention in the first decode step, attending to the prompt."""
-    return attention_operations(model, plan.tp, model.num_layers, batch, 1, prompt_tokens,
-                                kv_read=True)
+    return attention_table(dense_shard, model.num_layers, batch, 1, prompt_tokens,
+                           kv_read=True)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def first_decode_mlp_operations(model, plan, batch):
+def first_decode_mlp_operations(model, dense_shard, batch):
     """The MLP in the first decode step (one token per sequence)."""
-    return mlp_operations(model, plan.tp, model.num_layers, batch)
+    return mlp_table(dense_shard, model.num_layers, batch)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def first_decode_operations(model, plan, batch, first_decode_attention_operations,
+def first_decode_operations(model, dense_shard, batch, first_decode_attention_operations,
                             first_decode_mlp_operations):
     """The first decode step, attending to the prompt (one token per sequence)."""
-    return first_decode_attention_operations + first_decode_mlp_operations + other_operations(
-        model, plan.tp, model.num_layers, batch, logit_tokens=batch)
+    return first_decode_attention_operations + first_decode_mlp_operations + other_table(
+        dense_shard, model.num_layers, batch, logit_tokens=batch)
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_attention_operations(model, plan, micro_batch_size, seq_len):
+def training_forward_attention_operations(model, plan, dense_shard, micro_batch_size, seq_len):
     """Attention in the forward pass of one micro-batch through one pipeline stage.
 
     Flash-style kernels skip the masked half of causal attention; unfused ones compute the
     full square and stream every score through memory."""
     unfused = plan.attention == "unfused"
-    return attention_operations(
-        model, plan.tp, model.num_layers / plan.pp, micro_batch_size, seq_len,
+    return attention_table(
+        dense_shard, model.num_layers / plan.pp, micro_batch_size, seq_len,
         seq_len if unfused else (seq_len + 1) / 2.0, kv_read=False,
         score_bytes=UNFUSED_SCORE_BYTES * bytes_per_element(model.activations_dtype) / 2.0
         if unfused else 0.0)
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_mlp_operations(model, plan, micro_batch_size, seq_len):
+def training_forward_mlp_operations(model, plan, dense_shard, micro_batch_size, seq_len):
     """The MLP in the forward pass of one micro-batch through one pipeline stage."""
-    return mlp_operations(model, plan.tp, model.num_layers / plan.pp, micro_batch_size * seq_len)
+    return mlp_table(dense_shard, model.num_layers / plan.pp, micro_batch_size * seq_len)
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_operations(model, plan, micro_batch_size, seq_len,
+def training_forward_operations(model, plan, dense_shard, micro_batch_size, seq_len,
                                 training_forward_attention_operations,
                                 training_forward_mlp_operations):
     """Forward pass of one micro-batch through one pipeline stage's layers."""
     n = micro_batch_size * seq_len
     return training_forward_attention_operations + training_forward_mlp_operations + \
-        other_operations(model, plan.tp, model.num_layers / plan.pp, n, logit_tokens=n)
+        other_table(dense_shard, model.num_layers / plan.pp, n, logit_tokens=n)
 
 
 @formula(family="dense")
@@ -284,7 +333,7 @@ def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
     return s * b * per_token * a
 
 
-FORMULAS = (prefill_attention_operations, prefill_mlp_operations, prefill_operations,
+FORMULAS = (dense_shard, prefill_attention_operations, prefill_mlp_operations, prefill_operations,
             decode_new_tokens, decode_attention_operations, decode_mlp_operations,
             decode_operations, first_decode_attention_operations, first_decode_mlp_operations,
             first_decode_operations,

@@ -83,14 +83,15 @@ def operations_time_s(ops, flops_per_s, bytes_per_s, overhead_s):
     # is the same to the bit.
     time_s = 0
     for op in ops:
-        compute_s = op.flops / flops_per_s
-        memory_s = (op.weight_bytes + op.activation_bytes + op.kv_bytes) / bytes_per_s
+        _, flops, weight_bytes, activation_bytes, kv_bytes, count = op
+        compute_s = flops / flops_per_s
+        memory_s = (weight_bytes + activation_bytes + kv_bytes) / bytes_per_s
         if type(compute_s) is float and type(memory_s) is float:
             # as np.maximum: the larger, or NaN when either is NaN
             bound_s = memory_s if memory_s > compute_s or memory_s != memory_s else compute_s
-            time_s = time_s + (op.count * bound_s + op.count * overhead_s)
+            time_s = time_s + (count * bound_s + count * overhead_s)
         else:
-            time_s = time_s + (roofline_s(op, flops_per_s, bytes_per_s) + op.count * overhead_s)
+            time_s = time_s + (roofline_s(op, flops_per_s, bytes_per_s) + count * overhead_s)
     return time_s
 
 
