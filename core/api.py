@@ -5,7 +5,6 @@ Keyword names match the command line's flags. Counts accept ``300B``, ``1.4T``, 
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from pathlib import Path
@@ -60,9 +59,23 @@ def _count(value: Any, what: str) -> int:
 #: the largest int that survives a round trip through float unchanged (2^53).
 _EXACT_INT = 2**53
 
-#: Plans are immutable values and a program uses a few distinct ones: each is built and
-#: validated once. typed: 1 and 1.0, 0 and False stay distinct, as without the cache.
-_plan = functools.lru_cache(maxsize=256, typed=True)(Plan)
+_PLANS: dict = {}
+
+
+def _plan(**fields) -> Plan:
+    """``Plan(**fields)``, built and validated once per distinct plan: plans are immutable
+    values and estimates use a few distinct ones.
+
+    Keyed by the fields with their types (1 and 1.0, 0 and False stay distinct, as without
+    the cache); a plan that fails validation is not kept.
+    """
+    key = tuple((k, type(v), v) for k, v in fields.items())
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) >= 256:
+            _PLANS.clear()
+        plan = _PLANS[key] = Plan(**fields)
+    return plan
 
 _SYSTEMS: dict = {}
 
@@ -208,9 +221,11 @@ def _check_expert_parallel(model: Model, plan: Plan) -> None:
 def _accelerator_runs(model: Model, accelerator: Accelerator,
                       catalog: Optional[Catalog] = None) -> None:
     runs = accelerator.runs_families
+    if runs is None:
+        return
     # a family that extends one the device runs (distilled extends dense) is that architecture
     lineage = catalog.lineage(model.family) if catalog is not None else (model.family,)
-    if runs is not None and not any(f in runs for f in lineage):
+    if not any(f in runs for f in lineage):
         raise ScenarioError(f"{accelerator.id} does not run the {model.family!r} architecture "
                             f"(it runs: {', '.join(runs)})")
 
@@ -243,13 +258,13 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     workload = InferenceWorkload(batch=b, prompt_tokens=_count(prompt, "prompt"),
                                  output_tokens=_count(output, "output"),
                                  **_speculation(m, acc, draft, gamma, accept, catalog))
-    spreads = plan.tp * plan.pp == 1 and _defines_devices_needed(catalog, m, acc, plan, workload)
-    if n != plan.tp * plan.pp and not spreads:
-        raise ScenarioError(f"devices={n} must equal tp x pp = {plan.tp * plan.pp} for "
-                            f"inference of one model replica")
     system = _plain_system(acc, n) if price is None and not efficiency else \
         _system(acc, n, price, efficiency)
     scenario = Scenario(model=m, system=system, plan=plan, workload=workload)
+    spreads = plan.tp * plan.pp == 1 and _defines_devices_needed(catalog, scenario)
+    if n != plan.tp * plan.pp and not spreads:
+        raise ScenarioError(f"devices={n} must equal tp x pp = {plan.tp * plan.pp} for "
+                            f"inference of one model replica")
     if devices is None and spreads:
         needed = estimate(scenario, ["devices_needed"], catalog=catalog,
                           inputs=_given(inputs, catalog))["devices_needed"]
@@ -257,15 +272,13 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     return scenario.check()
 
 
-def _defines_devices_needed(catalog: Catalog, model: Model, accelerator: Accelerator,
-                            plan: Plan, workload: InferenceWorkload) -> bool:
+def _defines_devices_needed(catalog: Catalog, scenario: Scenario) -> bool:
     """Whether a formula for ``devices_needed`` applies: the accelerator's kind then places
     one replica over the system's devices itself."""
-    features = (catalog.lineage(model.family), accelerator.kind, workload.kind,
-                plan.features() | model.features() | workload.features())
-    key = ("defines devices_needed", features)
+    key = ("defines devices_needed", scenario.features())
     known = catalog._cache.get(key)
     if known is None:
+        features = (catalog.lineage(scenario.model.family),) + key[1][1:]
         known = catalog._cache[key] = any(f.applies.holds(features)
                                           for f in catalog.formulas.get("devices_needed", ()))
     return known
@@ -316,7 +329,9 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
         largest = int(fit["max_batch"])
         scenario = attrs.evolve(scenario, workload=attrs.evolve(
             scenario.workload, batch=max(largest, 1)))
-    return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given), given,
+    # the scenario was checked when it was built
+    return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given,
+                                 check=False), given,
                         every_quantity=quantities is None)
 
 
@@ -415,7 +430,9 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
                               zero=zero, recompute=recompute, attention=attention, price=price,
                               efficiency=efficiency, catalog=catalog, ep=ep,
                               offload=offload, forward_only=forward_only)
-    return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given), given,
+    # the scenario was checked when it was built
+    return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given,
+                                 check=False), given,
                         every_quantity=quantities is None)
 
 

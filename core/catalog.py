@@ -97,18 +97,26 @@ class Catalog:
 
     def accelerator(self, name: str) -> Accelerator:
         """An accelerator by id or alias, or :class:`UnknownNameError` with suggestions."""
+        found = self._cache.get(("accelerator named", name))  # names seen before: one look-up
+        if found is not None:
+            return found
         key = self._aliases.get(("accelerator", name.lower()), name.lower())
         try:
-            return self.accelerators[key]
+            found = self._cache[("accelerator named", name)] = self.accelerators[key]
+            return found
         except KeyError:
             known = list(self.accelerators) + [a for (k, a) in self._aliases if k == "accelerator"]
             raise UnknownNameError("accelerator", name, known) from None
 
     def model(self, name: str) -> Model:
         """A model preset by id or alias, or :class:`UnknownNameError` with suggestions."""
+        found = self._cache.get(("model named", name))  # names seen before: one look-up
+        if found is not None:
+            return found
         key = self._aliases.get(("model", name.lower()), name.lower())
         try:
-            return self.models[key]
+            found = self._cache[("model named", name)] = self.models[key]
+            return found
         except KeyError:
             known = list(self.models) + [a for (k, a) in self._aliases if k == "model"]
             raise UnknownNameError("model", name, known) from None

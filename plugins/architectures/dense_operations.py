@@ -33,34 +33,38 @@ class DenseShard(NamedTuple):
     then do only the arithmetic that depends on the workload.
     """
 
-    tp: int
-    hidden: int
-    head_width: int
+    tp: float
+    hidden: float
+    head_width: float
     heads: float
     """Query heads on the device."""
     kv_heads: float
     """Key/value heads on the device (at least one: GQA/MQA replicate them)."""
     ff: float
     """The MLP's hidden width on the device."""
-    mats: int
+    mats: float
     """Matrices of the MLP: 3 gated, 2 plain."""
-    norms_per_layer: int
-    embed: int
+    norms_per_layer: float
+    embed: float
     """Width of the token embedding (``embed_dim`` or ``hidden_size``)."""
-    vocab: int
+    vocab: float
     weight_bytes_per_element: float
     activation_bytes_per_element: float
     kv_bytes_per_element: float
+    layers: float
+    """Transformer layers of the whole model."""
 
     @classmethod
     def of(cls, model, tp) -> "DenseShard":
         heads, kv_heads, ff = _shard(model, tp)
-        return cls(tp, model.hidden_size, model.head_width, heads, kv_heads, ff,
-                   3 if model.mlp == "gated" else 2, model.norms_per_layer,
-                   model.embed_dim or model.hidden_size, model.vocab_size,
-                   bytes_per_element(model.weights_dtype),
+        # floats throughout: mixed int-float arithmetic is several times slower in CPython,
+        # and every value here is an integer small enough to be exact as a float
+        return cls(float(tp), float(model.hidden_size), float(model.head_width), heads,
+                   kv_heads, ff, 3.0 if model.mlp == "gated" else 2.0,
+                   float(model.norms_per_layer), float(model.embed_dim or model.hidden_size),
+                   float(model.vocab_size), bytes_per_element(model.weights_dtype),
                    bytes_per_element(model.activations_dtype),
-                   bytes_per_element(model.kv_dtype))
+                   bytes_per_element(model.kv_dtype), float(model.num_layers))
 
 
 #: bytes each attention-score element moves with unfused kernels and 2-byte activations:
@@ -85,7 +89,7 @@ def attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_rea
         score_bytes: bytes each attention-score element moves through memory (0 with
             flash-attention-style kernels; see ``UNFUSED_SCORE_BYTES``).
     """
-    _, h, d, heads, kv_heads, _, _, _, _, _, w, a, kv = shard
+    _, h, d, heads, kv_heads, _, _, _, _, _, w, a, kv, _ = shard
     n = sequences * new_tokens  # tokens processed
     qkv_width = (heads + 2 * kv_heads) * d
     kv_per_token = 2 * kv_heads * d * kv  # K and V of one token in one layer
@@ -112,7 +116,7 @@ def mlp_table(shard, layers, tokens):
 def other_table(shard, layers, tokens, logit_tokens):
     """What every decoder has around attention and MLP: norms and residual adds per layer,
     the embedding look-up, the LM head over ``logit_tokens`` tokens."""
-    tp, h, _, _, _, _, _, norms, embed, vocab, w, a, _ = shard
+    tp, h, _, _, _, _, _, norms, embed, vocab, w, a, _, _ = shard
     n = tokens
     return table(
         # norms read and write the hidden state; two residual adds read two and write one
@@ -163,24 +167,24 @@ def dense_shard(model, plan):
 
 
 @formula(family="dense", workload="inference", unit="table")
-def prefill_attention_operations(model, dense_shard, batch, prompt_tokens):
+def prefill_attention_operations(dense_shard, batch, prompt_tokens):
     """Attention in the prefill of the whole prompt (causal: the average context)."""
-    return attention_table(dense_shard, model.num_layers, batch, prompt_tokens,
+    return attention_table(dense_shard, dense_shard.layers, batch, prompt_tokens,
                            (prompt_tokens + 1) / 2.0, kv_read=False)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def prefill_mlp_operations(model, dense_shard, batch, prompt_tokens):
+def prefill_mlp_operations(dense_shard, batch, prompt_tokens):
     """The MLP over every prompt token of the batch."""
-    return mlp_table(dense_shard, model.num_layers, batch * prompt_tokens)
+    return mlp_table(dense_shard, dense_shard.layers, batch * prompt_tokens)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def prefill_operations(model, dense_shard, batch, prompt_tokens, prefill_attention_operations,
+def prefill_operations(dense_shard, batch, prompt_tokens, prefill_attention_operations,
                        prefill_mlp_operations):
     """Prefill of the whole prompt for the batch: every layer, per tensor-parallel shard."""
     return prefill_attention_operations + prefill_mlp_operations + other_table(
-        dense_shard, model.num_layers, batch * prompt_tokens, logit_tokens=batch)
+        dense_shard, dense_shard.layers, batch * prompt_tokens, logit_tokens=batch)
 
 
 @formula(workload="inference", unit="")
@@ -191,47 +195,47 @@ def decode_new_tokens():
 
 
 @formula(family="dense", workload="inference", unit="table")
-def decode_attention_operations(model, dense_shard, batch, decode_new_tokens,
+def decode_attention_operations(dense_shard, batch, decode_new_tokens,
                                 decode_context_tokens):
     """Attention in one decode step at the average context, reading the KV cache."""
-    return attention_table(dense_shard, model.num_layers, batch, decode_new_tokens,
+    return attention_table(dense_shard, dense_shard.layers, batch, decode_new_tokens,
                            decode_context_tokens, kv_read=True)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def decode_mlp_operations(model, dense_shard, batch, decode_new_tokens):
+def decode_mlp_operations(dense_shard, batch, decode_new_tokens):
     """The MLP in one decode step."""
-    return mlp_table(dense_shard, model.num_layers, batch * decode_new_tokens)
+    return mlp_table(dense_shard, dense_shard.layers, batch * decode_new_tokens)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def decode_operations(model, dense_shard, batch, decode_new_tokens, decode_attention_operations,
+def decode_operations(dense_shard, batch, decode_new_tokens, decode_attention_operations,
                       decode_mlp_operations):
     """One decode step at the average context of the generation, per tensor-parallel shard."""
     n = batch * decode_new_tokens
     return decode_attention_operations + decode_mlp_operations + other_table(
-        dense_shard, model.num_layers, n, logit_tokens=n)
+        dense_shard, dense_shard.layers, n, logit_tokens=n)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def first_decode_attention_operations(model, dense_shard, batch, prompt_tokens):
+def first_decode_attention_operations(dense_shard, batch, prompt_tokens):
     """Attention in the first decode step, attending to the prompt."""
-    return attention_table(dense_shard, model.num_layers, batch, 1, prompt_tokens,
+    return attention_table(dense_shard, dense_shard.layers, batch, 1, prompt_tokens,
                            kv_read=True)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def first_decode_mlp_operations(model, dense_shard, batch):
+def first_decode_mlp_operations(dense_shard, batch):
     """The MLP in the first decode step (one token per sequence)."""
-    return mlp_table(dense_shard, model.num_layers, batch)
+    return mlp_table(dense_shard, dense_shard.layers, batch)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def first_decode_operations(model, dense_shard, batch, first_decode_attention_operations,
+def first_decode_operations(dense_shard, batch, first_decode_attention_operations,
                             first_decode_mlp_operations):
     """The first decode step, attending to the prompt (one token per sequence)."""
     return first_decode_attention_operations + first_decode_mlp_operations + other_table(
-        dense_shard, model.num_layers, batch, logit_tokens=batch)
+        dense_shard, dense_shard.layers, batch, logit_tokens=batch)
 
 
 @formula(family="dense", workload="training", unit="table")
@@ -242,26 +246,26 @@ def training_forward_attention_operations(model, plan, dense_shard, micro_batch_
     full square and stream every score through memory."""
     unfused = plan.attention == "unfused"
     return attention_table(
-        dense_shard, model.num_layers / plan.pp, micro_batch_size, seq_len,
+        dense_shard, dense_shard.layers / plan.pp, micro_batch_size, seq_len,
         seq_len if unfused else (seq_len + 1) / 2.0, kv_read=False,
         score_bytes=UNFUSED_SCORE_BYTES * bytes_per_element(model.activations_dtype) / 2.0
         if unfused else 0.0)
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_mlp_operations(model, plan, dense_shard, micro_batch_size, seq_len):
+def training_forward_mlp_operations(plan, dense_shard, micro_batch_size, seq_len):
     """The MLP in the forward pass of one micro-batch through one pipeline stage."""
-    return mlp_table(dense_shard, model.num_layers / plan.pp, micro_batch_size * seq_len)
+    return mlp_table(dense_shard, dense_shard.layers / plan.pp, micro_batch_size * seq_len)
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_operations(model, plan, dense_shard, micro_batch_size, seq_len,
+def training_forward_operations(plan, dense_shard, micro_batch_size, seq_len,
                                 training_forward_attention_operations,
                                 training_forward_mlp_operations):
     """Forward pass of one micro-batch through one pipeline stage's layers."""
     n = micro_batch_size * seq_len
     return training_forward_attention_operations + training_forward_mlp_operations + \
-        other_table(dense_shard, model.num_layers / plan.pp, n, logit_tokens=n)
+        other_table(dense_shard, dense_shard.layers / plan.pp, n, logit_tokens=n)
 
 
 @formula(family="dense")
