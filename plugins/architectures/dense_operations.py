@@ -162,7 +162,7 @@ def dense_shard(model, plan):
     return DenseShard.of(model, plan.tp)
 
 
-# Each phase's table is attention + MLP + the rest. Attention and MLP are tables of their own so
+# Each phase's table is attention + MLP + the rest, and each part is a table of its own, so
 # that an attention variant (MLA) or another MLP (mixture of experts) replaces just its part.
 
 
@@ -180,11 +180,17 @@ def prefill_mlp_operations(dense_shard, batch, prompt_tokens):
 
 
 @formula(family="dense", workload="inference", unit="table")
-def prefill_operations(dense_shard, batch, prompt_tokens, prefill_attention_operations,
-                       prefill_mlp_operations):
+def prefill_other_operations(dense_shard, batch, prompt_tokens):
+    """Norms, embedding and the LM head in the prefill (logits of the last position only)."""
+    return other_table(dense_shard, dense_shard.layers, batch * prompt_tokens,
+                       logit_tokens=batch)
+
+
+@formula(family="dense", workload="inference", unit="table")
+def prefill_operations(prefill_attention_operations, prefill_mlp_operations,
+                       prefill_other_operations):
     """Prefill of the whole prompt for the batch: every layer, per tensor-parallel shard."""
-    return prefill_attention_operations + prefill_mlp_operations + other_table(
-        dense_shard, dense_shard.layers, batch * prompt_tokens, logit_tokens=batch)
+    return prefill_attention_operations + prefill_mlp_operations + prefill_other_operations
 
 
 @formula(workload="inference", unit="")
@@ -195,8 +201,7 @@ def decode_new_tokens():
 
 
 @formula(family="dense", workload="inference", unit="table")
-def decode_attention_operations(dense_shard, batch, decode_new_tokens,
-                                decode_context_tokens):
+def decode_attention_operations(dense_shard, batch, decode_new_tokens, decode_context_tokens):
     """Attention in one decode step at the average context, reading the KV cache."""
     return attention_table(dense_shard, dense_shard.layers, batch, decode_new_tokens,
                            decode_context_tokens, kv_read=True)
@@ -209,12 +214,23 @@ def decode_mlp_operations(dense_shard, batch, decode_new_tokens):
 
 
 @formula(family="dense", workload="inference", unit="table")
-def decode_operations(dense_shard, batch, decode_new_tokens, decode_attention_operations,
-                      decode_mlp_operations):
-    """One decode step at the average context of the generation, per tensor-parallel shard."""
+def decode_other_operations(dense_shard, batch, decode_new_tokens):
+    """Norms, embedding and the LM head in one decode step (logits of every new token)."""
     n = batch * decode_new_tokens
-    return decode_attention_operations + decode_mlp_operations + other_table(
-        dense_shard, dense_shard.layers, n, logit_tokens=n)
+    return other_table(dense_shard, dense_shard.layers, n, logit_tokens=n)
+
+
+@formula(family="dense", workload="inference", unit="table")
+def decode_operations(decode_attention_operations, decode_mlp_operations,
+                      decode_other_operations):
+    """One decode step at the average context of the generation, per tensor-parallel shard."""
+    return decode_attention_operations + decode_mlp_operations + decode_other_operations
+
+
+def _one_token_per_step(decode_new_tokens) -> bool:
+    """Whether decode steps feed one token per sequence, as the first decode step does: the
+    parts of the two steps that do not depend on the context are then the same tables."""
+    return type(decode_new_tokens) is float and decode_new_tokens == 1.0
 
 
 @formula(family="dense", workload="inference", unit="table")
@@ -225,17 +241,30 @@ def first_decode_attention_operations(dense_shard, batch, prompt_tokens):
 
 
 @formula(family="dense", workload="inference", unit="table")
-def first_decode_mlp_operations(dense_shard, batch):
-    """The MLP in the first decode step (one token per sequence)."""
+def first_decode_mlp_operations(dense_shard, batch, decode_new_tokens, decode_mlp_operations):
+    """The MLP in the first decode step (one token per sequence): the decode step's own when
+    decode steps feed one token too."""
+    if _one_token_per_step(decode_new_tokens):
+        return decode_mlp_operations
     return mlp_table(dense_shard, dense_shard.layers, batch)
 
 
 @formula(family="dense", workload="inference", unit="table")
-def first_decode_operations(dense_shard, batch, first_decode_attention_operations,
-                            first_decode_mlp_operations):
+def first_decode_other_operations(dense_shard, batch, decode_new_tokens,
+                                  decode_other_operations):
+    """Norms, embedding and the LM head in the first decode step (one token per sequence):
+    the decode step's own when decode steps feed one token too."""
+    if _one_token_per_step(decode_new_tokens):
+        return decode_other_operations
+    return other_table(dense_shard, dense_shard.layers, batch, logit_tokens=batch)
+
+
+@formula(family="dense", workload="inference", unit="table")
+def first_decode_operations(first_decode_attention_operations, first_decode_mlp_operations,
+                            first_decode_other_operations):
     """The first decode step, attending to the prompt (one token per sequence)."""
-    return first_decode_attention_operations + first_decode_mlp_operations + other_table(
-        dense_shard, dense_shard.layers, batch, logit_tokens=batch)
+    return first_decode_attention_operations + first_decode_mlp_operations + \
+        first_decode_other_operations
 
 
 @formula(family="dense", workload="training", unit="table")
@@ -259,13 +288,20 @@ def training_forward_mlp_operations(plan, dense_shard, micro_batch_size, seq_len
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_operations(plan, dense_shard, micro_batch_size, seq_len,
-                                training_forward_attention_operations,
-                                training_forward_mlp_operations):
-    """Forward pass of one micro-batch through one pipeline stage's layers."""
+def training_forward_other_operations(plan, dense_shard, micro_batch_size, seq_len):
+    """Norms, embedding and the LM head in the forward pass of one micro-batch through one
+    pipeline stage (logits of every token)."""
     n = micro_batch_size * seq_len
+    return other_table(dense_shard, dense_shard.layers / plan.pp, n, logit_tokens=n)
+
+
+@formula(family="dense", workload="training", unit="table")
+def training_forward_operations(training_forward_attention_operations,
+                                training_forward_mlp_operations,
+                                training_forward_other_operations):
+    """Forward pass of one micro-batch through one pipeline stage's layers."""
     return training_forward_attention_operations + training_forward_mlp_operations + \
-        other_table(dense_shard, dense_shard.layers / plan.pp, n, logit_tokens=n)
+        training_forward_other_operations
 
 
 @formula(family="dense")
@@ -337,13 +373,14 @@ def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
     return s * b * per_token * a
 
 
-FORMULAS = (dense_shard, prefill_attention_operations, prefill_mlp_operations, prefill_operations,
-            decode_new_tokens, decode_attention_operations, decode_mlp_operations,
+FORMULAS = (dense_shard, prefill_attention_operations, prefill_mlp_operations,
+            prefill_other_operations, prefill_operations, decode_new_tokens,
+            decode_attention_operations, decode_mlp_operations, decode_other_operations,
             decode_operations, first_decode_attention_operations, first_decode_mlp_operations,
-            first_decode_operations,
+            first_decode_other_operations, first_decode_operations,
             training_forward_attention_operations, training_forward_mlp_operations,
-            training_forward_operations, kv_cache_bytes_per_token,
-            kv_cache_bytes_per_token_per_device, forward_flops_per_token,
+            training_forward_other_operations, training_forward_operations,
+            kv_cache_bytes_per_token, kv_cache_bytes_per_token_per_device, forward_flops_per_token,
             attention_flops_per_token_forward, prefill_activation_bytes_per_sequence,
             training_activation_bytes_per_layer)
 
