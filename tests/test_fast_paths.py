@@ -318,3 +318,166 @@ def test_plain_and_where_give_floats_for_numbers_and_arrays_for_arrays():
     assert type(where(True, 1.0, 2.0)) is float and where(False, 1.0, 2.0) == 2.0
     assert where(np.float64(3.0) > 2.0, np.float64(1.0), 0.0) == 1.0
     np.testing.assert_array_equal(where(array > 1.5, array, 0.0), np.where(array > 1.5, array, 0.0))
+
+
+# --------------------------------------------------------------------------- static values
+
+
+def _fresh_estimate(scenario, quantities=None):
+    """The estimate a catalog that has never seen the scenario gives (no kept values)."""
+    return estimate(scenario, quantities, catalog=ridgeline.catalog.build_catalog())
+
+
+def test_static_steps_depend_only_on_model_system_and_plan(catalog):
+    s = api.infer_scenario("llama-2-7b", on="h100", tp=2, batch=4, catalog=catalog)
+    program = estimate(s, catalog=catalog).program
+    static = {"model", "system", "plan"} | {f.produces for f in program.static_steps}
+    assert program.static_steps and program.dynamic_steps
+    assert all(static.issuperset(f.params) for f in program.static_steps)
+    assert all(not static.issuperset(f.params) for f in program.dynamic_steps)
+    assert {"params", "weight_bytes", "dense_shard"} <= static
+    assert {"batch", "tpot_s", "decode_operations"}.isdisjoint(static)
+    assert len(program.static_steps) + len(program.dynamic_steps) == len(program.steps)
+
+
+def test_static_values_are_computed_once_per_model_system_and_plan(catalog):
+    s = api.infer_scenario("llama-2-7b", on="h100", batch=4, catalog=catalog)
+    program = estimate(s, catalog=catalog).program
+    first, ok = program.static_values(s.model, s.system, s.plan)
+    assert ok and program.static_values(s.model, s.system, s.plan)[0] is first
+    other = attrs.evolve(s, workload=InferenceWorkload(batch=9, prompt_tokens=77))
+    assert estimate(other, catalog=catalog)["dense_shard"] is first["dense_shard"]
+    # an equal but distinct model is another key (identity), with equal values
+    twin = attrs.evolve(s.model)
+    again, _ = program.static_values(twin, s.system, s.plan)
+    assert again is not first and again.keys() == first.keys()
+    assert all(again[q] == first[q] for q in first)
+
+
+@settings(max_examples=40, deadline=None)
+@given(scenarios(), st.integers(1, 64), st.integers(1, 4000))
+def test_kept_static_values_give_what_a_fresh_catalog_gives(catalog, s, batch, tokens):
+    """Whatever an earlier estimate left behind, every value equals a first estimate's."""
+    warm = estimate(s, catalog=catalog)
+    if s.workload.kind == "inference":
+        changed = attrs.evolve(s.workload, batch=batch, prompt_tokens=tokens)
+    else:
+        changed = attrs.evolve(s.workload, seq_len=tokens)
+    s2 = attrs.evolve(s, workload=changed)
+    for scenario in (s, s2):
+        kept = estimate(scenario, catalog=catalog)
+        fresh = _fresh_estimate(scenario)
+        assert kept.values.keys() == fresh.values.keys() and kept.skipped == fresh.skipped
+        for q in fresh.values:
+            assert kept[q] == fresh[q] or (isinstance(fresh[q], float) and
+                                           math.isnan(fresh[q]) and math.isnan(kept[q])), q
+    assert warm.values.keys() == _fresh_estimate(s).values.keys()
+
+
+def test_given_inputs_are_never_taken_from_kept_values(catalog):
+    s = api.infer_scenario("llama-2-7b", on="h100", batch=4, catalog=catalog)
+    plain = estimate(s, ["decode_compute_s"], catalog=catalog)["decode_compute_s"]
+    slow = estimate(s, ["decode_compute_s"], catalog=catalog,
+                    inputs={"memory_bandwidth_bytes_per_s": 1e12})["decode_compute_s"]
+    assert slow > 2 * plain
+    assert estimate(s, ["decode_compute_s"], catalog=catalog)["decode_compute_s"] == plain
+
+
+def _static_toy_catalog(bad_value, raises=False, calls=None):
+    from ridgeline.catalog import build_catalog
+    from ridgeline.plugin import hookimpl
+
+    @formula(unit="")
+    def toy_static(model):
+        if calls is not None:
+            calls.append(1)
+        if raises:
+            raise ScenarioError("toy_static: no such figure for this device")
+        return bad_value
+
+    @formula(unit="")
+    def toy_dynamic(toy_static, workload):
+        return toy_static * workload.batch
+
+    class Toy:
+        @hookimpl
+        def ridgeline_register_formulas(self, register):
+            register(toy_static)
+            register(toy_dynamic)
+
+    return build_catalog(plugins=[Toy()], entry_points=False, builtins=False)
+
+
+def test_a_static_value_that_fails_the_check_is_not_kept():
+    calls = []
+    cat = _static_toy_catalog(float("nan"), calls=calls)
+    s = Scenario(model=ridgeline.default_catalog().model("llama-2-7b"),
+                 system=System(ridgeline.default_catalog().accelerator("h100")))
+    for _ in range(2):
+        with pytest.raises(FormulaError, match="toy_static"):
+            estimate(s, ["toy_dynamic"], catalog=cat)
+    assert len(calls) == 2
+
+
+def test_a_static_step_that_raises_is_skipped_on_every_estimate():
+    calls = []
+    cat = _static_toy_catalog(1.0, raises=True, calls=calls)
+    s = Scenario(model=ridgeline.default_catalog().model("llama-2-7b"),
+                 system=System(ridgeline.default_catalog().accelerator("h100")))
+    for _ in range(2):
+        before = len(calls)
+        e = estimate(s, catalog=cat)
+        assert "toy_dynamic" in e.skipped and "no such figure" in e.skipped["toy_dynamic"]
+        with pytest.raises(ScenarioError, match="no such figure"):
+            estimate(s, ["toy_dynamic"], catalog=cat)
+        assert len(calls) >= before + 2  # tried again by each estimate: nothing was kept
+
+
+def test_static_values_are_kept_for_a_bounded_number_of_triples(catalog):
+    from ridgeline import engine
+    s = api.infer_scenario("llama-2-7b", on="h100", batch=4, catalog=catalog)
+    program = estimate(s, catalog=catalog).program
+    models = [attrs.evolve(s.model, name=f"copy {i}") for i in range(engine._STATIC_CACHE_SIZE + 5)]
+    for m in models:
+        program.static_values(m, s.system, s.plan)
+    assert len(program._statics) <= engine._STATIC_CACHE_SIZE
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(operations(), max_size=6))
+def test_table_builds_the_operations_of_its_rows(ops):
+    from ridgeline.plugin import table
+    built = table(*(tuple(op) for op in ops))
+    assert built == tuple(ops)
+    assert all(type(op) is Operation for op in built)
+
+
+def test_table_rejects_a_row_without_six_fields():
+    from ridgeline.plugin import table
+    with pytest.raises(ValueError, match="six fields"):
+        table(("mlp", 1.0, 2.0, 3.0, 0.0))
+
+
+def test_total_names_an_unknown_field():
+    with pytest.raises(ValueError, match="no operation field 'flop'"):
+        total((Operation("x", 1.0),), "flop")
+
+
+def test_the_first_decode_step_shares_the_decode_steps_parts_only_when_equal(catalog):
+    e = ridgeline.infer("llama-2-7b", on="h100", batch=8, prompt=300, catalog=catalog)
+    assert e["first_decode_mlp_operations"] is e["decode_mlp_operations"]
+    assert e["first_decode_other_operations"] is e["decode_other_operations"]
+    from ridgeline.plugins.architectures.dense_operations import DenseShard, mlp_table
+    shard = DenseShard.of(e.scenario.model, 1)
+    assert e["first_decode_mlp_operations"] == mlp_table(shard, shard.layers, 8)
+    # speculative decoding feeds gamma + 1 tokens per decode step: the first step is its own
+    s = api.infer_scenario("llama-3-70b", on="h100", tp=4, batch=8, draft="llama-3.2-1b",
+                           gamma=3, catalog=catalog)
+    spec = estimate(s, catalog=catalog)
+    assert spec["decode_new_tokens"] == 4.0
+    assert spec["first_decode_mlp_operations"] != spec["decode_mlp_operations"]
+    assert spec["first_decode_mlp_operations"][0].flops * 4 == \
+        pytest.approx(spec["decode_mlp_operations"][0].flops)

@@ -77,22 +77,22 @@ def kernel_overhead_s(system):
 def operations_time_s(ops, flops_per_s, bytes_per_s, overhead_s):
     """Sum of each operation's own roofline time, plus a fixed overhead per occurrence."""
     # The loop spells roofline_s out so that a single estimate (plain floats, dozens of
-    # operations) pays no call per operation; arrays (sweeps) go through roofline_s. It adds
-    # term by term from 0, as sum() did over roofline_s's np.float64 terms (which sum() adds
-    # one by one, never with the compensated float summation of Python 3.12+), so the result
-    # is the same to the bit.
+    # operations) pays no call per operation. It adds term by term from 0, as sum() did over
+    # roofline_s's np.float64 terms (which sum() adds one by one, never with the compensated
+    # float summation of Python 3.12+), so the result is the same to the bit.
     time_s = 0
-    for op in ops:
-        _, flops, weight_bytes, activation_bytes, kv_bytes, count = op
-        compute_s = flops / flops_per_s
-        memory_s = (weight_bytes + activation_bytes + kv_bytes) / bytes_per_s
-        if type(compute_s) is float and type(memory_s) is float:
+    try:
+        for _, flops, weight_bytes, activation_bytes, kv_bytes, count in ops:
+            compute_s = flops / flops_per_s
+            memory_s = (weight_bytes + activation_bytes + kv_bytes) / bytes_per_s
             # as np.maximum: the larger, or NaN when either is NaN
             bound_s = memory_s if memory_s > compute_s or memory_s != memory_s else compute_s
             time_s = time_s + (count * bound_s + count * overhead_s)
-        else:
-            time_s = time_s + (roofline_s(op, flops_per_s, bytes_per_s) + count * overhead_s)
-    return time_s
+        return time_s
+    except ValueError:
+        # arrays of more than one value (sweeps) have no truth value: numpy's maximum instead
+        return sum([roofline_s(op, flops_per_s, bytes_per_s) + op.count * overhead_s
+                    for op in ops])
 
 
 @formula(workload="inference")
