@@ -29,6 +29,10 @@ def resolve_model(model: ModelLike, catalog: Catalog) -> Model:
     """A model from a preset name, a local ``config.json`` path, or a :class:`Model`."""
     if isinstance(model, Model):
         return model
+    if type(model) is str:  # a preset name resolved before: one look-up
+        found = catalog._cache.get(("model named", model))
+        if found is not None:
+            return found
     text = os.fspath(model)
     looks_like_path = text.endswith(".json") or "/" in text or os.sep in text
     if not looks_like_path and isinstance(model, str):
@@ -248,16 +252,17 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     m = _precisions(resolve_model(model, catalog), weights, kv, activations)
     acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
     _accelerator_runs(m, acc, catalog)
-    plan = _plan(tp=_positive_int(tp, "tp"), pp=_positive_int(pp, "pp"),
-                 ep=_positive_int(ep, "ep"),
-                 offload=_offload(offload, acc, _positive_int(ep, "ep")))
+    ep = _positive_int(ep, "ep")
+    plan = _plan(tp=_positive_int(tp, "tp"), pp=_positive_int(pp, "pp"), ep=ep,
+                 offload=_offload(offload, acc, ep))
     _check_divides(m, plan)
     _check_expert_parallel(m, plan)
     n = _positive_int(devices, "devices") if devices is not None else plan.tp * plan.pp
     b = 1 if batch == "max" else _positive_int(batch, "batch")
+    speculation = _speculation(m, acc, draft, gamma, accept, catalog) \
+        if draft is not None or gamma is not None or accept is not None else _NO_SPECULATION
     workload = InferenceWorkload(batch=b, prompt_tokens=_count(prompt, "prompt"),
-                                 output_tokens=_count(output, "output"),
-                                 **_speculation(m, acc, draft, gamma, accept, catalog))
+                                 output_tokens=_count(output, "output"), **speculation)
     system = _plain_system(acc, n) if price is None and not efficiency else \
         _system(acc, n, price, efficiency)
     scenario = Scenario(model=m, system=system, plan=plan, workload=workload)
@@ -270,6 +275,9 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                           inputs=_given(inputs, catalog))["devices_needed"]
         scenario = attrs.evolve(scenario, system=attrs.evolve(system, devices=int(needed)))
     return scenario.check()
+
+
+_NO_SPECULATION: Mapping[str, Any] = {}
 
 
 def _defines_devices_needed(catalog: Catalog, scenario: Scenario) -> bool:
