@@ -78,6 +78,25 @@ def plain(value: Number) -> Number:
     return float(value) if np.ndim(value) == 0 else value
 
 
+_NUMBERS = (float, int)
+
+
+def maximum(a: Number, b: Number) -> Number:
+    """``np.maximum`` that gives a plain float when both are plain numbers (NaN wins, as with
+    numpy): a formula's max of two single numbers then costs a comparison, not a numpy call
+    that hands ``np.float64`` to every formula downstream."""
+    if type(a) in _NUMBERS and type(b) in _NUMBERS:
+        return float(a if a > b or a != a else b)
+    return np.maximum(a, b)
+
+
+def minimum(a: Number, b: Number) -> Number:
+    """``np.minimum`` that gives a plain float when both are plain numbers (NaN wins)."""
+    if type(a) in _NUMBERS and type(b) in _NUMBERS:
+        return float(a if a < b or a != a else b)
+    return np.minimum(a, b)
+
+
 def where(condition: Number, if_true: Number, if_false: Number) -> Number:
     """``np.where`` that gives a plain float when everything is a single number."""
     if np.ndim(condition) == 0 and np.ndim(if_true) == 0 and np.ndim(if_false) == 0:

@@ -481,3 +481,16 @@ def test_the_first_decode_step_shares_the_decode_steps_parts_only_when_equal(cat
     assert spec["first_decode_mlp_operations"] != spec["decode_mlp_operations"]
     assert spec["first_decode_mlp_operations"][0].flops * 4 == \
         pytest.approx(spec["decode_mlp_operations"][0].flops)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(ANY_FLOAT, st.integers(-10, 10)), st.one_of(ANY_FLOAT, st.integers(-10, 10)))
+def test_maximum_and_minimum_of_numbers_are_numpys_as_plain_floats(a, b):
+    from ridgeline.plugin import maximum, minimum
+    for fast, slow in ((maximum, np.maximum), (minimum, np.minimum)):
+        got = fast(a, b)
+        assert type(got) is float
+        assert same(got, float(slow(a, b)))
+    array = np.array([1.0, -2.0, np.nan])
+    np.testing.assert_array_equal(maximum(array, 0.0), np.maximum(array, 0.0))
+    np.testing.assert_array_equal(minimum(array, 0.0), np.minimum(array, 0.0))

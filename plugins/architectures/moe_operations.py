@@ -32,7 +32,8 @@ import math
 import attrs
 import numpy as np
 
-from ridgeline.plugin import Operation, ScenarioError, bytes_per_element, formula, hookimpl
+from ridgeline.plugin import (Operation, ScenarioError, bytes_per_element, formula, hookimpl,
+                             maximum, minimum)
 from ridgeline.plugins.architectures import dense_operations
 from ridgeline.plugins.architectures.moe_params import moe_shape
 from ridgeline.plugins.parallel.expert_parallel import expert_tensor_parallel
@@ -46,8 +47,13 @@ def experts_touched(experts, top_k, tokens, share_factor=1.0):
     busiest expert-parallel device are picked ``expert_load_imbalance`` times more often).
     Exact for independent uniform routing: ``E·(1 - (1 - p)^T)`` with ``p = k/E``.
     """
-    pick = _minimum(share_factor * top_k / experts, 1.0)
+    pick = minimum(share_factor * top_k / experts, 1.0)
     return experts * (1.0 - (1.0 - pick) ** tokens)
+
+
+def _plain(x):
+    """Whether ``x`` is a plain number (every single estimate) rather than an array (sweeps)."""
+    return isinstance(x, (int, float)) and not isinstance(x, np.ndarray)
 
 
 def _expected_max_binomial(n: int, q, draws: int):
@@ -89,23 +95,9 @@ def experts_read_busiest(experts, top_k, tokens, ep, share_factor=1.0):
     balanced = _expected_max_binomial(local, 1.0 - (1.0 - top_k / experts) ** tokens, ep)
     # one token alone puts its k experts on at least ceil(k/ep) of some device's experts,
     # which the independent approximation misses when devices hold few experts
-    balanced = _maximum(balanced, float(-(-top_k // ep)))
+    balanced = maximum(balanced, float(-(-top_k // ep)))
     skewed = experts_touched(experts, top_k, tokens, share_factor) / ep
-    return _maximum(balanced, skewed)
-
-
-def _plain(x):
-    """Whether ``x`` is a plain number (every single estimate) rather than an array (sweeps)."""
-    return isinstance(x, (int, float)) and not isinstance(x, np.ndarray)
-
-
-def _minimum(a, b):
-    # plain floats stay plain floats: numpy scalars slow every formula downstream
-    return float(min(a, b)) if _plain(a) and _plain(b) else np.minimum(a, b)
-
-
-def _maximum(a, b):
-    return float(max(a, b)) if _plain(a) and _plain(b) else np.maximum(a, b)
+    return maximum(balanced, skewed)
 
 
 def moe_mlp_operations(model, plan, tokens, compute_factor, imbalance, stages=1,
@@ -194,7 +186,7 @@ def expert_compute_factor(plan, capacity_factor, expert_load_imbalance):
         raise ScenarioError(f"capacity_factor must be >= 1 (padding is computed, tokens past "
                             f"capacity are not), got {capacity_factor!r}")
     imbalance = _checked_imbalance(plan, expert_load_imbalance)
-    return _maximum(capacity_factor, imbalance)
+    return maximum(capacity_factor, imbalance)
 
 
 def _checked_imbalance(plan, expert_load_imbalance):

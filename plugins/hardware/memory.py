@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ridgeline.plugin import bytes_per_element, formula, hookimpl
+from ridgeline.plugin import bytes_per_element, formula, hookimpl, maximum, minimum
 
 
 @formula
@@ -100,7 +100,7 @@ def weight_bytes_per_device_zero3(weight_bytes, plan):
 def in_flight_micro_batches(plan, micro_batches_per_step):
     """Micro-batches whose activations the first pipeline stage holds at once (1F1B: pp;
     interleaved: x (1 + (pp-1)/(pp·v)), Narayanan et al. 2021)."""
-    held = np.minimum(micro_batches_per_step, plan.pp)
+    held = minimum(micro_batches_per_step, plan.pp)
     return held * (1.0 + (plan.pp - 1) / (plan.pp * plan.interleave) if plan.interleave > 1
                    else 1.0)
 
@@ -135,7 +135,7 @@ def fits(memory_per_device_bytes, usable_memory_bytes):
 @formula
 def memory_shortfall_bytes(memory_per_device_bytes, usable_memory_bytes):
     """How much more memory one device would need (0 when it fits)."""
-    return np.maximum(memory_per_device_bytes - usable_memory_bytes, 0.0)
+    return maximum(memory_per_device_bytes - usable_memory_bytes, 0.0)
 
 
 FORMULAS = (usable_memory_bytes, weight_bytes, weight_bytes_per_device, context_tokens,

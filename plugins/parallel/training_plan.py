@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ridgeline.plugin import formula, hookimpl, roofline_s
+from ridgeline.plugin import formula, hookimpl, maximum, roofline_s
 
 
 @formula(workload="training", unit="")
@@ -60,7 +60,7 @@ def pipeline_bubble_s(plan, micro_batch_s):
 @formula(workload="training")
 def gradient_sync_exposed_s(gradient_sync_s, training_forward_compute_s):
     """Gradient synchronisation not hidden behind the last micro-batch's backward pass."""
-    return np.maximum(gradient_sync_s - 2.0 * training_forward_compute_s, 0.0)
+    return maximum(gradient_sync_s - 2.0 * training_forward_compute_s, 0.0)
 
 
 @formula(workload="training")
