@@ -126,7 +126,9 @@ def ridgeline_register_formulas(register: "Callable[[Formula], None]") -> None:
     ``plan``, ``workload``) or after other quantities. For any scenario, the engine keeps the
     formulas whose conditions hold and takes the most specific; two equally specific ones from
     different plugins are an error naming both. Formulas must be pure and must accept numpy
-    arrays wherever numbers flow in.
+    arrays wherever numbers flow in. Purity matters: the engine computes a formula whose
+    parameters depend only on ``model``, ``system`` and ``plan`` once per such triple and
+    reuses the value in later estimates.
 
     Example::
 
