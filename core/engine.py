@@ -491,6 +491,10 @@ def _format_any(value: Any, unit: str) -> str:
     if unit == "table":
         return f"{len(value)} operations"
     if unit == "object":
+        if hasattr(value, "_asdict"):  # a named tuple: its fields, numbers in short form
+            return f"{type(value).__name__}(" + ", ".join(
+                f"{k}={v:g}" if isinstance(v, float) else f"{k}={v!r}"
+                for k, v in value._asdict().items()) + ")"
         return repr(value)
     if isinstance(value, np.ndarray):
         if value.size <= 4:

@@ -494,3 +494,13 @@ def test_maximum_and_minimum_of_numbers_are_numpys_as_plain_floats(a, b):
     array = np.array([1.0, -2.0, np.nan])
     np.testing.assert_array_equal(maximum(array, 0.0), np.maximum(array, 0.0))
     np.testing.assert_array_equal(minimum(array, 0.0), np.minimum(array, 0.0))
+
+
+def test_structured_values_stay_out_of_the_numbers(catalog):
+    from ridgeline.commands import _estimate_json
+    e = ridgeline.infer("llama-2-7b", on="h100", tp=2, batch=4, catalog=catalog)
+    data = _estimate_json(e)
+    assert "dense_shard" not in data["values"] and "dense_shard" not in data["units"]
+    assert data["objects"]["dense_shard"]["heads"] == 16.0
+    assert all(isinstance(v, (int, float)) for v in data["values"].values())
+    assert "DenseShard(tp=2, hidden=4096," in e.explain("decode_attention_operations")
