@@ -29,10 +29,6 @@ def resolve_model(model: ModelLike, catalog: Catalog) -> Model:
     """A model from a preset name, a local ``config.json`` path, or a :class:`Model`."""
     if isinstance(model, Model):
         return model
-    if type(model) is str:  # a preset name resolved before: one look-up
-        found = catalog._cache.get(("model named", model))
-        if found is not None:
-            return found
     text = os.fspath(model)
     looks_like_path = text.endswith(".json") or "/" in text or os.sep in text
     if not looks_like_path and isinstance(model, str):

@@ -127,34 +127,6 @@ def other_table(shard, layers, tokens, logit_tokens):
     )
 
 
-def attention_operations(model, tp, layers, sequences, new_tokens, context_tokens, kv_read,
-                         score_bytes=0.0):
-    """:func:`attention_table` for ``model`` under tensor parallelism ``tp``."""
-    return attention_table(DenseShard.of(model, tp), layers, sequences, new_tokens,
-                           context_tokens, kv_read, score_bytes)
-
-
-def mlp_operations(model, tp, layers, tokens):
-    """:func:`mlp_table` for ``model`` under tensor parallelism ``tp``."""
-    return mlp_table(DenseShard.of(model, tp), layers, tokens)
-
-
-def other_operations(model, tp, layers, tokens, logit_tokens):
-    """:func:`other_table` for ``model`` under tensor parallelism ``tp``."""
-    return other_table(DenseShard.of(model, tp), layers, tokens, logit_tokens)
-
-
-def phase_operations(model, tp, layers, sequences, new_tokens, context_tokens, kv_read,
-                     logit_tokens, score_bytes=0.0):
-    """Every operation of one phase of a dense model on one device (attention, MLP, the rest);
-    the arguments are those of :func:`attention_operations` plus ``logit_tokens``."""
-    shard = DenseShard.of(model, tp)
-    n = sequences * new_tokens
-    return (attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_read,
-                            score_bytes)
-            + mlp_table(shard, layers, n) + other_table(shard, layers, n, logit_tokens))
-
-
 @formula(family="dense", unit="object")
 def dense_shard(model, plan):
     """What one device holds of each layer under tensor parallelism (heads, MLP width) and

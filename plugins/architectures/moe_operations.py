@@ -145,7 +145,8 @@ def moe_mlp_operations(model, plan, tokens, compute_factor, imbalance, stages=1,
                              weight_bytes=mats * h * shared * w,
                              activation_bytes=tokens * (2 * h + mats * shared) * a,
                              count=moe_layers))
-    dense = dense_operations.mlp_operations(model, tp, s.dense_layers / stages, tokens) \
+    dense = dense_operations.mlp_table(dense_operations.DenseShard.of(model, tp),
+                                       s.dense_layers / stages, tokens) \
         if s.dense_layers else ()
     return tuple(dense) + tuple(ops)
 

@@ -145,7 +145,6 @@ def lpu_prefill_s(prefill_operations, compute_flops_per_s, memory_bandwidth_byte
 
 
 FORMULAS = (replica_devices, lpu_prefill_activation_bytes_per_sequence, devices_needed,
-           
             lpu_weight_bytes_per_device, lpu_kv_cache_bytes_per_token_per_device, lpu_micro_batch,
             lpu_pipeline_occupancy, lpu_chip_hop_s, lpu_pass_compute_s, lpu_pipeline_hops_s,
             lpu_decode_step_s, lpu_first_decode_step_s, lpu_prefill_s)
