@@ -18,7 +18,8 @@ from .engine import Estimate, estimate
 from .errors import ScenarioError, UnknownNameError
 from .model import Model
 from .precision import check as check_precision
-from .scenario import InferenceWorkload, Plan, Scenario, System, TrainingWorkload
+from .scenario import (InferenceWorkload, Plan, Scenario, System, TrainingWorkload,
+                       check_plan)
 from .units import parse, parse_count
 
 ModelLike = Union[str, os.PathLike, Model]
@@ -50,10 +51,22 @@ def resolve_model(model: ModelLike, catalog: Catalog) -> Model:
 def _count(value: Any, what: str) -> int:
     if type(value) is int and 0 < value <= _EXACT_INT:
         return value  # what the general path returns for it, without the float round trip
+    if type(value) is str:
+        known = _COUNTS.get(value)  # "1B", "300B": the same few strings, call after call
+        if known is not None:
+            return known
     number = parse_count(value, what=what)
     if number != int(number) or number < 1:
         raise ScenarioError(f"{what} must be a whole number >= 1, got {value!r}")
+    if type(value) is str:
+        if len(_COUNTS) >= 256:
+            _COUNTS.clear()
+        _COUNTS[value] = int(number)
     return int(number)
+
+
+#: counts parsed from strings, by the string.
+_COUNTS: dict = {}
 
 
 #: the largest int that survives a round trip through float unchanged (2^53).
@@ -245,6 +258,37 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     and defaults to ``devices_needed``, evaluated with ``inputs``.
     """
     catalog = catalog or default_catalog()
+    speculative = draft is not None or gamma is not None or accept is not None
+    setup_args = (model, on, devices, tp, pp, weights, kv, activations, price, ep, offload)
+    setup = None if speculative or efficiency else \
+        _kept_setup(catalog, "inference", setup_args, _inference_setup)
+    if setup is None:
+        setup = _inference_setup(catalog, *setup_args, efficiency=efficiency)
+    m, plan, system, spreads = setup
+    b = 1 if batch == "max" else _positive_int(batch, "batch")
+    speculation = _speculation(m, system.accelerator, draft, gamma, accept, catalog) \
+        if speculative else _NO_SPECULATION
+    workload = InferenceWorkload(batch=b, prompt_tokens=_count(prompt, "prompt"),
+                                 output_tokens=_count(output, "output"), **speculation)
+    scenario = Scenario(model=m, system=system, plan=plan, workload=workload)
+    if speculative:  # the draft's features may change which formulas apply
+        spreads = plan.tp * plan.pp == 1 and _defines_devices_needed(catalog,
+                                                                     scenario.features())
+    if system.devices != plan.tp * plan.pp and not spreads:
+        raise ScenarioError(f"devices={system.devices} must equal tp x pp = "
+                            f"{plan.tp * plan.pp} for inference of one model replica")
+    if devices is None and spreads:
+        needed = estimate(scenario, ["devices_needed"], catalog=catalog,
+                          inputs=_given(inputs, catalog))["devices_needed"]
+        scenario = attrs.evolve(scenario, system=attrs.evolve(system, devices=int(needed)))
+        return scenario.check()
+    return scenario.check() if speculative else scenario
+
+
+def _inference_setup(catalog: Catalog, model, on, devices, tp, pp, weights, kv, activations,
+                     price, ep, offload, efficiency=None) -> tuple:
+    """The checked model, plan and system of an inference call, and whether the accelerator
+    kind spreads one replica over the devices itself: everything but the workload."""
     m = _precisions(resolve_model(model, catalog), weights, kv, activations)
     acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
     _accelerator_runs(m, acc, catalog)
@@ -254,36 +298,80 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     _check_divides(m, plan)
     _check_expert_parallel(m, plan)
     n = _positive_int(devices, "devices") if devices is not None else plan.tp * plan.pp
-    b = 1 if batch == "max" else _positive_int(batch, "batch")
-    speculation = _speculation(m, acc, draft, gamma, accept, catalog) \
-        if draft is not None or gamma is not None or accept is not None else _NO_SPECULATION
-    workload = InferenceWorkload(batch=b, prompt_tokens=_count(prompt, "prompt"),
-                                 output_tokens=_count(output, "output"), **speculation)
     system = _plain_system(acc, n) if price is None and not efficiency else \
         _system(acc, n, price, efficiency)
-    scenario = Scenario(model=m, system=system, plan=plan, workload=workload)
-    spreads = plan.tp * plan.pp == 1 and _defines_devices_needed(catalog, scenario)
-    if n != plan.tp * plan.pp and not spreads:
-        raise ScenarioError(f"devices={n} must equal tp x pp = {plan.tp * plan.pp} for "
-                            f"inference of one model replica")
-    if devices is None and spreads:
-        needed = estimate(scenario, ["devices_needed"], catalog=catalog,
-                          inputs=_given(inputs, catalog))["devices_needed"]
-        scenario = attrs.evolve(scenario, system=attrs.evolve(system, devices=int(needed)))
-    return scenario.check()
+    features = (m.family, acc.kind, InferenceWorkload.kind, plan.features() | m.features())
+    spreads = plan.tp * plan.pp == 1 and _defines_devices_needed(catalog, features)
+    if spreads or n == plan.tp * plan.pp:
+        # a system that spreads is checked again once it is sized
+        check_plan(plan, system)
+    return m, plan, system, spreads
+
+
+#: distinct argument sets whose checked setup (model, plan, system) one catalog keeps.
+_SETUP_CACHE_SIZE = 256
+
+
+def _kept_setup(catalog: Catalog, kind: str, args: tuple, build) -> Optional[tuple]:
+    """``build(catalog, *args)``, computed once per distinct ``args`` and kept in the catalog
+    (whose presets and plugins the result depends on), or ``None`` for arguments it must not
+    keep: a model read from a file (the file may change), unhashable arguments.
+
+    The key holds the arguments' types beside their values (``tp=True`` must still be
+    refused, not found under ``tp=1``); the model and the accelerator may be objects, kept by
+    identity, each entry holding them so that no identity is reused while it is kept. Any
+    other argument must be a plain number, string or ``None``.
+    """
+    model, on = args[0], args[1]
+    if type(model) is str:
+        if model.endswith(".json") or "/" in model or os.sep in model:
+            return None
+    elif not isinstance(model, Model):
+        return None
+    types = tuple(map(type, args))
+    if not _PLAIN.issuperset(types[2:]):
+        return None
+    key = (types, model if type(model) is str else id(model),
+           on if type(on) is str else id(on)) + args[2:]
+    kept = catalog._cache.get(("setups", kind))
+    if kept is None:
+        kept = catalog._cache[("setups", kind)] = {}
+    entry = kept.get(key)
+    if entry is not None and (type(model) is str or entry[0] is model) and \
+            (type(on) is str or entry[1] is on):
+        return entry[2]
+    if type(model) is str and not _is_preset(catalog, model):
+        return None  # a folder or file without the ".json" ending: read each time
+    setup = build(catalog, *args)
+    if len(kept) >= _SETUP_CACHE_SIZE:
+        kept.clear()
+    kept[key] = (model, on, setup)
+    return setup
+
+
+#: argument types kept by value; any other (objects, lists) by identity.
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
+def _is_preset(catalog: Catalog, name: str) -> bool:
+    try:
+        catalog.model(name)
+    except UnknownNameError:
+        return False
+    return True
 
 
 _NO_SPECULATION: Mapping[str, Any] = {}
 
 
-def _defines_devices_needed(catalog: Catalog, scenario: Scenario) -> bool:
-    """Whether a formula for ``devices_needed`` applies: the accelerator's kind then places
-    one replica over the system's devices itself."""
-    key = ("defines devices_needed", scenario.features())
+def _defines_devices_needed(catalog: Catalog, features: tuple) -> bool:
+    """Whether a formula for ``devices_needed`` applies to scenarios with ``features``: the
+    accelerator's kind then places one replica over the system's devices itself."""
+    key = ("defines devices_needed", features)
     known = catalog._cache.get(key)
     if known is None:
-        features = (catalog.lineage(scenario.model.family),) + key[1][1:]
-        known = catalog._cache[key] = any(f.applies.holds(features)
+        scenario_features = (catalog.lineage(features[0]),) + features[1:]
+        known = catalog._cache[key] = any(f.applies.holds(scenario_features)
                                           for f in catalog.formulas.get("devices_needed", ()))
     return known
 
@@ -349,6 +437,28 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                    offload: str = "none", forward_only: bool = False) -> Scenario:
     """The scenario :func:`train` estimates."""
     catalog = catalog or default_catalog()
+    setup_args = (model, on, devices, tp, pp, dp, micro_batch, precision, sp, interleave, zero,
+                  recompute, attention, price, ep, offload)
+    setup = None if efficiency else _kept_setup(catalog, "training", setup_args,
+                                                _training_setup)
+    if setup is None:
+        setup = _training_setup(catalog, *setup_args, efficiency=efficiency)
+    m, plan, system = setup
+    g = _count(global_batch, "global batch")
+    if g % (plan.dp * plan.micro_batch):
+        raise ScenarioError(f"global batch {g} is not a multiple of dp x micro-batch = "
+                            f"{plan.dp} x {plan.micro_batch}")
+    workload = TrainingWorkload(global_batch=g, seq_len=_count(seq, "seq"),
+                                tokens=float(_count(tokens, "tokens")),
+                                forward_only=bool(forward_only))
+    # the plan was checked against the system with the setup
+    return Scenario(model=m, system=system, plan=plan, workload=workload)
+
+
+def _training_setup(catalog: Catalog, model, on, devices, tp, pp, dp, micro_batch, precision,
+                    sp, interleave, zero, recompute, attention, price, ep, offload,
+                    efficiency=None) -> tuple:
+    """The checked model, plan and system of a training call: everything but the workload."""
     m = resolve_model(model, catalog)
     if precision is not None:
         check_precision(precision, what="precision")
@@ -386,16 +496,10 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     if n != plan.devices:
         raise ScenarioError(f"devices={n} must equal tp x pp x dp = {plan.tp} x {plan.pp} x "
                             f"{plan.dp} = {plan.devices}")
-    g = _count(global_batch, "global batch")
-    if g % (plan.dp * plan.micro_batch):
-        raise ScenarioError(f"global batch {g} is not a multiple of dp x micro-batch = "
-                            f"{plan.dp} x {plan.micro_batch}")
-    workload = TrainingWorkload(global_batch=g, seq_len=_count(seq, "seq"),
-                                tokens=float(_count(tokens, "tokens")),
-                                forward_only=bool(forward_only))
     system = _plain_system(acc, n) if price is None and not efficiency else \
         _system(acc, n, price, efficiency)
-    return Scenario(model=m, system=system, plan=plan, workload=workload).check()
+    check_plan(plan, system)
+    return m, plan, system
 
 
 def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = None, tp: int = 1,

@@ -110,32 +110,90 @@ def total(ops: tuple[Operation, ...], field: str) -> Number:
     # a list, not a generator: half the cost for a few operations, and the same sum(); the
     # fields are unpacked by position, which costs a fraction of reading them by name
     if field == "bytes":
-        return sum([(w + a + kv) * count for _, _, w, a, kv, count in ops])
+        return sum([(w + a + kv) * count for _, _, w, a, kv, count in rows(ops)])
     try:
         i = _FIELD_INDEX[field]
     except KeyError:
         raise ValueError(f"total: no operation field {field!r} (fields: flops, bytes, "
                          f"{', '.join(list(_FIELD_INDEX)[1:])})") from None
-    return sum([op[i] * op[5] for op in ops])
+    return sum([op[i] * op[5] for op in rows(ops)])
 
 
 _FIELD_INDEX = {"flops": 1, "weight_bytes": 2, "activation_bytes": 3, "kv_bytes": 4}
 
 #: an Operation from a tuple of its six fields, without the Python-level ``__new__`` of a
-#: named tuple (a few times cheaper, and a table builds a few dozen per estimate)
+#: named tuple (a few times cheaper)
 _operation = functools.partial(tuple.__new__, Operation)
+_tuple_iter = tuple.__iter__
+_tuple_getitem = tuple.__getitem__
+_concat = tuple.__add__
+_repeat = tuple.__mul__
 
 
-def table(*rows: tuple) -> tuple[Operation, ...]:
+class Table(tuple):
+    """A phase's operations: a tuple that reads as :class:`Operation` rows.
+
+    It keeps each row as it was given, a plain tuple of the six fields, and makes the named
+    :class:`Operation` when a row is read (``table[i]``, ``for op in table``): a plain tuple
+    costs a fraction of a named one to build, every estimate builds dozens of rows, and most
+    of them are only ever summed (by position: see :func:`rows`). Equality and hashing are
+    those of the tuple of :class:`Operation` it reads as; ``+`` of tables is a table.
+    """
+
+    __slots__ = ()
+
+    def __iter__(self):
+        return map(_operation, _tuple_iter(self))
+
+    def __getitem__(self, index):
+        item = _tuple_getitem(self, index)
+        return Table(item) if type(index) is slice else _operation(item)
+
+    def __add__(self, other):
+        if isinstance(other, tuple):
+            return Table(_concat(self, other))
+        return NotImplemented
+
+    def __radd__(self, other):
+        if isinstance(other, tuple):
+            return Table(_concat(other, self))
+        return NotImplemented
+
+    def __mul__(self, times):
+        repeated = _repeat(self, times)
+        return repeated if repeated is NotImplemented else Table(repeated)
+
+    __rmul__ = __mul__
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+    def __reduce__(self):
+        return (Table, (tuple(_tuple_iter(self)),))
+
+
+def rows(ops) -> Any:
+    """An iterator over the rows of a table as plain tuples ``(name, flops, weight_bytes,
+    activation_bytes, kv_bytes, count)``, for loops that unpack them by position: no named
+    :class:`Operation` is made. Any tuple or iterable of operations works."""
+    return _tuple_iter(ops) if isinstance(ops, tuple) else iter(ops)
+
+
+_SIX = frozenset((6,))
+
+
+def table(*rows: tuple) -> Table:
     """A phase's table from positional rows ``(name, flops, weight_bytes, activation_bytes,
-    kv_bytes, count)``: the same :class:`Operation` values as ``Operation(*row)``, built at
-    a fraction of the cost (tables are rebuilt on every estimate).
+    kv_bytes, count)``: it reads as ``Operation(*row)`` for each row, and costs a fraction of
+    building those (tables are rebuilt on every estimate).
 
     Raises:
         ValueError: a row without exactly the six fields.
     """
-    for row in rows:
-        if len(row) != 6:
-            raise ValueError(f"table: a row needs the six fields (name, flops, weight_bytes, "
-                             f"activation_bytes, kv_bytes, count), got {row!r}")
-    return tuple(map(_operation, rows))
+    if not _SIX.issuperset(map(len, rows)):
+        for row in rows:
+            if len(row) != 6:
+                raise ValueError(f"table: a row needs the six fields (name, flops, "
+                                 f"weight_bytes, activation_bytes, kv_bytes, count), got "
+                                 f"{row!r}")
+    return Table(rows)

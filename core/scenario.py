@@ -211,12 +211,16 @@ class Scenario(_CachedFeatures):
 
     def check(self) -> "Scenario":
         """Raise :class:`ScenarioError` if the plan cannot run on this system."""
-        plan, system = self.plan, self.system
-        if plan.devices > system.devices:
-            raise ScenarioError(f"the plan needs tp x pp x dp = {plan.tp} x {plan.pp} x "
-                                f"{plan.dp} = {plan.devices} devices but the system has "
-                                f"{system.devices}")
-        if system.devices % plan.devices:
-            raise ScenarioError(f"{system.devices} devices are not a multiple of tp x pp x dp "
-                                f"= {plan.devices}")
+        check_plan(self.plan, self.system)
         return self
+
+
+def check_plan(plan: Plan, system: System) -> None:
+    """Raise :class:`ScenarioError` if ``plan`` cannot run on ``system``."""
+    if plan.devices > system.devices:
+        raise ScenarioError(f"the plan needs tp x pp x dp = {plan.tp} x {plan.pp} x "
+                            f"{plan.dp} = {plan.devices} devices but the system has "
+                            f"{system.devices}")
+    if system.devices % plan.devices:
+        raise ScenarioError(f"{system.devices} devices are not a multiple of tp x pp x dp "
+                            f"= {plan.devices}")

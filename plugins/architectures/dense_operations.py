@@ -26,11 +26,12 @@ def _shard(model, tp):
 
 
 class DenseShard(NamedTuple):
-    """What one device holds of a dense layer under tensor parallelism, and element sizes.
+    """What one device holds of a dense layer under tensor parallelism, element sizes, and
+    the per-token FLOPs and bytes of each operation that follow from them.
 
     Depends only on the model and the plan, so the engine computes it once per model, system
     and plan (the ``dense_shard`` quantity) and every phase's table reuses it: the tables
-    then do only the arithmetic that depends on the workload.
+    then do only the arithmetic that depends on the workload (tokens, context).
     """
 
     tp: float
@@ -54,17 +55,69 @@ class DenseShard(NamedTuple):
     layers: float
     """Transformer layers of the whole model."""
 
+    # per layer and token (or per layer, for weights), on the device
+    qkv_flops_per_token: float
+    qkv_weight_bytes: float
+    qkv_activation_bytes_per_token: float
+    """The hidden state read, Q, K and V written."""
+    kv_cache_bytes_per_token: float
+    """K and V of one token in one layer."""
+    attention_flops_per_token_context: float
+    """Scores and values: 4 FLOPs per query-head dimension and token attended to."""
+    attention_query_bytes_per_token: float
+    """Q read, the attention output written."""
+    attention_kv_bytes_per_token: float
+    """K and V read from activations (attention that computes them in place)."""
+    out_flops_per_token: float
+    out_weight_bytes: float
+    out_activation_bytes_per_token: float
+    mlp_flops_per_token: float
+    mlp_weight_bytes: float
+    mlp_activation_bytes_per_token: float
+    """The hidden state in and out, the intermediate of every matrix."""
+    norms_flops_per_token: float
+    norms_activation_bytes_per_token: float
+    """Norms read and write the hidden state; two residual adds read two and write one."""
+    embedding_bytes_per_token: float
+    lm_head_flops_per_token: float
+    lm_head_weight_bytes: float
+    lm_head_activation_bytes_per_token: float
+
     @classmethod
     def of(cls, model, tp) -> "DenseShard":
         heads, kv_heads, ff = _shard(model, tp)
         # floats throughout: mixed int-float arithmetic is several times slower in CPython,
         # and every value here is an integer small enough to be exact as a float
-        return cls(float(tp), float(model.hidden_size), float(model.head_width), heads,
-                   kv_heads, ff, 3.0 if model.mlp == "gated" else 2.0,
-                   float(model.norms_per_layer), float(model.embed_dim or model.hidden_size),
-                   float(model.vocab_size), bytes_per_element(model.weights_dtype),
-                   bytes_per_element(model.activations_dtype),
-                   bytes_per_element(model.kv_dtype), float(model.num_layers))
+        h, d = float(model.hidden_size), float(model.head_width)
+        mats = 3.0 if model.mlp == "gated" else 2.0
+        norms = float(model.norms_per_layer)
+        embed, vocab = float(model.embed_dim or model.hidden_size), float(model.vocab_size)
+        w = bytes_per_element(model.weights_dtype)
+        a = bytes_per_element(model.activations_dtype)
+        kv = bytes_per_element(model.kv_dtype)
+        q_width = heads * d
+        qkv_width = (heads + 2 * kv_heads) * d
+        kv_width = 2 * kv_heads * d
+        vocab_shard = vocab / tp
+        return cls(
+            float(tp), h, d, heads, kv_heads, ff, mats, norms, embed, vocab, w, a, kv,
+            float(model.num_layers),
+            qkv_flops_per_token=2.0 * h * qkv_width, qkv_weight_bytes=h * qkv_width * w,
+            qkv_activation_bytes_per_token=(h + qkv_width) * a,
+            kv_cache_bytes_per_token=kv_width * kv,
+            attention_flops_per_token_context=4.0 * q_width,
+            attention_query_bytes_per_token=2 * q_width * a,
+            attention_kv_bytes_per_token=kv_width * a,
+            out_flops_per_token=2.0 * q_width * h, out_weight_bytes=q_width * h * w,
+            out_activation_bytes_per_token=(q_width + h) * a,
+            mlp_flops_per_token=2.0 * mats * h * ff, mlp_weight_bytes=mats * h * ff * w,
+            mlp_activation_bytes_per_token=(2 * h + mats * ff) * a,
+            norms_flops_per_token=8.0 * h * norms,
+            norms_activation_bytes_per_token=h * a * (2 * norms + 6),
+            embedding_bytes_per_token=embed * (w + a),
+            lm_head_flops_per_token=2.0 * embed * vocab_shard,
+            lm_head_weight_bytes=embed * vocab_shard * w,
+            lm_head_activation_bytes_per_token=(embed + vocab_shard) * a)
 
 
 #: bytes each attention-score element moves with unfused kernels and 2-byte activations:
@@ -89,41 +142,43 @@ def attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_rea
         score_bytes: bytes each attention-score element moves through memory (0 with
             flash-attention-style kernels; see ``UNFUSED_SCORE_BYTES``).
     """
-    _, h, d, heads, kv_heads, _, _, _, _, _, w, a, kv, _ = shard
     n = sequences * new_tokens  # tokens processed
-    qkv_width = (heads + 2 * kv_heads) * d
-    kv_per_token = 2 * kv_heads * d * kv  # K and V of one token in one layer
-    kv_bytes = n * kv_per_token + (sequences * context_tokens * kv_per_token if kv_read else 0.0)
+    attended = n * context_tokens  # (token, context token) pairs
+    kv_per_token = shard.kv_cache_bytes_per_token
+    if kv_read:  # the new tokens' K and V written, the context's read
+        kv_bytes = n * kv_per_token + sequences * context_tokens * kv_per_token
+        attention_bytes = n * shard.attention_query_bytes_per_token
+    else:  # K and V written to the cache, and read as activations
+        kv_bytes = n * kv_per_token
+        attention_bytes = n * (shard.attention_query_bytes_per_token
+                               + shard.attention_kv_bytes_per_token)
+    if score_bytes:
+        attention_bytes = attention_bytes + attended * shard.heads * score_bytes
     return table(
-        ("qkv_proj", 2.0 * n * h * qkv_width, h * qkv_width * w, n * (h + qkv_width) * a, 0.0,
-         layers),
-        ("attention", 4.0 * n * context_tokens * heads * d, 0.0,
-         n * (2 * heads * d + (0 if kv_read else 2 * kv_heads * d)) * a
-         + n * context_tokens * heads * score_bytes, kv_bytes, layers),
-        ("out_proj", 2.0 * n * heads * d * h, heads * d * h * w, n * (heads * d + h) * a, 0.0,
-         layers),
+        ("qkv_proj", n * shard.qkv_flops_per_token, shard.qkv_weight_bytes,
+         n * shard.qkv_activation_bytes_per_token, 0.0, layers),
+        ("attention", attended * shard.attention_flops_per_token_context, 0.0, attention_bytes,
+         kv_bytes, layers),
+        ("out_proj", n * shard.out_flops_per_token, shard.out_weight_bytes,
+         n * shard.out_activation_bytes_per_token, 0.0, layers),
     )
 
 
 def mlp_table(shard, layers, tokens):
     """The dense MLP of one phase on one device: ``tokens`` tokens through every layer's MLP."""
-    h, ff, mats, w, a = shard.hidden, shard.ff, shard.mats, shard.weight_bytes_per_element, \
-        shard.activation_bytes_per_element
-    return table(("mlp", 2.0 * mats * tokens * h * ff, mats * h * ff * w,
-                  tokens * (2 * h + mats * ff) * a, 0.0, layers))
+    return table(("mlp", tokens * shard.mlp_flops_per_token, shard.mlp_weight_bytes,
+                  tokens * shard.mlp_activation_bytes_per_token, 0.0, layers))
 
 
 def other_table(shard, layers, tokens, logit_tokens):
     """What every decoder has around attention and MLP: norms and residual adds per layer,
     the embedding look-up, the LM head over ``logit_tokens`` tokens."""
-    tp, h, _, _, _, _, _, norms, embed, vocab, w, a, _, _ = shard
-    n = tokens
     return table(
-        # norms read and write the hidden state; two residual adds read two and write one
-        ("norms_residual", 8.0 * n * h * norms, 0.0, n * h * a * (2 * norms + 6), 0.0, layers),
-        ("embedding", 0.0 * n, 0.0, n * embed * (w + a), 0.0, 1),
-        ("lm_head", 2.0 * logit_tokens * embed * vocab / tp, embed * vocab / tp * w,
-         logit_tokens * (embed + vocab / tp) * a, 0.0, 1),
+        ("norms_residual", tokens * shard.norms_flops_per_token, 0.0,
+         tokens * shard.norms_activation_bytes_per_token, 0.0, layers),
+        ("embedding", 0.0 * tokens, 0.0, tokens * shard.embedding_bytes_per_token, 0.0, 1),
+        ("lm_head", logit_tokens * shard.lm_head_flops_per_token, shard.lm_head_weight_bytes,
+         logit_tokens * shard.lm_head_activation_bytes_per_token, 0.0, 1),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ridgeline.plugin import ScenarioError, compute_precision, formula, hookimpl, roofline_s
+from ridgeline.plugin import ScenarioError, compute_precision, formula, hookimpl, roofline_s, rows
 
 
 @formula(unit="")
@@ -82,7 +82,7 @@ def operations_time_s(ops, flops_per_s, bytes_per_s, overhead_s):
     # float summation of Python 3.12+), so the result is the same to the bit.
     time_s = 0
     try:
-        for _, flops, weight_bytes, activation_bytes, kv_bytes, count in ops:
+        for _, flops, weight_bytes, activation_bytes, kv_bytes, count in rows(ops):
             compute_s = flops / flops_per_s
             memory_s = (weight_bytes + activation_bytes + kv_bytes) / bytes_per_s
             # as np.maximum: the larger, or NaN when either is NaN
