@@ -15,10 +15,13 @@ Watts = NewType("Watts", float)
 UsdPerHour = NewType("UsdPerHour", float)
 Count = NewType("Count", float)
 
+_INF = math.inf
 _ID = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 
 
 def finite_positive(instance, attribute, value) -> None:
+    if type(value) is float and 0.0 < value < _INF:
+        return  # the common case, in one comparison (NaN fails it)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{attribute.name} must be a number, got {value!r}")
     if not math.isfinite(value) or value <= 0:
@@ -47,6 +50,8 @@ def fraction(instance, attribute, value) -> None:
 
 def probability(instance, attribute, value) -> None:
     """A probability in [0, 1]."""
+    if type(value) is float and 0.0 <= value <= 1.0:
+        return  # the common case, in one comparison (NaN fails it)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{attribute.name} must be a number, got {value!r}")
     if not math.isfinite(value) or not 0 <= value <= 1:
@@ -54,6 +59,8 @@ def probability(instance, attribute, value) -> None:
 
 
 def positive_int(instance, attribute, value) -> None:
+    if type(value) is int and value >= 1:
+        return  # the common case (bool is a subclass of int, not int)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{attribute.name} must be a whole number >= 1, got {value!r}")
 

@@ -19,7 +19,7 @@ from .errors import ScenarioError, UnknownNameError
 from .model import Model
 from .precision import check as check_precision
 from .scenario import (InferenceWorkload, Plan, Scenario, System, TrainingWorkload,
-                       check_plan)
+                       check_plan, scenario_features)
 from .units import parse, parse_count
 
 ModelLike = Union[str, os.PathLike, Model]
@@ -260,20 +260,29 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     catalog = catalog or default_catalog()
     speculative = draft is not None or gamma is not None or accept is not None
     setup_args = (model, on, devices, tp, pp, weights, kv, activations, price, ep, offload)
-    setup = None if speculative or efficiency else \
-        _kept_setup(catalog, "inference", setup_args, _inference_setup)
+    # kept only for plain arguments (see _kept_setup)
+    plain = type(tp) is int and type(pp) is int and type(ep) is int and \
+        (devices is None or type(devices) is int) and (weights is None or type(weights) is str) \
+        and (kv is None or type(kv) is str) and (activations is None or type(activations) is str) \
+        and (price is None or type(price) in _PRICE_TYPES) and type(offload) is str
+    setup = _kept_setup(catalog, _INFERENCE_SETUPS, setup_args, _inference_setup) \
+        if plain and not speculative and not efficiency else None
     if setup is None:
         setup = _inference_setup(catalog, *setup_args, efficiency=efficiency)
-    m, plan, system, spreads = setup
+    m, plan, system, spreads, features = setup
     b = 1 if batch == "max" else _positive_int(batch, "batch")
     speculation = _speculation(m, system.accelerator, draft, gamma, accept, catalog) \
         if speculative else _NO_SPECULATION
-    workload = InferenceWorkload(batch=b, prompt_tokens=_count(prompt, "prompt"),
-                                 output_tokens=_count(output, "output"), **speculation)
-    scenario = Scenario(model=m, system=system, plan=plan, workload=workload)
-    if speculative:  # the draft's features may change which formulas apply
+    if speculative:
+        workload = InferenceWorkload(b, _count(prompt, "prompt"), _count(output, "output"),
+                                     **speculation)
+        scenario = Scenario(m, system, plan, workload)
+        # the draft's features may change which formulas apply
         spreads = plan.tp * plan.pp == 1 and _defines_devices_needed(catalog,
                                                                      scenario.features())
+    else:
+        workload = InferenceWorkload(b, _count(prompt, "prompt"), _count(output, "output"))
+        scenario = Scenario(m, system, plan, workload)._known_features(features)
     if system.devices != plan.tp * plan.pp and not spreads:
         raise ScenarioError(f"devices={system.devices} must equal tp x pp = "
                             f"{plan.tp * plan.pp} for inference of one model replica")
@@ -300,42 +309,56 @@ def _inference_setup(catalog: Catalog, model, on, devices, tp, pp, weights, kv, 
     n = _positive_int(devices, "devices") if devices is not None else plan.tp * plan.pp
     system = _plain_system(acc, n) if price is None and not efficiency else \
         _system(acc, n, price, efficiency)
-    features = (m.family, acc.kind, InferenceWorkload.kind, plan.features() | m.features())
+    # the features of every scenario of this setup without a draft model
+    features = scenario_features(m, system, plan, _PLAIN_INFERENCE)
     spreads = plan.tp * plan.pp == 1 and _defines_devices_needed(catalog, features)
     if spreads or n == plan.tp * plan.pp:
         # a system that spreads is checked again once it is sized
         check_plan(plan, system)
-    return m, plan, system, spreads
+    return m, plan, system, spreads, features
 
+
+#: workloads without discrete features, for the features of scenarios built from a setup.
+_PLAIN_INFERENCE = InferenceWorkload()
+_PLAIN_TRAINING = TrainingWorkload()
+
+
+#: prices are parsed to the same value from any of these (2, 2.0 and "2" alike).
+_PRICE_TYPES = (str, int, float)
 
 #: distinct argument sets whose checked setup (model, plan, system) one catalog keeps.
 _SETUP_CACHE_SIZE = 256
 
 
-def _kept_setup(catalog: Catalog, kind: str, args: tuple, build) -> Optional[tuple]:
-    """``build(catalog, *args)``, computed once per distinct ``args`` and kept in the catalog
-    (whose presets and plugins the result depends on), or ``None`` for arguments it must not
-    keep: a model read from a file (the file may change), unhashable arguments.
+#: keys, in a catalog's cache, of the setups it keeps for each kind of call.
+_INFERENCE_SETUPS = ("setups", "inference")
+_TRAINING_SETUPS = ("setups", "training")
 
-    The key holds the arguments' types beside their values (``tp=True`` must still be
-    refused, not found under ``tp=1``); the model and the accelerator may be objects, kept by
-    identity, each entry holding them so that no identity is reused while it is kept. Any
-    other argument must be a plain number, string or ``None``.
+
+def _kept_setup(catalog: Catalog, kind: tuple, args: tuple, build) -> Optional[tuple]:
+    """``build(catalog, *args)``, computed once per distinct ``args`` and kept in the catalog
+    (whose presets and plugins the result depends on), or ``None`` for a model it must not
+    keep: one read from a file (the file may change).
+
+    The model and the accelerator (``args[0]``, ``args[1]``) may be names or objects; objects
+    are kept by identity, each entry holding them so that no identity is reused while it is
+    kept. Every other argument must be a plain ``int``, ``str`` or ``None`` (the caller checks:
+    ``tp=True`` or ``tp=1.0`` would find the entry of ``tp=1`` by equality, yet must be
+    refused or converted as on the first call), or a price.
     """
     model, on = args[0], args[1]
     if type(model) is str:
         if model.endswith(".json") or "/" in model or os.sep in model:
             return None
-    elif not isinstance(model, Model):
+        model_key = model
+    elif isinstance(model, Model):
+        model_key = id(model)
+    else:
         return None
-    types = tuple(map(type, args))
-    if not _PLAIN.issuperset(types[2:]):
-        return None
-    key = (types, model if type(model) is str else id(model),
-           on if type(on) is str else id(on)) + args[2:]
-    kept = catalog._cache.get(("setups", kind))
+    key = (model_key, on if type(on) is str else id(on)) + args[2:]
+    kept = catalog._cache.get(kind)
     if kept is None:
-        kept = catalog._cache[("setups", kind)] = {}
+        kept = catalog._cache[kind] = {}
     entry = kept.get(key)
     if entry is not None and (type(model) is str or entry[0] is model) and \
             (type(on) is str or entry[1] is on):
@@ -347,10 +370,6 @@ def _kept_setup(catalog: Catalog, kind: str, args: tuple, build) -> Optional[tup
         kept.clear()
     kept[key] = (model, on, setup)
     return setup
-
-
-#: argument types kept by value; any other (objects, lists) by identity.
-_PLAIN = frozenset((str, int, float, bool, type(None)))
 
 
 def _is_preset(catalog: Catalog, name: str) -> bool:
@@ -439,20 +458,27 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     catalog = catalog or default_catalog()
     setup_args = (model, on, devices, tp, pp, dp, micro_batch, precision, sp, interleave, zero,
                   recompute, attention, price, ep, offload)
-    setup = None if efficiency else _kept_setup(catalog, "training", setup_args,
-                                                _training_setup)
+    # kept only for plain arguments (see _kept_setup)
+    plain = type(tp) is int and type(pp) is int and (dp is None or type(dp) is int) and \
+        type(micro_batch) is int and type(interleave) is int and type(zero) is int and \
+        type(ep) is int and type(sp) is bool and (devices is None or type(devices) is int) \
+        and (precision is None or type(precision) is str) and type(recompute) is str and \
+        type(attention) is str and (price is None or type(price) in _PRICE_TYPES) and \
+        type(offload) is str
+    setup = _kept_setup(catalog, _TRAINING_SETUPS, setup_args, _training_setup) \
+        if plain and not efficiency else None
     if setup is None:
         setup = _training_setup(catalog, *setup_args, efficiency=efficiency)
-    m, plan, system = setup
+    m, plan, system, features = setup
     g = _count(global_batch, "global batch")
     if g % (plan.dp * plan.micro_batch):
         raise ScenarioError(f"global batch {g} is not a multiple of dp x micro-batch = "
                             f"{plan.dp} x {plan.micro_batch}")
-    workload = TrainingWorkload(global_batch=g, seq_len=_count(seq, "seq"),
-                                tokens=float(_count(tokens, "tokens")),
-                                forward_only=bool(forward_only))
+    workload = TrainingWorkload(g, _count(seq, "seq"), float(_count(tokens, "tokens")),
+                                bool(forward_only))
     # the plan was checked against the system with the setup
-    return Scenario(model=m, system=system, plan=plan, workload=workload)
+    scenario = Scenario(m, system, plan, workload)
+    return scenario if forward_only else scenario._known_features(features)
 
 
 def _training_setup(catalog: Catalog, model, on, devices, tp, pp, dp, micro_batch, precision,
@@ -475,7 +501,7 @@ def _training_setup(catalog: Catalog, model, on, devices, tp, pp, dp, micro_batc
                 raise ScenarioError(f"devices={n} is not a multiple of tp x pp = {tp * pp}")
             dp = n // (tp * pp)
     dp = _positive_int(dp, "dp")
-    if zero not in (0, 1, 2, 3):
+    if type(zero) is not int or zero not in (0, 1, 2, 3):
         raise ScenarioError(f"zero must be 0, 1, 2 or 3, got {zero!r}")
     if recompute not in ("none", "selective", "full"):
         raise ScenarioError(f"recompute must be none, selective or full, got {recompute!r}")
@@ -499,7 +525,7 @@ def _training_setup(catalog: Catalog, model, on, devices, tp, pp, dp, micro_batc
     system = _plain_system(acc, n) if price is None and not efficiency else \
         _system(acc, n, price, efficiency)
     check_plan(plan, system)
-    return m, plan, system
+    return m, plan, system, scenario_features(m, system, plan, _PLAIN_TRAINING)
 
 
 def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = None, tp: int = 1,

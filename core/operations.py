@@ -179,6 +179,13 @@ def rows(ops) -> Any:
     return _tuple_iter(ops) if isinstance(ops, tuple) else iter(ops)
 
 
+def concat(*tables) -> Table:
+    """One table of the rows of ``tables``, in order: what ``a + b + c`` gives, in one step
+    (each ``+`` of tables makes a table of its own, and phases are concatenated on every
+    estimate)."""
+    return Table(functools.reduce(_concat, tables, ()))
+
+
 _SIX = frozenset((6,))
 
 

@@ -46,7 +46,7 @@ class System:
 
 
 class _CachedFeatures:
-    """A slot for an instance's discrete features, computed once when it is built.
+    """A slot for an instance's discrete features, computed once.
 
     Estimates ask for features on every call; the value objects are frozen, so computing them
     once is safe. The slot lives on this base class, outside attrs' fields, so it takes no
@@ -55,12 +55,6 @@ class _CachedFeatures:
     """
 
     __slots__ = ("_features",)
-
-    def __attrs_post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "_features", self._compute_features())
-        except Exception:  # noqa: BLE001 - an incomplete object fails in features(), as before
-            pass
 
     def _cached_features(self):
         try:
@@ -109,6 +103,13 @@ class Plan(_CachedFeatures):
     """Attention kernels: ``flash`` keeps the score matrix on chip and skips the masked half;
     ``unfused`` (Megatron-LM before FlashAttention) writes the full score matrix to memory and
     reads it back through softmax and dropout."""
+
+    def __attrs_post_init__(self) -> None:
+        # plans are few and long-lived: their features are computed when they are built
+        try:
+            object.__setattr__(self, "_features", self._compute_features())
+        except Exception:  # noqa: BLE001 - an incomplete object fails in features(), as before
+            pass
 
     @property
     def model_parallel(self) -> int:
@@ -204,15 +205,27 @@ class Scenario(_CachedFeatures):
         return self._cached_features()
 
     def _compute_features(self) -> tuple:
-        plan = self.plan.features()
-        extra = self.model.features() | self.workload.features()
-        return (self.model.family, self.system.accelerator.kind, self.workload.kind,
-                plan | extra if extra else plan)
+        return scenario_features(self.model, self.system, self.plan, self.workload)
+
+    def _known_features(self, features: tuple) -> "Scenario":
+        """This scenario, told its features (``scenario_features`` of its parts, computed
+        once for many scenarios that share model, system, plan and workload kind)."""
+        object.__setattr__(self, "_features", features)
+        return self
 
     def check(self) -> "Scenario":
         """Raise :class:`ScenarioError` if the plan cannot run on this system."""
         check_plan(self.plan, self.system)
         return self
+
+
+def scenario_features(model: Model, system: System, plan: Plan, workload: Workload) -> tuple:
+    """A scenario's discrete features: ``(family, accelerator kind, workload kind, the plan's,
+    the model's and the workload's features)``."""
+    plan_features = plan.features()
+    extra = model.features() | workload.features()
+    return (model.family, system.accelerator.kind, workload.kind,
+            plan_features | extra if extra else plan_features)
 
 
 def check_plan(plan: Plan, system: System) -> None:

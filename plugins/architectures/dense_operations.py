@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ridgeline.plugin import bytes_per_element, formula, hookimpl, table
+from ridgeline.plugin import bytes_per_element, concat, formula, hookimpl, table
 
 
 def _shard(model, tp):
@@ -217,7 +217,8 @@ def prefill_other_operations(dense_shard, batch, prompt_tokens):
 def prefill_operations(prefill_attention_operations, prefill_mlp_operations,
                        prefill_other_operations):
     """Prefill of the whole prompt for the batch: every layer, per tensor-parallel shard."""
-    return prefill_attention_operations + prefill_mlp_operations + prefill_other_operations
+    return concat(prefill_attention_operations, prefill_mlp_operations,
+                  prefill_other_operations)
 
 
 @formula(workload="inference", unit="")
@@ -251,7 +252,7 @@ def decode_other_operations(dense_shard, batch, decode_new_tokens):
 def decode_operations(decode_attention_operations, decode_mlp_operations,
                       decode_other_operations):
     """One decode step at the average context of the generation, per tensor-parallel shard."""
-    return decode_attention_operations + decode_mlp_operations + decode_other_operations
+    return concat(decode_attention_operations, decode_mlp_operations, decode_other_operations)
 
 
 def _one_token_per_step(decode_new_tokens) -> bool:
@@ -290,8 +291,8 @@ def first_decode_other_operations(dense_shard, batch, decode_new_tokens,
 def first_decode_operations(first_decode_attention_operations, first_decode_mlp_operations,
                             first_decode_other_operations):
     """The first decode step, attending to the prompt (one token per sequence)."""
-    return first_decode_attention_operations + first_decode_mlp_operations + \
-        first_decode_other_operations
+    return concat(first_decode_attention_operations, first_decode_mlp_operations,
+                  first_decode_other_operations)
 
 
 @formula(family="dense", workload="training", unit="table")
@@ -327,8 +328,8 @@ def training_forward_operations(training_forward_attention_operations,
                                 training_forward_mlp_operations,
                                 training_forward_other_operations):
     """Forward pass of one micro-batch through one pipeline stage's layers."""
-    return training_forward_attention_operations + training_forward_mlp_operations + \
-        training_forward_other_operations
+    return concat(training_forward_attention_operations, training_forward_mlp_operations,
+                  training_forward_other_operations)
 
 
 @formula(family="dense")
