@@ -157,6 +157,8 @@ def _system(accelerator: Accelerator, devices: int, price, efficiency) -> System
 
 def _given(inputs: Optional[Mapping[str, Any]], catalog: Catalog) -> dict:
     """Given quantities: known names, finite numbers (a typo must not be ignored silently)."""
+    if not inputs:
+        return {}
     out = {}
     for name, value in (inputs or {}).items():
         if name not in catalog.formulas:

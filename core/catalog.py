@@ -560,7 +560,19 @@ def default_catalog(registry: Iterable[str | os.PathLike] = ()) -> Catalog:
                data.get(_ENV_RAW_KEYS[2]))
     else:
         env = tuple(os.environ.get(k, "") for k in (DISABLE_ENV, NO_PLUGINS_ENV, REGISTRY_ENV))
-    return _cached_catalog(tuple(str(p) for p in registry) if registry else (), env)
+    if not registry:
+        last = _LAST_DEFAULT
+        if last and last[0] == env:  # the same environment as the call before: most calls
+            return last[1]
+        catalog = _cached_catalog((), env)
+        _LAST_DEFAULT[:] = (env, catalog)
+        return catalog
+    return _cached_catalog(tuple(str(p) for p in registry), env)
+
+
+#: the environment of the last call of default_catalog() without registry folders, and its
+#: catalog.
+_LAST_DEFAULT: list = []
 
 
 def _env_raw_keys() -> tuple:

@@ -29,6 +29,8 @@ __all__ = ["Program", "compile_program", "evaluate", "Estimate", "sweep"]
 #: the key, in a catalog's cache of programs, of "every quantity that applies".
 _ALL = "every quantity"
 
+_NO_INPUTS: frozenset = frozenset()
+
 
 #: names a static quantity may depend on: everything but the workload and given inputs.
 _STATIC_ROOTS = frozenset(("model", "system", "plan"))
@@ -382,7 +384,7 @@ class Estimate:
         self._values = values
         self.program = program
         self.catalog = catalog
-        self._skipped = {**program.skipped, **(skipped or {})}
+        self._skipped_here = skipped
 
     @property
     def values(self) -> dict[str, Any]:
@@ -392,14 +394,14 @@ class Estimate:
     @property
     def skipped(self) -> dict[str, str]:
         """Quantities that apply to this scenario but could not be computed, with the reason."""
-        return self._skipped
+        return {**self.program.skipped, **(self._skipped_here or {})}
 
     def __getitem__(self, quantity: str) -> Any:
         try:
             return self._values[quantity] if quantity not in SCENARIO_NAMES else None
         except KeyError:
             from .errors import UnknownNameError
-            reason = self._skipped.get(quantity)
+            reason = self.skipped.get(quantity)
             if reason:
                 raise ScenarioError(f"{quantity} was not computed: {reason}") from None
             raise UnknownNameError("quantity", quantity, self.values) from None
@@ -527,13 +529,17 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
     if optional:
         # "every quantity" has a key of its own rather than the tuple of every name, which
         # would be rebuilt and hashed on each call
-        key = (_ALL, features, frozenset(inputs))
+        key = (_ALL, features, frozenset(inputs) if inputs else _NO_INPUTS)
         program = catalog._cache.get(key)
         if program is None:
             program = catalog._cache[key] = compile_program(
                 catalog, features, tuple(catalog.formulas), inputs, True)
     else:
-        program = compile_program(catalog, features, quantities, inputs, False)
+        targets = tuple(quantities)
+        program = catalog._cache.get((features, targets, _NO_INPUTS, False)) \
+            if not inputs else None
+        if program is None:
+            program = compile_program(catalog, features, targets, inputs, False)
     skipped: Optional[dict] = {} if optional else None
     values = evaluate(program, scenario, inputs, skipped)
     return Estimate(scenario, values, program, catalog, skipped)

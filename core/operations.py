@@ -13,6 +13,7 @@ Fields may be floats or numpy arrays (sweeps).
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -97,6 +98,24 @@ def minimum(a: Number, b: Number) -> Number:
     return np.minimum(a, b)
 
 
+def floor(value: Number) -> Number:
+    """``np.floor`` that gives a plain float for a plain finite number."""
+    if type(value) is float and -_EXACT < value < _EXACT:
+        return float(math.floor(value))
+    return plain(np.floor(value))
+
+
+def ceil(value: Number) -> Number:
+    """``np.ceil`` that gives a plain float for a plain finite number."""
+    if type(value) is float and -_EXACT < value < _EXACT:
+        return float(math.ceil(value))
+    return plain(np.ceil(value))
+
+
+#: floats at and beyond this size are whole numbers already (2^52); NaN fails both bounds.
+_EXACT = 2.0**52
+
+
 def where(condition: Number, if_true: Number, if_false: Number) -> Number:
     """``np.where`` that gives a plain float when everything is a single number."""
     if np.ndim(condition) == 0 and np.ndim(if_true) == 0 and np.ndim(if_false) == 0:
@@ -107,16 +126,21 @@ def where(condition: Number, if_true: Number, if_false: Number) -> Number:
 def total(ops: tuple[Operation, ...], field: str) -> Number:
     """Sum of ``field`` (``flops``, ``bytes`` or one of the byte fields) over every occurrence
     of every operation."""
-    # a list, not a generator: half the cost for a few operations, and the same sum(); the
-    # fields are unpacked by position, which costs a fraction of reading them by name
+    # loops that unpack rows by position: a fraction of the cost of reading fields by name;
+    # they add from 0 in order, as sum() does
+    result = 0
     if field == "bytes":
-        return sum([(w + a + kv) * count for _, _, w, a, kv, count in rows(ops)])
+        for _, _, w, a, kv, count in rows(ops):
+            result = result + (w + a + kv) * count
+        return result
     try:
         i = _FIELD_INDEX[field]
     except KeyError:
         raise ValueError(f"total: no operation field {field!r} (fields: flops, bytes, "
                          f"{', '.join(list(_FIELD_INDEX)[1:])})") from None
-    return sum([op[i] * op[5] for op in rows(ops)])
+    for row in rows(ops):
+        result = result + row[i] * row[5]
+    return result
 
 
 _FIELD_INDEX = {"flops": 1, "weight_bytes": 2, "activation_bytes": 3, "kv_bytes": 4}
@@ -183,6 +207,9 @@ def concat(*tables) -> Table:
     """One table of the rows of ``tables``, in order: what ``a + b + c`` gives, in one step
     (each ``+`` of tables makes a table of its own, and phases are concatenated on every
     estimate)."""
+    if len(tables) == 3:  # a phase's attention, MLP and the rest: the common case
+        first, second, third = tables
+        return Table(_concat(_concat(first, second), third))
     return Table(functools.reduce(_concat, tables, ()))
 
 

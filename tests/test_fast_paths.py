@@ -464,6 +464,45 @@ def test_table_builds_the_operations_of_its_rows(ops):
     assert all(type(op) is Operation for op in built)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(operations(), max_size=6), st.lists(operations(), max_size=4))
+def test_a_table_reads_as_the_tuple_of_its_operations(ops, more):
+    from ridgeline.plugin import Table, concat, rows, table
+    built = table(*(tuple(op) for op in ops))
+    assert isinstance(built, Table) and isinstance(built, tuple)
+    assert len(built) == len(ops) and list(built) == list(ops) and tuple(built) == tuple(ops)
+    assert all(type(built[i]) is Operation and built[i] == op for i, op in enumerate(ops))
+    assert all(type(op) is tuple for op in rows(built))  # the rows as given, unnamed
+    assert hash(built) == hash(tuple(ops))
+    assert repr(built) == repr(tuple(ops))
+    other = table(*(tuple(op) for op in more))
+    joined = built + other
+    assert type(joined) is Table and joined == tuple(ops) + tuple(more)
+    assert all(type(op) is Operation for op in joined)
+    assert type(tuple(more) + built) is Table and tuple(more) + built == tuple(more) + tuple(ops)
+    assert concat(built, other, built) == built + other + built
+    assert type(concat(built, other)) is Table and concat(built, other) == joined
+    assert type(built[1:]) is Table and built[1:] == tuple(ops)[1:]
+    assert type(built * 2) is Table and built * 2 == tuple(ops) * 2
+    copied = pickle.loads(pickle.dumps(built))
+    assert type(copied) is Table and copied == built
+    assert copy.deepcopy(built) == built
+
+
+def test_rows_of_any_iterable_of_operations():
+    from ridgeline.plugin import rows
+    ops = [Operation("a", 1.0), Operation("b", 2.0)]
+    assert list(rows(ops)) == ops and list(rows(tuple(ops))) == ops
+
+
+def test_operations_of_an_estimate_read_by_name(catalog):
+    e = ridgeline.infer("llama-2-7b", on="h100", batch=8, catalog=catalog)
+    names = [op.name for op in e["decode_operations"]]
+    assert names == ["qkv_proj", "attention", "out_proj", "mlp", "norms_residual",
+                     "embedding", "lm_head"]
+    assert e["decode_operations"][3].flops == e["decode_mlp_operations"][0].flops > 0
+
+
 def test_table_rejects_a_row_without_six_fields():
     from ridgeline.plugin import table
     with pytest.raises(ValueError, match="six fields"):
@@ -513,3 +552,44 @@ def test_structured_values_stay_out_of_the_numbers(catalog):
     assert data["objects"]["dense_shard"]["heads"] == 16.0
     assert all(isinstance(v, (int, float)) for v in data["values"].values())
     assert "DenseShard(tp=2, hidden=4096," in e.explain("decode_attention_operations")
+
+
+# --------------------------------------------------------------------------- kept setups
+
+
+def test_a_kept_setup_still_refuses_what_the_first_call_would(catalog):
+    ridgeline.infer("llama-2-7b", on="h100", tp=1, catalog=catalog)
+    ridgeline.train("llama-2-7b", on="h100", tp=1, catalog=catalog)
+    for bad in (True, 1.5, "x", None):
+        with pytest.raises(ScenarioError, match="^tp"):
+            ridgeline.infer("llama-2-7b", on="h100", tp=bad, catalog=catalog)
+        with pytest.raises(ScenarioError, match="^tp"):
+            ridgeline.train("llama-2-7b", on="h100", tp=bad, catalog=catalog)
+    with pytest.raises(ScenarioError, match="zero must be 0, 1, 2 or 3"):
+        ridgeline.train("llama-2-7b", on="h100", zero=True, catalog=catalog)
+    # equal arguments of another type give what the first call gives
+    assert ridgeline.infer("llama-2-7b", on="h100", tp=2.0, catalog=catalog).tpot_s == \
+        ridgeline.infer("llama-2-7b", on="h100", tp=2, catalog=catalog).tpot_s
+
+
+def test_kept_setups_are_the_same_values_as_fresh_ones(catalog):
+    kept = [ridgeline.infer("llama-2-7b", on="h100", tp=2, batch=b, catalog=catalog)
+            for b in (1, 2, 1)]
+    assert kept[0].scenario.plan is kept[1].scenario.plan  # built once
+    fresh = api.infer_scenario(ridgeline.default_catalog().model("llama-2-7b"), on="h100",
+                               tp=2, batch=1, catalog=catalog, efficiency={"compute": 0.5})
+    assert fresh.plan == kept[0].scenario.plan
+    for e in kept + [ridgeline.train("llama-2-7b", on="h100", tp=2, catalog=catalog)]:
+        s = e.scenario
+        assert s.features() == Scenario(s.model, s.system, s.plan, s.workload).features()
+
+
+def test_a_model_read_from_a_file_is_read_again(tmp_path, catalog):
+    import json
+    path = tmp_path / "config.json"
+    config = {"model_type": "llama", "vocab_size": 32000, "hidden_size": 1024,
+              "num_hidden_layers": 4, "num_attention_heads": 8, "intermediate_size": 4096}
+    path.write_text(json.dumps(config))
+    first = ridgeline.infer(str(path), on="h100", catalog=catalog)["params"]
+    path.write_text(json.dumps({**config, "num_hidden_layers": 8}))
+    assert ridgeline.infer(str(path), on="h100", catalog=catalog)["params"] > first

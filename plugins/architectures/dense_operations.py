@@ -361,19 +361,25 @@ def attention_flops_per_token_forward(model, seq_len_for_flops):
 
 
 @formula(family="dense", workload="inference")
-def prefill_activation_bytes_per_sequence(model, plan, prompt_tokens):
-    """Peak activation working set of one sequence's prefill on one device.
+def prefill_activation_bytes_per_token(model, plan):
+    """Each prompt token's share of the prefill's peak activation working set on one device.
 
     One layer's live tensors at a time (the hidden state, Q/K/V, the MLP's intermediate), with
-    flash-attention-style kernels that never store the score matrix; plus fp32 logits of the
-    last position.
+    flash-attention-style kernels that never store the score matrix.
     """
     heads, kv_heads, ff = _shard(model, plan.tp)
     a = bytes_per_element(model.activations_dtype)
     mats = 3 if model.mlp == "gated" else 2
-    per_token = (2 * model.hidden_size + (heads + 2 * kv_heads) * model.head_width
-                 + (mats - 1) * ff) * a
-    return prompt_tokens * per_token + 4.0 * model.vocab_size / plan.tp
+    return (2 * model.hidden_size + (heads + 2 * kv_heads) * model.head_width
+            + (mats - 1) * ff) * a
+
+
+@formula(family="dense", workload="inference")
+def prefill_activation_bytes_per_sequence(model, plan, prompt_tokens,
+                                          prefill_activation_bytes_per_token):
+    """Peak activation working set of one sequence's prefill on one device: every prompt
+    token's share, plus fp32 logits of the last position."""
+    return prompt_tokens * prefill_activation_bytes_per_token + 4.0 * model.vocab_size / plan.tp
 
 
 @formula(family="dense", workload="training")
@@ -409,7 +415,8 @@ FORMULAS = (dense_shard, prefill_attention_operations, prefill_mlp_operations,
             training_forward_attention_operations, training_forward_mlp_operations,
             training_forward_other_operations, training_forward_operations,
             kv_cache_bytes_per_token, kv_cache_bytes_per_token_per_device, forward_flops_per_token,
-            attention_flops_per_token_forward, prefill_activation_bytes_per_sequence,
+            attention_flops_per_token_forward, prefill_activation_bytes_per_token,
+            prefill_activation_bytes_per_sequence,
             training_activation_bytes_per_layer)
 
 

@@ -279,17 +279,17 @@ def _moe_token_width(model) -> int:
 
 
 @formula(family="moe", workload="inference")
-def prefill_activation_bytes_per_sequence(model, plan, prompt_tokens):
-    """Peak activation working set of one sequence's prefill on one device: the dense
-    formula with the widest MLP a layer holds per token (``k`` experts plus shared ones, or
-    the dense layers' MLP). The ``k`` copies of each token's hidden state that dispatch makes
-    are not counted separately."""
+def prefill_activation_bytes_per_token(model, plan):
+    """Each prompt token's share of the prefill's peak activation working set on one device:
+    the dense formula with the widest MLP a layer holds per token (``k`` experts plus shared
+    ones, or the dense layers' MLP). The ``k`` copies of each token's hidden state that
+    dispatch makes are not counted separately."""
     s = moe_shape(model)
     width = _moe_token_width(model)
     if s.dense_layers:
         width = max(width, model.intermediate_size)
-    return dense_operations.prefill_activation_bytes_per_sequence.function(
-        _with_mlp_width(model, width), plan, prompt_tokens)
+    return dense_operations.prefill_activation_bytes_per_token.function(
+        _with_mlp_width(model, width), plan)
 
 
 @formula(family="moe", workload="training")
@@ -310,7 +310,7 @@ def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
 FORMULAS = (capacity_factor, expert_load_imbalance, expert_compute_factor,
             prefill_mlp_operations, decode_experts_touched, decode_experts_read_per_device,
             decode_mlp_operations, first_decode_mlp_operations, training_forward_mlp_operations,
-            prefill_activation_bytes_per_sequence, training_activation_bytes_per_layer)
+            prefill_activation_bytes_per_token, training_activation_bytes_per_layer)
 
 
 @hookimpl

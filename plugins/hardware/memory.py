@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ridgeline.plugin import bytes_per_element, formula, hookimpl, maximum, minimum
+from ridgeline.plugin import bytes_per_element, floor, formula, hookimpl, maximum, minimum
 
 
 @formula
@@ -69,7 +69,7 @@ def max_batch(usable_memory_bytes, weight_bytes_per_device, kv_cache_bytes_per_t
     per_sequence = kv_cache_bytes_per_token_per_device * context_tokens + \
         prefill_activation_bytes_per_sequence
     room = usable_memory_bytes - weight_bytes_per_device
-    return np.maximum(np.floor(room / per_sequence), 0.0)
+    return maximum(floor(room / per_sequence), 0.0)
 
 
 # ---- training

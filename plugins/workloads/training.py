@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ridgeline.plugin import formula, hookimpl
+from ridgeline.plugin import ceil, formula, hookimpl
 
 
 @formula(workload="training", unit="")
@@ -51,7 +51,7 @@ def tokens_per_step(global_batch, seq_len):
 @formula(workload="training", unit="")
 def steps(training_tokens, tokens_per_step):
     """Optimizer steps to see every training token."""
-    return np.ceil(training_tokens / tokens_per_step)
+    return ceil(training_tokens / tokens_per_step)
 
 
 @formula(workload="training")
