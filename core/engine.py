@@ -65,9 +65,15 @@ class Program:
         self.static_steps = tuple(f for f in self.steps if f.produces in static)
         self.dynamic_steps = tuple(f for f in self.steps if f.produces not in static)
         self.run, self._run_checked = _compile(self.steps)
-        self._run_static_checked = _compile(self.static_steps, returns="values and check")
+        self.static_quantities = tuple(f.produces for f in self.static_steps)
+        self._run_static_checked = _compile(self.static_steps, returns="tuple and check")
+        kept = SCENARIO_NAMES + tuple(sorted(inputs))
         self._run_dynamic, self._run_dynamic_checked = _compile(
-            self.dynamic_steps, static=tuple(f.produces for f in self.static_steps))
+            self.dynamic_steps, static=self.static_quantities, keep=kept)
+        self.row_names = kept + self.static_quantities + tuple(
+            f.produces for f in self.dynamic_steps)
+        """The names of the values of an estimate's row (see :class:`Estimate`), in order."""
+        self.row_index = {q: i for i, q in enumerate(self.row_names) if q not in SCENARIO_NAMES}
         self._statics: dict = {}
         self.time_quantities = tuple(f.produces for f in steps if f.unit == "s")
         # quantities of unit "table" (operation lists) and "object" are structured, not numbers
@@ -82,6 +88,17 @@ class Program:
         each entry holds its objects, so no identity is reused while it is kept. Values that
         fail the check are not kept: the caller's full check names the culprit.
         """
+        statics, ok = self._static_tuple(model, system, plan)
+        entry = self._statics.get((id(model), id(system), id(plan)))
+        if ok and entry is not None and entry[3] is statics:
+            if entry[4] is None:  # the dict is made once, on first request
+                self._statics[(id(model), id(system), id(plan))] = entry = \
+                    entry[:4] + (dict(zip(self.static_quantities, statics)),)
+            return entry[4], True
+        return dict(zip(self.static_quantities, statics)), ok
+
+    def _static_tuple(self, model: Any, system: Any, plan: Any) -> tuple[tuple, bool]:
+        """The static steps' values in step order, as :meth:`static_values` keeps them."""
         key = (id(model), id(system), id(plan))
         entry = self._statics.get(key)
         if entry is not None and entry[0] is model and entry[1] is system and entry[2] is plan:
@@ -90,7 +107,7 @@ class Program:
         if ok:
             if len(self._statics) >= _STATIC_CACHE_SIZE:
                 self._statics.clear()
-            self._statics[key] = (model, system, plan, statics)
+            self._statics[key] = (model, system, plan, statics, None)
         return statics, ok
 
 
@@ -100,60 +117,72 @@ _STRUCTURED = frozenset(("table", "object"))
 
 
 def _compile(steps: tuple[Formula, ...], static: Optional[tuple[str, ...]] = None,
-             returns: str = ""):
+             returns: str = "", keep: tuple[str, ...] = ()):
     """Python functions that call every step in order, with locals for values.
 
     By default two: ``run(values)`` fills ``values`` and returns it; ``run_checked(values)``
     does the same and returns whether every number is finite and every time >= 0 (see
     :func:`_quick_check`), tested on the locals, which costs a fraction of looking each value
-    up again. With ``static`` (names of values computed before), both take a second argument,
-    a dict of those values, and put them into ``values`` too. With ``returns="values and
-    check"``, one function that returns a new dict of the values and the check's result.
+    up again. With ``returns="tuple and check"``, one function that returns the values in
+    step order as a tuple, and the check's result.
+
+    With ``static`` (names of values computed before), both take a second argument, a tuple
+    of those values in that order, and return a *row* instead of filling ``values``
+    (``run_checked`` returns it with the check's result): a tuple of the values named in
+    ``keep`` (the scenario's objects and given inputs, taken from ``values``), then the static
+    values, then the steps' own. A tuple of dozens of values costs a small fraction of a dict
+    of them (CPython builds a large dict literal in chunks and merges them).
 
     The formulas are bound as closure variables (one fast load per call, no argument
-    unpacking), and the results go into ``values`` in one update at the end; a step that
-    raises leaves ``values`` as it was (the engine's error paths re-run the steps one by one).
+    unpacking); a step that raises leaves ``values`` as it was (the engine's error paths
+    re-run the steps one by one).
     """
     produced = {f.produces for f in steps}
     given = set(static or ())
-    names = {q: f"v{i}" for i, q in enumerate(itertools.chain(
-        SCENARIO_NAMES, sorted({p for f in steps for p in f.params} - set(SCENARIO_NAMES)
-                               - produced - given),
-        static or (), (f.produces for f in steps)))}
     needed = {p for f in steps for p in f.params}
-    inputs = [q for q in names if q not in produced and q not in given]
+    names = {q: f"v{i}" for i, q in enumerate(dict.fromkeys(itertools.chain(
+        SCENARIO_NAMES, keep, sorted(needed - set(SCENARIO_NAMES) - produced - given),
+        static or (), (f.produces for f in steps))))}
+    inputs = [q for q in names if q not in produced and q not in given
+              and (q in needed or q in keep)]
     body = [f"    {names[q]} = _values.get({q!r})" for q in inputs]
-    body += [f"    {names[q]} = _static[{q!r}]" for q in static or () if q in needed]
+    if static:
+        body.append(f"    {', '.join(names[q] for q in static)}, = _static")
     for i, f in enumerate(steps):
         body.append(f"    {names[f.produces]} = f{i}({', '.join(names[p] for p in f.params)})")
     out = "{" + ", ".join(f"{f.produces!r}: {names[f.produces]}" for f in steps) + "}"
-    store = ["    _values.update(_static)"] if static is not None else []
-    store.append(f"    _values.update({out})")
     # The sum of finite numbers is finite (or overflows, a false alarm that only sends the
     # values to the full check); any inf or NaN makes it inf or NaN. Arrays, strings and
-    # other values raise here and go to the full check too. Sums of at most 100 terms keep
-    # the expression shallow enough for the compiler.
-    numbers = [names[f.produces] for f in steps if f.unit not in _STRUCTURED] or ["0.0"]
+    # other values raise here and go to the full check too. sum() over a tuple adds plain
+    # floats in C.
+    numbers = [names[f.produces] for f in steps if f.unit not in _STRUCTURED]
     times = [names[f.produces] for f in steps if f.unit == "s"]
-    check = " and ".join(f"_isfinite({' + '.join(numbers[i:i + 100])})"
-                         for i in range(0, len(numbers), 100))
+    check = f"_isfinite(_sum(({', '.join(numbers)},)))" if numbers else "True"
     if times:
         check += f" and _min(({', '.join(times)},)) >= 0"
     args = "_values, _static" if static is not None else "_values"
     checked = ["    try:", f"      _ok = bool({check})",
                "    except (TypeError, ValueError, OverflowError):", "      _ok = False"]
-    if returns == "values and check":
+    if returns == "tuple and check":
+        result = "(" + "".join(f"{names[f.produces]}, " for f in steps) + ")"
         functions = [f"  def run_static_checked({args}):", *body, *checked,
-                     f"    return {out}, _ok", "  return run_static_checked"]
+                     f"    return {result}, _ok", "  return run_static_checked"]
+    elif static is not None:
+        row = "(" + "".join(f"{names[q]}, " for q in itertools.chain(
+            keep, static, (f.produces for f in steps))) + ")"
+        functions = [f"  def run({args}):", *body, f"    return {row}",
+                     f"  def run_checked({args}):", *body, *checked,
+                     f"    return {row}, _ok", "  return run, run_checked"]
     else:
+        store = [f"    _values.update({out})"]
         functions = [f"  def run({args}):", *body, *store, "    return _values",
                      f"  def run_checked({args}):", *body, *store, *checked, "    return _ok",
                      "  return run, run_checked"]
-    lines = ["def make(_isfinite, _min, " + ", ".join(f"f{i}" for i in range(len(steps))) + "):",
-             *functions]
+    lines = ["def make(_isfinite, _min, _sum, " + ", ".join(f"f{i}" for i in range(len(steps)))
+             + "):", *functions]
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), "<ridgeline program>", "exec"), namespace)
-    return namespace["make"](math.isfinite, min, *(f.function for f in steps))
+    return namespace["make"](math.isfinite, min, sum, *(f.function for f in steps))
 
 
 def _candidates(catalog: Catalog, quantity: str, features: tuple) -> list[Formula]:
@@ -295,6 +324,14 @@ def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = (
     accelerator lacks, say) leaves its quantity and everything that needs it out, with the
     reason recorded there, instead of failing the whole estimate.
     """
+    values = _evaluate(program, scenario, inputs, skipped)
+    return dict(zip(program.row_names, values)) if type(values) is tuple else values
+
+
+def _evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any],
+              skipped: Optional[dict]) -> Any:
+    """:func:`evaluate`, giving the values as the program's row (a tuple in the order of
+    ``program.row_names``) when every value passes the quick check, as a dict otherwise."""
     model, system, plan = scenario.model, scenario.system, scenario.plan
     values = {"model": model, "system": system, "plan": plan, "workload": scenario.workload}
     if inputs:
@@ -304,11 +341,14 @@ def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = (
     vectorised = bool(inputs) and any(isinstance(v, np.ndarray) for v in inputs.values())
     ok = False
     try:
-        statics, static_ok = program.static_values(model, system, plan)
+        statics, static_ok = program._static_tuple(model, system, plan)
         if vectorised:
-            program._run_dynamic(values, statics)
+            row = program._run_dynamic(values, statics)
         else:
-            ok = program._run_dynamic_checked(values, statics) and static_ok
+            row, ok = program._run_dynamic_checked(values, statics)
+            if ok and static_ok:
+                return row
+        values = dict(zip(program.row_names, row))
     except ScenarioError:
         if skipped is None:
             raise
@@ -318,15 +358,14 @@ def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = (
     except Exception:
         _rerun_to_blame(program, values)
         raise  # pragma: no cover - the re-run always raises
-    if skipped or not ok:
-        for f in program.checked:
-            if f.produces not in values:
-                continue
-            problem = _bad_value(values[f.produces], f.unit == "s")
-            if problem:
-                raise FormulaError(f.name, f.plugin, f"{f.produces} {problem}; inputs: " +
-                                   ", ".join(f"{p}={_short(values.get(p))}"
-                                             for p in f.quantity_params()))
+    for f in program.checked:
+        if f.produces not in values:
+            continue
+        problem = _bad_value(values[f.produces], f.unit == "s")
+        if problem:
+            raise FormulaError(f.name, f.plugin, f"{f.produces} {problem}; inputs: " +
+                               ", ".join(f"{p}={_short(values.get(p))}"
+                                         for p in f.quantity_params()))
     return values
 
 
@@ -378,13 +417,25 @@ def _short(value: Any) -> str:
 class Estimate:
     """The quantities computed for a scenario, each with its value, unit and provenance."""
 
-    def __init__(self, scenario: Scenario, values: dict, program: Program, catalog: Catalog,
+    def __init__(self, scenario: Scenario, values: Any, program: Program, catalog: Catalog,
                  skipped: Optional[dict] = None):
+        """``values``: a dict by name, or the program's row (a tuple in the order of
+        ``program.row_names``), read through the program's index of it."""
         self.scenario = scenario
-        self._values = values
+        if type(values) is tuple:
+            self._row, self._dict = values, None
+        else:
+            self._row, self._dict = None, values
         self.program = program
         self.catalog = catalog
         self._skipped_here = skipped
+
+    @property
+    def _values(self) -> dict:
+        """Every value by name, the scenario's objects included (made once, on first use)."""
+        if self._dict is None:
+            self._dict = dict(zip(self.program.row_names, self._row))
+        return self._dict
 
     @property
     def values(self) -> dict[str, Any]:
@@ -397,6 +448,10 @@ class Estimate:
         return {**self.program.skipped, **(self._skipped_here or {})}
 
     def __getitem__(self, quantity: str) -> Any:
+        if self._row is not None:
+            i = self.program.row_index.get(quantity)
+            if i is not None:
+                return self._row[i]
         try:
             return self._values[quantity] if quantity not in SCENARIO_NAMES else None
         except KeyError:
@@ -412,6 +467,10 @@ class Estimate:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if self._row is not None:
+            i = self.program.row_index.get(name)
+            if i is not None:
+                return self._row[i]
         try:
             return self._values[name]
         except KeyError:
@@ -541,7 +600,7 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
         if program is None:
             program = compile_program(catalog, features, targets, inputs, False)
     skipped: Optional[dict] = {} if optional else None
-    values = evaluate(program, scenario, inputs, skipped)
+    values = _evaluate(program, scenario, inputs, skipped)
     return Estimate(scenario, values, program, catalog, skipped)
 
 
