@@ -344,15 +344,28 @@ _GLOBAL_BATCHES = itertools.cycle(range(8, 8 + 32 * 8, 8))  # multiples of dp x 
 _SEQS = itertools.cycle(range(1024, 1024 + 29 * 128, 128))
 
 
+# Every timed call also reads the headline quantities from its estimate, as a caller does:
+# an estimate keeps its values in a row that its program indexes, and reading is part of the
+# cost of using one.
+
+
+def _read(estimate, names):
+    for name in names:
+        estimate[name]
+    return estimate
+
+
 def _infer(quantities=None):
-    return ridgeline.infer(LLAMA2_7B, on="h100", tp=1, batch=next(_BATCHES),
-                           prompt=next(_PROMPTS), output=256, quantities=quantities)
+    return _read(ridgeline.infer(LLAMA2_7B, on="h100", tp=1, batch=next(_BATCHES),
+                                 prompt=next(_PROMPTS), output=256, quantities=quantities),
+                 HEADLINE)
 
 
 def _train(quantities=None):
-    return ridgeline.train(LLAMA2_7B, on="h100", tp=2, pp=2, dp=2,
-                           global_batch=next(_GLOBAL_BATCHES), seq=next(_SEQS), tokens="1B",
-                           quantities=quantities)
+    return _read(ridgeline.train(LLAMA2_7B, on="h100", tp=2, pp=2, dp=2,
+                                 global_batch=next(_GLOBAL_BATCHES), seq=next(_SEQS),
+                                 tokens="1B", quantities=quantities),
+                 TRAIN_HEADLINE)
 
 
 # "Cold" calls also take a model object no estimate has seen (equal dimensions, a new
@@ -373,14 +386,16 @@ def _cold_model():
 
 
 def _infer_cold(quantities=None):
-    return ridgeline.infer(_cold_model(), on="h100", tp=1, batch=next(_BATCHES),
-                           prompt=next(_PROMPTS), output=256, quantities=quantities)
+    return _read(ridgeline.infer(_cold_model(), on="h100", tp=1, batch=next(_BATCHES),
+                                 prompt=next(_PROMPTS), output=256, quantities=quantities),
+                 HEADLINE)
 
 
 def _train_cold(quantities=None):
-    return ridgeline.train(_cold_model(), on="h100", tp=2, pp=2, dp=2,
-                           global_batch=next(_GLOBAL_BATCHES), seq=next(_SEQS), tokens="1B",
-                           quantities=quantities)
+    return _read(ridgeline.train(_cold_model(), on="h100", tp=2, pp=2, dp=2,
+                                 global_batch=next(_GLOBAL_BATCHES), seq=next(_SEQS),
+                                 tokens="1B", quantities=quantities),
+                 TRAIN_HEADLINE)
 
 
 def real_calls():
