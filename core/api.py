@@ -259,7 +259,15 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     they spread one replica over the system's devices themselves), ``devices`` may be any count
     and defaults to ``devices_needed``, evaluated with ``inputs``.
     """
-    catalog = catalog or default_catalog()
+    return _infer_scenario(catalog or default_catalog(), model, on, devices, tp, pp, batch,
+                           prompt, output, weights, kv, activations, price, efficiency, inputs,
+                           ep, offload, draft, gamma, accept)
+
+
+def _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output, weights, kv,
+                    activations, price, efficiency, inputs, ep, offload, draft, gamma,
+                    accept) -> Scenario:
+    # positional: infer() calls it on every estimate, and twenty keywords cost more to match
     speculative = draft is not None or gamma is not None or accept is not None
     setup_args = (model, on, devices, tp, pp, weights, kv, activations, price, ep, offload)
     # kept only for plain arguments (see _kept_setup)
@@ -431,12 +439,11 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
     """
     catalog = catalog or default_catalog()
     given = _given(inputs, catalog)
-    _check_given_rates(given)
-    scenario = infer_scenario(model, on=on, devices=devices, tp=tp, pp=pp, batch=batch,
-                              prompt=prompt, output=output, weights=weights, kv=kv,
-                              activations=activations, price=price, efficiency=efficiency,
-                              catalog=catalog, inputs=given, ep=ep, offload=offload,
-                              draft=draft, gamma=gamma, accept=accept)
+    if given:
+        _check_given_rates(given)
+    scenario = _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output,
+                               weights, kv, activations, price, efficiency, given, ep, offload,
+                               draft, gamma, accept)
     if batch == "max":
         fit = estimate(scenario, ["max_batch"], catalog=catalog, inputs=given)
         largest = int(fit["max_batch"])
@@ -457,7 +464,16 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                    catalog: Optional[Catalog] = None, ep: int = 1,
                    offload: str = "none", forward_only: bool = False) -> Scenario:
     """The scenario :func:`train` estimates."""
-    catalog = catalog or default_catalog()
+    return _train_scenario(catalog or default_catalog(), model, on, devices, tp, pp, dp,
+                           micro_batch, global_batch, seq, tokens, precision, sp, interleave,
+                           zero, recompute, attention, price, efficiency, ep, offload,
+                           forward_only)
+
+
+def _train_scenario(catalog, model, on, devices, tp, pp, dp, micro_batch, global_batch, seq,
+                    tokens, precision, sp, interleave, zero, recompute, attention, price,
+                    efficiency, ep, offload, forward_only) -> Scenario:
+    # positional, as _infer_scenario
     setup_args = (model, on, devices, tp, pp, dp, micro_batch, precision, sp, interleave, zero,
                   recompute, attention, price, ep, offload)
     # kept only for plain arguments (see _kept_setup)
@@ -560,12 +576,10 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
     """
     catalog = catalog or default_catalog()
     given = _given(inputs, catalog)
-    scenario = train_scenario(model, on=on, devices=devices, tp=tp, pp=pp, dp=dp,
-                              micro_batch=micro_batch, global_batch=global_batch, seq=seq,
-                              tokens=tokens, precision=precision, sp=sp, interleave=interleave,
-                              zero=zero, recompute=recompute, attention=attention, price=price,
-                              efficiency=efficiency, catalog=catalog, ep=ep,
-                              offload=offload, forward_only=forward_only)
+    scenario = _train_scenario(catalog, model, on, devices, tp, pp, dp, micro_batch,
+                               global_batch, seq, tokens, precision, sp, interleave, zero,
+                               recompute, attention, price, efficiency, ep, offload,
+                               forward_only)
     # the scenario was checked when it was built
     return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given,
                                  check=False), given,

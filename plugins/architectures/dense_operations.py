@@ -12,6 +12,7 @@ et al. 2020's convention: the triangle, not the full square).
 
 from __future__ import annotations
 
+import operator
 from typing import NamedTuple
 
 from ridgeline.plugin import bytes_per_element, concat, formula, hookimpl, table
@@ -142,43 +143,60 @@ def attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_rea
         score_bytes: bytes each attention-score element moves through memory (0 with
             flash-attention-style kernels; see ``UNFUSED_SCORE_BYTES``).
     """
+    (heads, qkv_flops, qkv_weights, qkv_activations, kv_per_token, attention_flops,
+     query_bytes, kv_activation_bytes, out_flops, out_weights,
+     out_activations) = _attention_fields(shard)
     n = sequences * new_tokens  # tokens processed
     attended = n * context_tokens  # (token, context token) pairs
-    kv_per_token = shard.kv_cache_bytes_per_token
     if kv_read:  # the new tokens' K and V written, the context's read
         kv_bytes = n * kv_per_token + sequences * context_tokens * kv_per_token
-        attention_bytes = n * shard.attention_query_bytes_per_token
+        attention_bytes = n * query_bytes
     else:  # K and V written to the cache, and read as activations
         kv_bytes = n * kv_per_token
-        attention_bytes = n * (shard.attention_query_bytes_per_token
-                               + shard.attention_kv_bytes_per_token)
+        attention_bytes = n * (query_bytes + kv_activation_bytes)
     if score_bytes:
-        attention_bytes = attention_bytes + attended * shard.heads * score_bytes
+        attention_bytes = attention_bytes + attended * heads * score_bytes
     return table(
-        ("qkv_proj", n * shard.qkv_flops_per_token, shard.qkv_weight_bytes,
-         n * shard.qkv_activation_bytes_per_token, 0.0, layers),
-        ("attention", attended * shard.attention_flops_per_token_context, 0.0, attention_bytes,
-         kv_bytes, layers),
-        ("out_proj", n * shard.out_flops_per_token, shard.out_weight_bytes,
-         n * shard.out_activation_bytes_per_token, 0.0, layers),
+        ("qkv_proj", n * qkv_flops, qkv_weights, n * qkv_activations, 0.0, layers),
+        ("attention", attended * attention_flops, 0.0, attention_bytes, kv_bytes, layers),
+        ("out_proj", n * out_flops, out_weights, n * out_activations, 0.0, layers),
     )
+
+
+def _fields(*names):
+    """A function that gives these fields of a :class:`DenseShard` in one call (reading a
+    named tuple's fields one by one costs several times as much in CPython 3.11)."""
+    return operator.itemgetter(*map(DenseShard._fields.index, names))
+
+
+_attention_fields = _fields(
+    "heads", "qkv_flops_per_token", "qkv_weight_bytes", "qkv_activation_bytes_per_token",
+    "kv_cache_bytes_per_token", "attention_flops_per_token_context",
+    "attention_query_bytes_per_token", "attention_kv_bytes_per_token", "out_flops_per_token",
+    "out_weight_bytes", "out_activation_bytes_per_token")
+_mlp_fields = _fields("mlp_flops_per_token", "mlp_weight_bytes",
+                      "mlp_activation_bytes_per_token")
+_other_fields = _fields(
+    "norms_flops_per_token", "norms_activation_bytes_per_token", "embedding_bytes_per_token",
+    "lm_head_flops_per_token", "lm_head_weight_bytes", "lm_head_activation_bytes_per_token")
 
 
 def mlp_table(shard, layers, tokens):
     """The dense MLP of one phase on one device: ``tokens`` tokens through every layer's MLP."""
-    return table(("mlp", tokens * shard.mlp_flops_per_token, shard.mlp_weight_bytes,
-                  tokens * shard.mlp_activation_bytes_per_token, 0.0, layers))
+    flops, weights, activations = _mlp_fields(shard)
+    return table(("mlp", tokens * flops, weights, tokens * activations, 0.0, layers))
 
 
 def other_table(shard, layers, tokens, logit_tokens):
     """What every decoder has around attention and MLP: norms and residual adds per layer,
     the embedding look-up, the LM head over ``logit_tokens`` tokens."""
+    (norms_flops, norms_activations, embedding_bytes, lm_head_flops, lm_head_weights,
+     lm_head_activations) = _other_fields(shard)
     return table(
-        ("norms_residual", tokens * shard.norms_flops_per_token, 0.0,
-         tokens * shard.norms_activation_bytes_per_token, 0.0, layers),
-        ("embedding", 0.0 * tokens, 0.0, tokens * shard.embedding_bytes_per_token, 0.0, 1),
-        ("lm_head", logit_tokens * shard.lm_head_flops_per_token, shard.lm_head_weight_bytes,
-         logit_tokens * shard.lm_head_activation_bytes_per_token, 0.0, 1),
+        ("norms_residual", tokens * norms_flops, 0.0, tokens * norms_activations, 0.0, layers),
+        ("embedding", 0.0 * tokens, 0.0, tokens * embedding_bytes, 0.0, 1.0),
+        ("lm_head", logit_tokens * lm_head_flops, lm_head_weights,
+         logit_tokens * lm_head_activations, 0.0, 1.0),
     )
 
 
