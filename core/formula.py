@@ -138,7 +138,8 @@ def formula(produces: str | Callable | None = None, *, family=None, kind=None, w
             ``plan="zero3"`` reads better for the plan's, ``features="attention-mla"`` for
             the model's and the workload's).
         unit: the quantity's unit symbol, when its name does not say it; ``"table"`` for
-            a tuple of :class:`Operation` (a phase's operations), ``"object"`` for another
+            a tuple of :class:`Operation` (a phase's operations: best a :class:`Table` made
+            with ``table(*rows)`` or ``concat(*tables)``), ``"object"`` for another
             structured value that formulas hand each other (per-device dimensions).
             Neither is checked as a number, and the JSON output lists them apart.
 
