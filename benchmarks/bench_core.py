@@ -483,7 +483,7 @@ def breakdown_real() -> None:
                  lambda: program._run_dynamic_checked(
                     {"model": scenario.model, "system": scenario.system,
                      "plan": scenario.plan, "workload": scenario.workload},
-                    program.static_values(scenario.model, scenario.system,
+                    program._static_tuple(scenario.model, scenario.system,
                                           scenario.plan)[0])),
             ]
             print(f"\n-- {kind} ({label})")
