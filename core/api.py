@@ -31,7 +31,7 @@ def resolve_model(model: ModelLike, catalog: Catalog) -> Model:
     if isinstance(model, Model):
         return model
     text = os.fspath(model)
-    looks_like_path = text.endswith(".json") or "/" in text or os.sep in text
+    looks_like_path = _looks_like_path(text)
     if not looks_like_path and isinstance(model, str):
         try:  # a preset name needs no file-system look-up (most calls, and sweeps of them)
             return catalog.model(text)
@@ -46,6 +46,11 @@ def resolve_model(model: ModelLike, catalog: Catalog) -> Model:
             raise ScenarioError(f"model {text!r}: no such file")
         return model_from_hf_config(path)
     return catalog.model(text)
+
+
+def _looks_like_path(text: str) -> bool:
+    """Whether a model argument names a file or folder rather than a preset."""
+    return text.endswith(".json") or "/" in text or os.sep in text
 
 
 def _count(value: Any, what: str) -> int:
@@ -160,7 +165,7 @@ def _given(inputs: Optional[Mapping[str, Any]], catalog: Catalog) -> dict:
     if not inputs:
         return {}
     out = {}
-    for name, value in (inputs or {}).items():
+    for name, value in inputs.items():
         if name not in catalog.formulas:
             from .errors import UnknownNameError
             raise UnknownNameError("quantity", name, list(catalog.formulas))
@@ -281,11 +286,10 @@ def _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output, 
         setup = _inference_setup(catalog, *setup_args, efficiency=efficiency)
     m, plan, system, spreads, features = setup
     b = 1 if batch == "max" else _positive_int(batch, "batch")
-    speculation = _speculation(m, system.accelerator, draft, gamma, accept, catalog) \
-        if speculative else _NO_SPECULATION
     if speculative:
         workload = InferenceWorkload(b, _count(prompt, "prompt"), _count(output, "output"),
-                                     **speculation)
+                                     **_speculation(m, system.accelerator, draft, gamma, accept,
+                                                    catalog))
         scenario = Scenario(m, system, plan, workload)
         # the draft's features may change which formulas apply
         spreads = plan.tp * plan.pp == 1 and _defines_devices_needed(catalog,
@@ -358,7 +362,7 @@ def _kept_setup(catalog: Catalog, kind: tuple, args: tuple, build) -> Optional[t
     """
     model, on = args[0], args[1]
     if type(model) is str:
-        if model.endswith(".json") or "/" in model or os.sep in model:
+        if _looks_like_path(model):
             return None
         model_key = model
     elif isinstance(model, Model):
@@ -388,9 +392,6 @@ def _is_preset(catalog: Catalog, name: str) -> bool:
     except UnknownNameError:
         return False
     return True
-
-
-_NO_SPECULATION: Mapping[str, Any] = {}
 
 
 def _defines_devices_needed(catalog: Catalog, features: tuple) -> bool:

@@ -90,12 +90,11 @@ class Program:
         """
         statics, ok = self._static_tuple(model, system, plan)
         entry = self._statics.get((id(model), id(system), id(plan)))
-        if ok and entry is not None and entry[3] is statics:
-            if entry[4] is None:  # the dict is made once, on first request
-                self._statics[(id(model), id(system), id(plan))] = entry = \
-                    entry[:4] + (dict(zip(self.static_quantities, statics)),)
-            return entry[4], True
-        return dict(zip(self.static_quantities, statics)), ok
+        if entry is None or entry[3] is not statics:  # not kept: they failed the check
+            return dict(zip(self.static_quantities, statics)), ok
+        if entry[4] is None:  # the dict is made once, on first request
+            entry[4] = dict(zip(self.static_quantities, statics))
+        return entry[4], True
 
     def _static_tuple(self, model: Any, system: Any, plan: Any) -> tuple[tuple, bool]:
         """The static steps' values in step order, as :meth:`static_values` keeps them."""
@@ -107,7 +106,7 @@ class Program:
         if ok:
             if len(self._statics) >= _STATIC_CACHE_SIZE:
                 self._statics.clear()
-            self._statics[key] = (model, system, plan, statics, None)
+            self._statics[key] = [model, system, plan, statics, None]
         return statics, ok
 
 
@@ -150,7 +149,6 @@ def _compile(steps: tuple[Formula, ...], static: Optional[tuple[str, ...]] = Non
         body.append(f"    {', '.join(names[q] for q in static)}, = _static")
     for i, f in enumerate(steps):
         body.append(f"    {names[f.produces]} = f{i}({', '.join(names[p] for p in f.params)})")
-    out = "{" + ", ".join(f"{f.produces!r}: {names[f.produces]}" for f in steps) + "}"
     # The sum of finite numbers is finite (or overflows, a false alarm that only sends the
     # values to the full check); any inf or NaN makes it inf or NaN. Arrays, strings and
     # other values raise here and go to the full check too. sum() over a tuple adds plain
@@ -174,7 +172,8 @@ def _compile(steps: tuple[Formula, ...], static: Optional[tuple[str, ...]] = Non
                      f"  def run_checked({args}):", *body, *checked,
                      f"    return {row}, _ok", "  return run, run_checked"]
     else:
-        store = [f"    _values.update({out})"]
+        store = ["    _values.update({" + ", ".join(f"{f.produces!r}: {names[f.produces]}"
+                                          for f in steps) + "})"]
         functions = [f"  def run({args}):", *body, *store, "    return _values",
                      f"  def run_checked({args}):", *body, *store, *checked, "    return _ok",
                      "  return run, run_checked"]
@@ -213,7 +212,7 @@ def compile_program(catalog: Catalog, features: tuple, targets: Iterable[str],
         ScenarioError: no formula computes a quantity that is needed.
     """
     targets = tuple(targets)
-    inputs = frozenset(inputs)
+    inputs = frozenset(inputs) if inputs else _NO_INPUTS
     key = (features, targets, inputs, optional)
     cached = catalog._cache.get(key)
     if cached is not None:
@@ -414,6 +413,9 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
+_NOT_IN_ROW = object()
+
+
 class Estimate:
     """The quantities computed for a scenario, each with its value, unit and provenance."""
 
@@ -447,8 +449,17 @@ class Estimate:
         """Quantities that apply to this scenario but could not be computed, with the reason."""
         return {**self.program.skipped, **(self._skipped_here or {})}
 
-    def __getitem__(self, quantity: str) -> Any:
+    def _in_row(self, quantity: str) -> Any:
+        """The value of ``quantity`` from the row, or ``_NOT_IN_ROW`` (no row, or not in it:
+        the scenario's objects are read by name)."""
         if self._row is not None:
+            i = self.program.row_index.get(quantity)
+            if i is not None:
+                return self._row[i]
+        return _NOT_IN_ROW
+
+    def __getitem__(self, quantity: str) -> Any:
+        if self._row is not None:  # _in_row, spelled out: this is the read every caller makes
             i = self.program.row_index.get(quantity)
             if i is not None:
                 return self._row[i]
@@ -462,22 +473,23 @@ class Estimate:
             raise UnknownNameError("quantity", quantity, self.values) from None
 
     def __contains__(self, quantity: str) -> bool:
-        return quantity in self._values and quantity not in SCENARIO_NAMES
+        return self._in_row(quantity) is not _NOT_IN_ROW or \
+            quantity in self._values and quantity not in SCENARIO_NAMES
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        if self._row is not None:
-            i = self.program.row_index.get(name)
-            if i is not None:
-                return self._row[i]
+        value = self._in_row(name)
+        if value is not _NOT_IN_ROW:
+            return value
         try:
             return self._values[name]
         except KeyError:
             raise AttributeError(name) from None
 
     def get(self, quantity: str, default: Any = None) -> Any:
-        return self._values.get(quantity, default)
+        value = self._in_row(quantity)
+        return value if value is not _NOT_IN_ROW else self._values.get(quantity, default)
 
     def unit(self, quantity: str) -> str:
         f = self.program.formula_of.get(quantity)
@@ -594,11 +606,7 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
             program = catalog._cache[key] = compile_program(
                 catalog, features, tuple(catalog.formulas), inputs, True)
     else:
-        targets = tuple(quantities)
-        program = catalog._cache.get((features, targets, _NO_INPUTS, False)) \
-            if not inputs else None
-        if program is None:
-            program = compile_program(catalog, features, targets, inputs, False)
+        program = compile_program(catalog, features, quantities, inputs, False)
     skipped: Optional[dict] = {} if optional else None
     values = _evaluate(program, scenario, inputs, skipped)
     return Estimate(scenario, values, program, catalog, skipped)

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ridgeline.plugin import bytes_per_element, floor, formula, hookimpl, maximum, minimum
 
 

@@ -6,8 +6,6 @@ differently (weights in on-chip SRAM, a fixed-function ASIC) registers more spec
 
 from __future__ import annotations
 
-import numpy as np
-
 from ridgeline.plugin import ScenarioError, compute_precision, formula, hookimpl, roofline_s, rows
 
 

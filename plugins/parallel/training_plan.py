@@ -11,8 +11,6 @@ out adds to the step. The optimizer step streams its state through memory.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ridgeline.plugin import formula, hookimpl, maximum, roofline_s
 
 

@@ -7,8 +7,6 @@ devices. HFU counts what the hardware actually executes, recomputation included.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ridgeline.plugin import ceil, formula, hookimpl
 
 
