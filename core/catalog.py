@@ -50,6 +50,7 @@ BUILTIN_PLUGINS = (
     "ridgeline.plugins.parallel.expert_parallel",
     "ridgeline.plugins.workloads.inference",
     "ridgeline.plugins.workloads.speculative",
+    "ridgeline.plugins.workloads.serving",
     "ridgeline.plugins.workloads.training",
     "ridgeline.plugins.workloads.economics",
 )

@@ -17,6 +17,7 @@ from .operations import (Operation, Table, ceil, concat, floor, maximum, minimum
 # a formula may estimate a second scenario (the draft model of speculative decoding on the
 # same devices): the engine's own entry point, so a plugin needs no private access
 from .scenario import Scenario
+from .serving import ServingWorkload
 from .engine import estimate
 
 __all__ = [
@@ -28,5 +29,5 @@ __all__ = [
     "bytes_per_element", "compute_precision", "ScenarioError",
     "Operation", "Table", "table", "concat", "rows", "roofline_s", "total", "plain", "where",
     "maximum", "minimum", "floor", "ceil",
-    "Scenario", "estimate",
+    "Scenario", "ServingWorkload", "estimate",
 ]

@@ -1,0 +1,345 @@
+"""Serving a deployment under traffic: the workload, and ``serve()`` to estimate it.
+
+A serving workload is an inference workload with the feature ``serving``: the same
+per-operation tables (every architecture family's) price an engine's iterations, and the
+formulas of :mod:`ridgeline.plugins.workloads.serving` turn them into the steady state of an
+engine with in-flight batching, a paged KV cache and chunked prefill.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping, Optional
+
+import attrs
+from attrs import field, frozen
+
+from . import _validators as v
+from .errors import RidgelineError, ScenarioError
+
+__all__ = ["ServingWorkload", "LOADS", "ADMISSION_POLICIES"]
+
+#: how requests arrive: at an infinite rate, a closed loop of N in flight, Poisson arrivals
+#: at R per second, or N users who think between requests.
+LOADS = ("saturation", "concurrency", "rate", "users")
+
+#: how the scheduler admits a request against the KV cache: ``reserve`` holds blocks for the
+#: whole prompt + output from admission (TensorRT-LLM's GUARANTEED_NO_EVICT), ``on-demand``
+#: allocates blocks as the sequence grows (vLLM, SGLang).
+ADMISSION_POLICIES = ("reserve", "on-demand")
+
+
+def _positive_or_none(instance, attribute, value) -> None:
+    if value is not None:
+        v.finite_positive(instance, attribute, value)
+
+
+def _percentile(instance, attribute, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or not 0 < value < 100:
+        raise ValueError(f"{attribute.name} must be a number between 0 and 100 (exclusive), "
+                         f"got {value!r}")
+
+
+@frozen
+class ServingWorkload:
+    """An engine serving requests of ``prompt_tokens`` in and ``output_tokens`` out (means).
+
+    ``load`` says how requests arrive (see :data:`LOADS`); each load reads its own field
+    (``concurrency``, ``rate_per_s`` for the whole deployment, ``users`` with
+    ``think_time_s``). The scheduler runs at most ``max_sequences`` sequences and
+    ``max_tokens`` tokens per iteration, and allocates the KV cache in blocks of
+    ``block_tokens``. Latency targets are at ``percentile``.
+    """
+
+    kind = "inference"
+    prompt_tokens: int = field(default=512, validator=v.positive_int)
+    output_tokens: int = field(default=256, validator=v.positive_int)
+    load: str = field(default="saturation", validator=v.one_of(*LOADS))
+    concurrency: int = field(default=1, validator=v.positive_int)
+    """Requests in flight for ``load="concurrency"`` (whole deployment)."""
+
+    rate_per_s: float = field(default=1.0, validator=v.finite_positive)
+    """Poisson arrival rate for ``load="rate"`` (whole deployment)."""
+
+    users: int = field(default=1, validator=v.positive_int)
+    """Users for ``load="users"`` (whole deployment)."""
+
+    think_time_s: float = field(default=0.0, validator=v.finite_non_negative)
+    """Time a user waits between receiving a response and sending the next request."""
+
+    max_sequences: int = field(default=2048, validator=v.positive_int)
+    """Sequences in flight per replica, at most (vLLM's max_num_seqs, TensorRT-LLM's
+    max_batch_size; 2048 is TensorRT-LLM's default)."""
+
+    max_tokens: int = field(default=8192, validator=v.positive_int)
+    """Tokens per iteration, prefill chunks and decode tokens together (max_num_batched_tokens,
+    max_num_tokens; 8192 is TensorRT-LLM's default)."""
+
+    block_tokens: int = field(default=32, validator=v.positive_int)
+    """Tokens per KV-cache block (TensorRT-LLM's default tokens_per_block is 32, vLLM's 16)."""
+
+    admission: str = field(default="reserve", validator=v.one_of(*ADMISSION_POLICIES))
+    ttft_target_s: Optional[float] = field(default=None, validator=_positive_or_none)
+    tpot_target_s: Optional[float] = field(default=None, validator=_positive_or_none)
+    percentile: float = field(default=50.0, validator=_percentile)
+    """The percentile the targets (and the reported latencies) are at: 50 is the median."""
+
+    def features(self) -> frozenset[str]:
+        """``serving``, the load (``load-rate``, ...), and ``serving-curve`` when an answer
+        needs the deployment's curve over concurrency (a Poisson rate, users, targets)."""
+        return _FEATURES[self.load, self.load in ("rate", "users") or self.has_targets]
+
+    @property
+    def has_targets(self) -> bool:
+        return self.ttft_target_s is not None or self.tpot_target_s is not None
+
+
+_FEATURES = {(load, curve): frozenset(("serving", f"load-{load}")
+                                      + (("serving-curve",) if curve else ()))
+             for load in LOADS for curve in (False, True)}
+
+
+def load_fields(concurrency: Any = None, rate: Any = None, users: Any = None,
+                think_time: Any = None) -> dict:
+    """The workload fields of a load given as ``serve()``'s (and the CLI's) arguments: at most
+    one of ``concurrency``, ``rate`` and ``users``; none means saturation."""
+    from .units import parse_count
+    given = [name for name, value in (("concurrency", concurrency), ("rate", rate),
+                                      ("users", users)) if value is not None]
+    if len(given) > 1:
+        raise ScenarioError(f"give one load, not {' and '.join(given)}: concurrency (requests "
+                            f"in flight), rate (requests per second) or users (with a think "
+                            f"time)")
+    if think_time is not None and users is None:
+        raise ScenarioError("think time belongs to users (--users N --think-time T)")
+    if not given:
+        return {"load": "saturation"}
+    if concurrency is not None:
+        return {"load": "concurrency",
+                "concurrency": _whole(parse_count(concurrency, what="concurrency"),
+                                      "concurrency", concurrency)}
+    if rate is not None:
+        r = rate
+        if isinstance(rate, str):
+            try:
+                r = float(rate.strip().removesuffix("/s").strip())
+            except ValueError:
+                raise ScenarioError(f"rate must be a number of requests per second, such as "
+                                    f"2.5, got {rate!r}") from None
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) \
+                or r <= 0:
+            raise ScenarioError(f"rate must be a finite number of requests per second > 0, "
+                                f"got {rate!r}")
+        return {"load": "rate", "rate_per_s": float(r)}
+    fields: dict = {"load": "users", "users": _whole(parse_count(users, what="users"), "users",
+                                                       users)}
+    if think_time is not None:
+        fields["think_time_s"] = seconds(think_time, "think time", allow_zero=True)
+    return fields
+
+
+def _whole(number: float, what: str, given: Any) -> int:
+    if number != int(number) or number < 1:
+        raise ScenarioError(f"{what} must be a whole number >= 1, got {given!r}")
+    return int(number)
+
+
+def seconds(value: Any, what: str, *, allow_zero: bool = False) -> float:
+    """A duration from a number of seconds or a string with a unit (``300ms``, ``1 s``)."""
+    from .units import parse
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = parse(text, "s", what=what)
+        except Exception as exc:  # noqa: BLE001 - reworded below with the accepted forms
+            raise ScenarioError(f"{what} must be a duration such as 0.3, '300ms' or '1 s', "
+                                f"got {value!r}") from exc
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScenarioError(f"{what} must be a duration in seconds, got {value!r}")
+    else:
+        number = float(value)
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        raise ScenarioError(f"{what} must be a finite duration > 0, got {value!r}")
+    return float(number)
+
+
+def targets(ttft: Any = None, tpot: Any = None, percentile: Any = None) -> dict:
+    """The workload fields of latency targets (``--ttft 300ms --tpot 10ms --percentile 99``)."""
+    fields: dict = {}
+    if ttft is not None:
+        fields["ttft_target_s"] = seconds(ttft, "ttft target")
+    if tpot is not None:
+        fields["tpot_target_s"] = seconds(tpot, "tpot target")
+    if percentile is not None:
+        p = percentile
+        if isinstance(p, str):
+            try:
+                p = float(p.strip().removeprefix("p"))
+            except ValueError:
+                raise ScenarioError(f"percentile must be a number between 0 and 100, "
+                                    f"got {percentile!r}") from None
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) \
+                or not 0 < p < 100:
+            raise ScenarioError(f"percentile must be a number between 0 and 100 (exclusive), "
+                                f"got {percentile!r}")
+        fields["percentile"] = float(p)
+    return fields
+
+
+def evolve_workload(workload: ServingWorkload, **changes) -> ServingWorkload:
+    """The workload with ``changes``, as a ridgeline error when one is invalid."""
+    try:
+        return attrs.evolve(workload, **changes)
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"serving workload: {exc}") from None
+
+
+def workload_from(prompt: Any, output: Any, load: Mapping[str, Any],
+                  scheduler: Mapping[str, Any], slo: Mapping[str, Any]) -> ServingWorkload:
+    """A checked :class:`ServingWorkload` from parsed arguments."""
+    try:
+        return ServingWorkload(prompt, output, **load, **scheduler, **slo)
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"serving workload: {exc}") from None
+
+
+def quantities_of(values: Mapping[str, Any], names: Iterable[str]) -> dict:
+    return {n: values[n] for n in names if n in values}
+
+
+# ---------------------------------------------------------------- serve()
+
+#: the quantities a serving report leads with, in order.
+HEADLINE = ("replicas", "concurrency", "requests_per_s", "throughput_tokens_per_s",
+            "throughput_tokens_per_s_per_device", "tokens_per_s_per_user", "ttft_s", "tpot_s",
+            "e2e_latency_s", "kv_cache_capacity_tokens", "cost_per_mtok_usd",
+            "energy_per_token_j", "mfu", "mbu", "slo_met", "max_rate_within_slo_per_s")
+
+#: replicas a capacity search tries at most before it says the demand cannot be met.
+MAX_REPLICAS = 1_000_000
+
+
+def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1, ep: int = 1,
+          prompt: Any = 512, output: Any = 256, concurrency: Any = None, rate: Any = None,
+          users: Any = None, think_time: Any = None, tokens_per_day: Any = None,
+          max_batch: Any = 2048, max_tokens: Any = 8192, block_tokens: Any = 32,
+          admission: str = "reserve", ttft: Any = None, tpot: Any = None,
+          percentile: Any = None, weights: Optional[str] = None, kv: Optional[str] = None,
+          activations: Optional[str] = None, price: Any = None,
+          efficiency: Optional[dict] = None, quantities: Optional[Iterable[str]] = None,
+          inputs: Optional[Mapping[str, Any]] = None, catalog=None):
+    """Estimate a deployment serving requests with in-flight batching.
+
+    Args:
+        model, on, tp, pp, ep, weights, kv, activations, price, efficiency, inputs, catalog:
+            as for :func:`ridgeline.infer`.
+        devices: a multiple of tp x pp; the rest are replicas. Default: tp x pp, or with a
+            ``rate``, ``users`` or ``tokens_per_day`` demand the replicas that demand needs
+            (within the latency targets when they are given).
+        prompt, output: mean tokens in and out per request.
+        concurrency: a closed loop of this many requests in flight (whole deployment).
+        rate: Poisson arrivals, requests per second (whole deployment).
+        users: this many users, each waiting ``think_time`` between requests.
+        tokens_per_day: a demand in output tokens per day (a Poisson rate).
+        max_batch: sequences in flight per replica, at most; max_tokens: tokens per
+            iteration; block_tokens: KV-cache block size; admission: ``reserve`` or
+            ``on-demand`` (see :class:`ServingWorkload`).
+        ttft, tpot: latency targets (seconds, or ``"300ms"``); percentile: that they are at
+            (default 50, the median).
+
+    With no load, the deployment runs at saturation (offline, maximum throughput).
+    """
+    from .api import _inference_setup, _given, _check_given
+    from .catalog import default_catalog
+    from .engine import estimate
+    from .scenario import Scenario, check_plan
+    catalog = catalog or default_catalog()
+    if tokens_per_day is not None:
+        if rate is not None:
+            raise ScenarioError("give a demand as rate or as tokens_per_day, not both")
+        from .units import parse_count
+        daily = parse_count(tokens_per_day, what="tokens per day")
+        if daily <= 0:
+            raise ScenarioError(f"tokens per day must be > 0, got {tokens_per_day!r}")
+        rate = daily / 86400.0 / _count(output, "output")
+    load = load_fields(concurrency, rate, users, think_time)
+    scheduler = {"max_sequences": _count(max_batch, "max batch"),
+                 "max_tokens": _count(max_tokens, "max tokens"),
+                 "block_tokens": _count(block_tokens, "block tokens"),
+                 "admission": _choice(admission, ADMISSION_POLICIES, "admission")}
+    workload = workload_from(_count(prompt, "prompt"), _count(output, "output"), load,
+                             scheduler, targets(ttft, tpot, percentile))
+    given = _given(inputs, catalog)
+    m, plan, system, _spreads, _features = _inference_setup(
+        catalog, model, on, None, tp, pp, weights, kv, activations, price, ep, "none",
+        efficiency=efficiency)
+    replica_devices = plan.tp * plan.pp
+    if devices is not None:
+        n = _count(devices, "devices")
+        if n % replica_devices:
+            raise ScenarioError(f"devices={n} is not a multiple of tp x pp = {replica_devices} "
+                                f"(the devices beyond one replica are whole replicas)")
+        system = attrs.evolve(system, devices=n)
+        check_plan(plan, system)
+    scenario = Scenario(m, system, plan, workload)
+    if devices is None and workload.load in ("rate", "users"):
+        scenario = _size_for_demand(scenario, given, catalog)
+    return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given,
+                                 check=False), given, every_quantity=quantities is None)
+
+
+def _count(value: Any, what: str) -> int:
+    from .api import _positive_int
+    return _positive_int(value, what)
+
+
+def _choice(value: Any, allowed: tuple, what: str) -> str:
+    if value not in allowed:
+        raise ScenarioError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _meets(e) -> bool:
+    """Whether an estimate keeps up with its load, within its targets if it has any."""
+    if not e.get("fits", True) or not e.get("stable", 1.0):
+        return False
+    return bool(e.get("slo_met", 1.0)) if e.scenario.workload.has_targets else True
+
+
+_SIZING = ("fits", "stable", "slo_met", "max_rate_within_slo_per_s")
+
+
+def _size_for_demand(scenario, given, catalog):
+    """The scenario with the fewest replicas that serve its demand (within its targets)."""
+    from .engine import estimate
+    per_replica = scenario.system.devices
+
+    def with_replicas(r: int):
+        return attrs.evolve(scenario, system=attrs.evolve(scenario.system,
+                                                          devices=r * per_replica))
+
+    wanted = [q for q in _SIZING if q != "slo_met" or scenario.workload.has_targets]
+
+    def ok(r: int) -> bool:
+        try:
+            e = estimate(with_replicas(r), wanted, catalog=catalog, inputs=given, check=False)
+        except RidgelineError:
+            return False  # overloaded: the queue grows without bound
+        if r == 1 and scenario.workload.has_targets and \
+                float(e["max_rate_within_slo_per_s"]) <= 0.0:
+            raise ScenarioError("no number of replicas meets the latency targets: even one "
+                                "request at a time misses them on this deployment; relax "
+                                "the targets or change the plan")
+        return _meets(e)
+
+    lo, hi = 0, 1
+    while not ok(hi):
+        lo, hi = hi, hi * 2
+        if hi > MAX_REPLICAS:
+            raise ScenarioError(f"the demand needs more than {MAX_REPLICAS} replicas")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return with_replicas(hi)
+
