@@ -125,6 +125,48 @@ def _distill_arguments(p):
     _common_scenario_arguments(p)
 
 
+def _serve_arguments(p):
+    _placement_arguments(p, "tp x pp, or with --rate/--users/--tokens-per-day the replicas "
+                            "that demand needs")
+    p.add_argument("--ep", type=int, default=1,
+                   help="expert-parallel degree (MoE): routed experts split over this many "
+                        "devices of each tensor-parallel group (divides tp)")
+    p.add_argument("--prompt", default="512", help="mean prompt tokens per request")
+    p.add_argument("--output", default="256", help="mean output tokens per request")
+    p.add_argument("--weights", metavar="DTYPE", help="weight precision (bf16, fp8, int4, ...)")
+    p.add_argument("--kv", metavar="DTYPE", help="KV-cache precision")
+    p.add_argument("--activations", metavar="DTYPE", help="activation and arithmetic precision")
+    load = p.add_argument_group("load (one of; none means saturation: maximum throughput)")
+    load.add_argument("--concurrency", metavar="N", help="a closed loop of N requests in flight")
+    load.add_argument("--rate", metavar="R", help="Poisson arrivals, R requests per second")
+    load.add_argument("--users", metavar="N", help="N users, each waiting --think-time "
+                                                   "between requests")
+    load.add_argument("--think-time", metavar="T", help="a user's pause between a response "
+                                                        "and the next request (30s)")
+    load.add_argument("--tokens-per-day", metavar="T", help="a demand in output tokens per "
+                                                            "day (a Poisson rate), e.g. 2B")
+    sched = p.add_argument_group("scheduler")
+    sched.add_argument("--max-batch", default="2048", metavar="N",
+                       help="sequences in flight per replica, at most (default 2048)")
+    sched.add_argument("--max-tokens", default="8192", metavar="N",
+                       help="tokens per iteration, prefill chunks and decodes (default 8192)")
+    sched.add_argument("--block-tokens", default="32", metavar="N",
+                       help="tokens per KV-cache block (default 32)")
+    sched.add_argument("--admission", default="reserve", choices=("reserve", "on-demand"),
+                       help="reserve a request's whole KV cache on admission (TensorRT-LLM) "
+                            "or grow it on demand (vLLM, SGLang)")
+    slo = p.add_argument_group("latency targets")
+    slo.add_argument("--ttft", metavar="T", help="time-to-first-token target (300ms)")
+    slo.add_argument("--tpot", metavar="T", help="time-per-output-token target (10ms)")
+    slo.add_argument("--percentile", metavar="P", help="percentile of the targets (default 50)")
+    p.add_argument("--simulate", action="store_true",
+                   help="also replay requests one iteration at a time for percentiles")
+    p.add_argument("--requests", default="10000", metavar="N",
+                   help="requests the simulation replays (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    _common_scenario_arguments(p)
+
+
 def _common_scenario_arguments(p):
     p.add_argument("--price", metavar="USD_PER_H", help="price per device-hour (2.49 or '2.49 USD/h')")
     p.add_argument("--efficiency", metavar="K=V,...",
@@ -158,6 +200,10 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("infer", help="estimate serving a batch of requests")
     _infer_arguments(p)
     _add_json(p)
+    p = sub.add_parser("serve", help="estimate a deployment serving traffic with in-flight "
+                                     "batching: throughput, latency, replicas, cost")
+    _serve_arguments(p)
+    _add_json(p)
     p = sub.add_parser("train", help="estimate a training run")
     _train_arguments(p)
     _add_json(p)
@@ -166,8 +212,9 @@ def make_parser() -> argparse.ArgumentParser:
     _distill_arguments(p)
     _add_json(p)
     p = sub.add_parser("explain", help="why a quantity has its value: the provenance tree")
-    esub = p.add_subparsers(dest="what", metavar="infer|train", parser_class=_Parser)
-    for name, adder in (("infer", _infer_arguments), ("train", _train_arguments)):
+    esub = p.add_subparsers(dest="what", metavar="infer|train|serve", parser_class=_Parser)
+    for name, adder in (("infer", _infer_arguments), ("train", _train_arguments),
+                        ("serve", _serve_arguments)):
         q = esub.add_parser(name, help=f"explain a quantity of '{name}'")
         adder(q)
         q.add_argument("--quantity", required=True, help="quantity name (tpot_s, step_s, ...)")
@@ -186,7 +233,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     if args.command == "explain" and not args.what:
-        parser.error("explain needs 'infer' or 'train' and their arguments")
+        parser.error("explain needs 'infer', 'train' or 'serve' and their arguments")
     try:
         from . import commands
         return commands.run(args) or 0

@@ -18,7 +18,8 @@ def run(args) -> int:
     catalog = default_catalog(registry=tuple(args.registry))
     handler = {"accelerators": _accelerators, "models": _models, "formulas": _formulas,
                "plugins": _plugins, "show": _show, "infer": _infer, "train": _train,
-               "explain": _explain, "validate": _validate, "distill": _distill}[args.command]
+               "explain": _explain, "validate": _validate, "distill": _distill,
+               "serve": _serve}[args.command]
     return handler(args, catalog)
 
 
@@ -304,6 +305,38 @@ def _train(args, catalog: Catalog) -> int:
     return 0
 
 
+def _serve_kwargs(args) -> dict:
+    return dict(on=args.on, devices=args.devices, tp=args.tp, pp=args.pp, ep=args.ep,
+                prompt=args.prompt, output=args.output, concurrency=args.concurrency,
+                rate=args.rate, users=args.users, think_time=args.think_time,
+                tokens_per_day=args.tokens_per_day, max_batch=args.max_batch,
+                max_tokens=args.max_tokens, block_tokens=args.block_tokens,
+                admission=args.admission, ttft=args.ttft, tpot=args.tpot,
+                percentile=args.percentile, weights=args.weights, kv=args.kv,
+                activations=args.activations, price=args.price,
+                efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set))
+
+
+def _serve(args, catalog: Catalog) -> int:
+    from .serving import serve, serve_report
+    e = serve(args.model, catalog=catalog, **_serve_kwargs(args))
+    simulated = None
+    if args.simulate:
+        from .simulate import simulate
+        simulated = simulate(e, requests=args.requests, seed=args.seed)
+    if args.json:
+        data = _estimate_json(e)
+        if simulated is not None:
+            data["simulation"] = simulated.to_dict()
+        _emit_json(data)
+        return 0
+    print(serve_report(e))
+    if simulated is not None:
+        print()
+        print(simulated.report())
+    return 0
+
+
 def _distill(args, catalog: Catalog) -> int:
     from .distillation import distill, distill_report
     d = distill(args.model, teacher=args.teacher, tokens=args.tokens, on=args.on,
@@ -327,6 +360,9 @@ def _explain(args, catalog: Catalog) -> int:
     from .api import infer, train
     if args.what == "infer":
         e = infer(args.model, catalog=catalog, **_infer_kwargs(args))
+    elif args.what == "serve":
+        from .serving import serve
+        e = serve(args.model, catalog=catalog, **_serve_kwargs(args))
     else:
         e = train(args.model, catalog=catalog, **_train_kwargs(args))
     if args.json:

@@ -343,3 +343,75 @@ def _size_for_demand(scenario, given, catalog):
         lo, hi = (lo, mid) if ok(mid) else (mid, hi)
     return with_replicas(hi)
 
+
+
+# ---------------------------------------------------------------- the report
+
+
+def _describe_load(w: ServingWorkload) -> str:
+    if w.load == "saturation":
+        return "saturation (requests at an infinite rate: maximum throughput)"
+    if w.load == "concurrency":
+        return f"a closed loop of {w.concurrency} requests in flight"
+    if w.load == "rate":
+        return f"Poisson arrivals at {w.rate_per_s:.4g} requests/s"
+    return f"{w.users} users, {w.think_time_s:.3g} s between a response and the next request"
+
+
+def serve_report(e) -> str:
+    """What a serving estimate says, for a person."""
+    from .report import _f, _fit_line, _header, _lines
+    w = e.scenario.workload
+    lines = [_header(e),
+             f"requests: prompt {w.prompt_tokens} tokens, output {w.output_tokens} tokens; "
+             f"load: {_describe_load(w)}",
+             f"scheduler: at most {w.max_sequences} sequences and {w.max_tokens} tokens per "
+             f"iteration per replica, KV blocks of {w.block_tokens} tokens ({w.admission})",
+             "", _fit_line(e)]
+    hypothetical = not e["fits"]
+    if hypothetical:
+        lines += ["every figure below is hypothetical: the deployment does not fit"]
+    lines += ["", "per replica:"]
+    lines += _lines(e, [("weights per device", "weight_bytes_per_device"),
+                        ("activation workspace", "activation_bytes"),
+                        ("KV cache capacity (tokens)", "kv_cache_capacity_tokens"),
+                        ("in flight at most (KV cache)", "kv_concurrency_limit"),
+                        ("in flight at most (token budget)", "token_budget_concurrency_limit"),
+                        ("in flight at most (scheduler)", "scheduler_max_sequences"),
+                        ("in flight (mean)", "batch"),
+                        ("iteration (mean)", "iteration_s"),
+                        ("iterations with a prefill chunk", "prefill_iteration_fraction")])
+    if w.load == "rate":
+        lines += _lines(e, [("utilisation (arrivals / capacity)", "utilisation")])
+    at = "median" if w.percentile == 50 else f"p{w.percentile:g}"
+    lines += ["", "deployment:"]
+    lines += _lines(e, [("replicas", "replicas"),
+                        ("requests in the system (mean)", "concurrency"),
+                        ("requests per second", "requests_per_s"),
+                        ("output tokens per second", "throughput_tokens_per_s"),
+                        ("  per device", "throughput_tokens_per_s_per_device"),
+                        ("  per user", "tokens_per_s_per_user"),
+                        (f"time to first token ({at})", "ttft_s"),
+                        (f"time per output token ({at})", "tpot_s"),
+                        ("whole request (mean)", "e2e_latency_s"),
+                        ("MFU", "mfu"), ("MBU", "mbu")])
+    if w.has_targets:
+        targets_text = ", ".join(t for t in (
+            f"ttft {w.ttft_target_s * 1e3:.4g} ms" if w.ttft_target_s is not None else "",
+            f"tpot {w.tpot_target_s * 1e3:.4g} ms" if w.tpot_target_s is not None else "")
+            if t)
+        met = e.get("slo_met")
+        verdict = "n/a" if met is None else ("yes" if met else "NO")
+        lines += ["", f"targets ({targets_text}, {at}): met at this load: {verdict}"]
+        lines += _lines(e, [("highest Poisson rate within them", "max_rate_within_slo_per_s")])
+    lines += ["", "money and energy:"]
+    lines += _lines(e, [("price per device-hour", "price_usd_per_hour"),
+                        ("deployment per hour", "deployment_usd_per_hour"),
+                        ("cost per million output tokens", "cost_per_mtok_usd"),
+                        ("energy per output token (at TDP)", "energy_per_token_j")])
+    if e.get("stable") == 0.0:
+        lines += ["", "OVERLOADED: " + e.skipped.get("queue_wait_s", "arrivals exceed capacity")]
+    lines += ["", "why? ridgeline serve ... --json lists every quantity; ridgeline explain "
+                  "serve ... --quantity tpot_s shows where one comes from"]
+    del _f
+    return "\n".join(lines)

@@ -206,13 +206,47 @@ def _train_command(model: Model, kwargs: dict) -> str:
         {k: v for k, v in kwargs.items() if k != "tokens"})
 
 
+def _command_case(case: dict, catalog: Catalog) -> dict:
+    """A case written as a command line (``args``, with ``{cfg}`` for the folder of the
+    case's ``config`` table as a ``config.json``), compared on ``values[metric]`` of its
+    ``--json`` output."""
+    import contextlib
+    import io
+    import json
+    import tempfile
+    from .cli import main
+    args, metric, published = list(case["args"]), case["metric"], float(case["expected"])
+    with tempfile.TemporaryDirectory() as folder:
+        if "config" in case:
+            (Path(folder) / "config.json").write_text(json.dumps(case["config"]))
+        argv = [str(a).replace("{cfg}", folder) for a in args] + ["--json"]
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(argv)
+    if status:
+        raise CannotExpress(err.getvalue().strip().removeprefix("ridgeline: ") or
+                            f"the command exited with status {status}")
+    values = json.loads(out.getvalue())["values"]
+    if metric not in values:
+        raise CannotExpress(f"the command gives no {metric}")
+    shown = ["ridgeline"] + [("<config of the case>" if "{cfg}" in str(a) else str(a))
+                             for a in args]
+    return {"metric": metric, "published": published, "estimated": float(values[metric]),
+            "command": " ".join(shown)}
+
+
 _HANDLERS: dict[str, Callable[[dict, Catalog], dict]] = {
     "param_count": _param_case, "training_run": _training_case,
-    "inference_run": _inference_case}
+    "inference_run": _inference_case, "case": _command_case}
 
 
 def default_file():
     return files("ridgeline.registry") / "validation" / "public.toml"
+
+
+#: the sets ``ridgeline validate`` runs without a file: measurements of static batches and
+#: training, then in-flight serving.
+DEFAULT_SETS = ("public", "serving-public")
 
 
 def shipped_sets() -> list[str]:
@@ -231,28 +265,48 @@ def _shipped(path: str | Path):
 
 def run_validation(path: Optional[str | Path] = None, *,
                    catalog: Optional[Catalog] = None, progress: bool = False) -> dict:
-    """Estimate every expressible case; return cases, unexpressible ones and per-section errors."""
+    """Estimate every expressible case; return cases, unexpressible ones and per-section errors.
+
+    Without ``path``, every set of :data:`DEFAULT_SETS` is run."""
     catalog = catalog or default_catalog()
-    source = _shipped(path) if path else default_file()
-    data = read_toml(source)
+    sources = [_shipped(path)] if path else [_shipped(name) for name in DEFAULT_SETS]
     cases, skipped = [], []
-    sections = [s for s in _HANDLERS if s in data]
-    if not sections:
+    for source in sources:
+        _run_file(source, catalog, progress, cases, skipped)
+    summary = {}
+    for section in dict.fromkeys(c["section"] for c in cases):
+        errors = [abs(c["error"]) for c in cases if c["section"] == section]
+        worst = max((c for c in cases if c["section"] == section), key=lambda c: abs(c["error"]))
+        summary[section] = {"cases": len(errors),
+                            "median_abs_error": statistics.median(errors),
+                            "worst_abs_error": abs(worst["error"]), "worst_case": worst["name"]}
+    return {"file": ", ".join(str(s) for s in sources), "cases": cases,
+            "cannot_express": skipped, "summary": summary}
+
+
+def _run_file(source, catalog: Catalog, progress: bool, cases: list, skipped: list) -> None:
+    data = read_toml(source)
+    kinds = [s for s in _HANDLERS if s in data]
+    if not kinds:
         raise RegistryError(str(source), f"no section of {', '.join(_HANDLERS)} found")
-    for section in sections:
-        entries = data[section]
+    for kind in kinds:
+        entries = data[kind]
         if not isinstance(entries, list):
-            raise RegistryError(str(source), f"{section}: expected an array of tables")
+            raise RegistryError(str(source), f"{kind}: expected an array of tables")
         for i, case in enumerate(entries):
-            name = case.get("name", f"{section}[{i}]") if isinstance(case, dict) else str(case)
+            if not isinstance(case, dict):
+                raise RegistryError(str(source), f"{kind}[{i}]: expected a table")
+            # command-line cases name their own section and go by their id
+            section = str(case.get("section", kind)) if kind == "case" else kind
+            name = str(case.get("name", case.get("id", f"{kind}[{i}]")))
             if progress:
                 print(f"  {section}: {name}", file=sys.stderr)
             try:
-                result = _HANDLERS[section](case, catalog)
+                result = _HANDLERS[kind](case, catalog)
             except CannotExpress as exc:
                 skipped.append({"section": section, "name": name, "reason": str(exc)})
                 continue
-            except (KeyError, TypeError) as exc:
+            except (KeyError, TypeError, ValueError) as exc:
                 skipped.append({"section": section, "name": name,
                                 "reason": f"case lacks or mistypes a field: {exc}"})
                 continue
@@ -261,16 +315,6 @@ def run_validation(path: Optional[str | Path] = None, *,
                 continue
             result["error"] = result["estimated"] / result["published"] - 1.0
             cases.append({"section": section, "name": name, **result})
-    summary = {}
-    for section in sections:
-        errors = [abs(c["error"]) for c in cases if c["section"] == section]
-        if errors:
-            worst = max((c for c in cases if c["section"] == section),
-                        key=lambda c: abs(c["error"]))
-            summary[section] = {"cases": len(errors),
-                                "median_abs_error": statistics.median(errors),
-                                "worst_abs_error": abs(worst["error"]), "worst_case": worst["name"]}
-    return {"file": str(source), "cases": cases, "cannot_express": skipped, "summary": summary}
 
 
 def report(result: dict) -> str:
