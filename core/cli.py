@@ -159,6 +159,9 @@ def _serve_arguments(p):
     slo.add_argument("--ttft", metavar="T", help="time-to-first-token target (300ms)")
     slo.add_argument("--tpot", metavar="T", help="time-per-output-token target (10ms)")
     slo.add_argument("--percentile", metavar="P", help="percentile of the targets (default 50)")
+    p.add_argument("--disagg", metavar="SPEC",
+                   help="prefill and decode on separate pools, e.g. "
+                        "'prefill=2x(tp=1),decode=1x(tp=4)' (instead of --devices/--tp/--pp)")
     p.add_argument("--simulate", action="store_true",
                    help="also replay requests one iteration at a time for percentiles")
     p.add_argument("--requests", default="10000", metavar="N",

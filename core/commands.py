@@ -314,12 +314,27 @@ def _serve_kwargs(args) -> dict:
                 admission=args.admission, ttft=args.ttft, tpot=args.tpot,
                 percentile=args.percentile, weights=args.weights, kv=args.kv,
                 activations=args.activations, price=args.price,
-                efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set))
+                efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set),
+                disagg=getattr(args, "disagg", None))
 
 
 def _serve(args, catalog: Catalog) -> int:
     from .serving import serve, serve_report
-    e = serve(args.model, catalog=catalog, **_serve_kwargs(args))
+    kwargs = _serve_kwargs(args)
+    if kwargs["disagg"] is not None:
+        if kwargs["tp"] == 1 and kwargs["pp"] == 1 and kwargs["ep"] == 1:
+            del kwargs["tp"], kwargs["pp"], kwargs["ep"]  # the pools give them
+        if args.simulate:
+            raise ScenarioError("--simulate replays an aggregated deployment; leave out "
+                                "--disagg to simulate")
+        d = serve(args.model, catalog=catalog, **kwargs)
+        if args.json:
+            _emit_json(d.to_dict())
+        else:
+            print(d.report())
+        return 0
+    kwargs.pop("disagg")
+    e = serve(args.model, catalog=catalog, **kwargs)
     simulated = None
     if args.simulate:
         from .simulate import simulate

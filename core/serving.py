@@ -85,16 +85,22 @@ class ServingWorkload:
     percentile: float = field(default=50.0, validator=_percentile)
     """The percentile the targets (and the reported latencies) are at: 50 is the median."""
 
+    role: str = field(default="both", validator=v.one_of("both", "decode"))
+    """``both``: each replica prefills and decodes; ``decode``: the decode pool of a
+    disaggregated deployment (prompts arrive prefilled, with their KV cache)."""
+
     def features(self) -> frozenset[str]:
         """``serving``, the load (``load-rate``, ...), and ``serving-curve`` when an answer
         needs the deployment's curve over concurrency (a Poisson rate, users, targets)."""
-        return _FEATURES[self.load, self.load in ("rate", "users") or self.has_targets]
+        features = _FEATURES[self.load, self.load in ("rate", "users") or self.has_targets]
+        return features | _DECODE_ONLY if self.role == "decode" else features
 
     @property
     def has_targets(self) -> bool:
         return self.ttft_target_s is not None or self.tpot_target_s is not None
 
 
+_DECODE_ONLY = frozenset(("role-decode",))
 _FEATURES = {(load, curve): frozenset(("serving", f"load-{load}")
                                       + (("serving-curve",) if curve else ()))
              for load in LOADS for curve in (False, True)}
@@ -228,7 +234,8 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
           percentile: Any = None, weights: Optional[str] = None, kv: Optional[str] = None,
           activations: Optional[str] = None, price: Any = None,
           efficiency: Optional[dict] = None, quantities: Optional[Iterable[str]] = None,
-          inputs: Optional[Mapping[str, Any]] = None, catalog=None):
+          inputs: Optional[Mapping[str, Any]] = None, catalog=None, disagg: Any = None,
+          role: str = "both"):
     """Estimate a deployment serving requests with in-flight batching.
 
     Args:
@@ -247,6 +254,10 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
             ``on-demand`` (see :class:`ServingWorkload`).
         ttft, tpot: latency targets (seconds, or ``"300ms"``); percentile: that they are at
             (default 50, the median).
+        disagg: prefill and decode on separate pools,
+            ``"prefill=2x(tp=1),decode=1x(tp=4)"``: the result is then a
+            :class:`ridgeline.disagg.Disaggregated` (tp, pp, ep and devices come from it).
+        role: ``"decode"`` for the decode pool of a split (used by ``disagg``).
 
     With no load, the deployment runs at saturation (offline, maximum throughput).
     """
@@ -269,8 +280,25 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
                  "block_tokens": _count(block_tokens, "block tokens"),
                  "admission": _choice(admission, ADMISSION_POLICIES, "admission")}
     workload = workload_from(_count(prompt, "prompt"), _count(output, "output"), load,
-                             scheduler, targets(ttft, tpot, percentile))
+                             scheduler, {**targets(ttft, tpot, percentile),
+                                         "role": _choice(role, ("both", "decode"), "role")})
     given = _given(inputs, catalog)
+    if disagg is not None:
+        from .disagg import parse_disagg, serve_disaggregated
+        prefill_pool, decode_pool = parse_disagg(disagg)
+        if devices is not None or (tp, pp, ep) != (1, 1, 1):
+            raise ScenarioError("with disagg the pools give the devices and their plans; "
+                                "leave out devices, tp, pp and ep")
+        if quantities is not None:
+            raise ScenarioError("quantities cannot be chosen for a disaggregated deployment")
+        kwargs = dict(prompt=prompt, output=output, concurrency=concurrency, rate=rate,
+                      users=users, think_time=think_time, max_batch=max_batch,
+                      max_tokens=max_tokens, block_tokens=block_tokens, admission=admission,
+                      ttft=ttft, tpot=tpot, percentile=percentile, weights=weights, kv=kv,
+                      activations=activations, price=price, efficiency=efficiency,
+                      inputs=inputs)
+        return serve_disaggregated(model, prefill_pool, decode_pool, on=on, workload=workload,
+                                   given=given, serve_kwargs=kwargs, catalog=catalog)
     m, plan, system, _spreads, _features = _inference_setup(
         catalog, model, on, None, tp, pp, weights, kv, activations, price, ep, "none",
         efficiency=efficiency)
@@ -287,6 +315,13 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
         scenario = _size_for_demand(scenario, given, catalog)
     return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given,
                                  check=False), given, every_quantity=quantities is None)
+
+
+def _size_free_kwargs(kwargs: dict) -> dict:
+    """``serve()`` arguments of a deployment at saturation: no load, no targets."""
+    return {k: v for k, v in kwargs.items()
+            if k not in ("concurrency", "rate", "users", "think_time", "ttft", "tpot",
+                         "percentile", "tokens_per_day")}
 
 
 def _count(value: Any, what: str) -> int:

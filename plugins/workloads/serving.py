@@ -703,6 +703,48 @@ def stable_poisson(utilisation):
     return where(utilisation < 1.0, 1.0, 0.0)
 
 
+# ---------------------------------------------------------------- the decode pool of a split
+
+
+DECODE_ONLY = "role-decode"
+
+
+@formula("prefill_tokens_per_iteration", workload="inference", features=(SERVING, DECODE_ONLY),
+         unit="")
+def no_prefill_tokens(batch):
+    """A decode pool prefills nothing: prompts arrive with their KV cache."""
+    return 0.0 * batch
+
+
+@formula("token_budget_concurrency_limit", workload="inference",
+         features=(SERVING, DECODE_ONLY), unit="")
+def decode_only_token_limit(scheduler_max_tokens):
+    """Every token of a decode pool's iteration is a decode."""
+    return scheduler_max_tokens
+
+
+@formula("prefill_service_s", workload="inference", features=(SERVING, DECODE_ONLY))
+def no_prefill_service_s(batch):
+    """A decode pool's requests spend no time in prefill there."""
+    return 0.0 * batch
+
+
+@formula("prefill_wait_s", workload="inference", features=(SERVING, DECODE_ONLY))
+def no_prefill_wait_s(batch):
+    """Nor wait for prefill chunks."""
+    return 0.0 * batch
+
+
+@formula("e2e_service_s", workload="inference", features=(SERVING, DECODE_ONLY))
+def decode_only_e2e_service_s(iteration_s, output_tokens):
+    """A request in a decode pool: the tokens after the first, one per iteration."""
+    return maximum(output_tokens - 1.0, 1.0) * iteration_s
+
+
+DECODE_ONLY_FORMULAS = (no_prefill_tokens, decode_only_token_limit, no_prefill_service_s,
+                        no_prefill_wait_s, decode_only_e2e_service_s)
+
+
 CURVE_FORMULAS = (serving_curve, arrival_rate_per_s, utilisation, requested_concurrency_poisson,
                   queue_wait_poisson_s, queue_wait_probability_poisson, queued_requests_poisson,
                   requests_per_s_poisson, tpot_poisson_s, users_per_replica, think_time_s,
@@ -712,5 +754,5 @@ CURVE_FORMULAS = (serving_curve, arrival_rate_per_s, utilisation, requested_conc
 
 @hookimpl
 def ridgeline_register_formulas(register):
-    for f in FORMULAS + CURVE_FORMULAS:
+    for f in FORMULAS + CURVE_FORMULAS + DECODE_ONLY_FORMULAS:
         register(f)
