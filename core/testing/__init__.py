@@ -167,12 +167,26 @@ def _sample_scenarios(catalog, plugin_name: str, formula, extra: Iterable) -> li
                 workloads = (InferenceWorkload(draft=model),)
             elif "forward-only" in formula.applies.plan:
                 workloads = (TrainingWorkload(forward_only=True),)
+            elif "serving" in formula.applies.plan:
+                workloads = _serving_workloads(formula.applies.plan)
             for workload in workloads:
                 s = Scenario(model=model, system=System(acc, devices=plan.devices), plan=plan,
                              workload=workload)
                 if formula.applies.holds(s.features()):
                     out.append(s)
     return out
+
+
+def _serving_workloads(required: frozenset) -> tuple:
+    """Serving workloads with the features a serving formula requires (its load, a curve,
+    the decode role)."""
+    from ..serving import LOADS, ServingWorkload
+    loads = [load for load in LOADS if f"load-{load}" in required] or list(LOADS)
+    fields = {"role": "decode"} if "role-decode" in required else {}
+    if "serving-curve" in required:
+        fields["tpot_target_s"] = 0.05
+    return tuple(ServingWorkload(1000, 200, load=load, rate_per_s=2.0, concurrency=8, users=8,
+                                 think_time_s=5.0, **fields) for load in loads)
 
 
 def _is_number(x: Any) -> bool:

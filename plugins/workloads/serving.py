@@ -30,9 +30,8 @@ from typing import Any, NamedTuple
 import attrs
 import numpy as np
 
-from ridgeline.plugin import (Scenario, ScenarioError, ceil, estimate, floor, formula,
-                              hookimpl, maximum, minimum, roofline_s, rows, table, total,
-                              where)
+from ridgeline.plugin import (Scenario, ScenarioError, ceil, estimate, floor, formula, hookimpl, maximum,
+                              minimum, plain, rows, table, total, where)
 
 SERVING = "serving"
 
@@ -178,8 +177,13 @@ def merge_tables(decode_ops, prefill_ops, scale) -> Table:
             if other is not None:
                 prefill[name] = other
             continue
-        merged.append((name, flops + scale * other[1], maximum(weights, other[2]),
-                       activations + scale * other[3], kv + scale * other[4], count))
+        other_weights = other[2]
+        try:  # plain numbers: a comparison, not a call
+            read = weights if weights >= other_weights else other_weights
+        except ValueError:
+            read = maximum(weights, other_weights)
+        merged.append((name, flops + scale * other[1], read, activations + scale * other[3],
+                       kv + scale * other[4], count))
     for name, flops, weights, activations, kv, count in prefill.values():
         merged.append((name, scale * flops, weights, scale * activations, scale * kv, count))
     return table(*merged)
@@ -238,11 +242,18 @@ def paged_kv_bandwidth_fraction():
 
 def _operations_time_s(ops, flops_per_s, bytes_per_s, overhead_s, kv_fraction):
     """Each operation's roofline, the KV cache read at the paged fraction of the bandwidth."""
+    kv_bytes_per_s = bytes_per_s * kv_fraction
     time_s = 0.0
-    for _, flops, weights, activations, kv, count in rows(ops):
-        memory_s = (weights + activations) / bytes_per_s + kv / (bytes_per_s * kv_fraction)
-        time_s = time_s + count * (maximum(flops / flops_per_s, memory_s) + overhead_s)
-    return time_s
+    try:  # plain numbers: comparisons, no call per operation
+        for _, flops, weights, activations, kv, count in rows(ops):
+            compute_s = flops / flops_per_s
+            memory_s = (weights + activations) / bytes_per_s + kv / kv_bytes_per_s
+            time_s += count * ((memory_s if memory_s > compute_s else compute_s) + overhead_s)
+        return time_s
+    except ValueError:  # arrays (sweeps) have no truth value
+        return sum(count * (maximum(flops / flops_per_s, (weights + activations) / bytes_per_s
+                                    + kv / kv_bytes_per_s) + overhead_s)
+                   for _, flops, weights, activations, kv, count in rows(ops))
 
 
 @formula(workload="inference", features=SERVING)
@@ -384,7 +395,8 @@ def serving_tpot_s(workload, iteration_s, prefill_iteration_fraction, mixed_iter
     the mean iteration)."""
     f = prefill_iteration_fraction
     steps = maximum(output_tokens - 1.0, 1.0)
-    spread = abs(mixed_iteration_s - decode_iteration_s) * np.sqrt(f * (1.0 - f) / steps)
+    spread = abs(mixed_iteration_s - decode_iteration_s) * \
+        np.sqrt(maximum(f * (1.0 - f), 0.0) / steps)
     return maximum(iteration_s + _z(workload.percentile) * spread,
                    minimum(mixed_iteration_s, decode_iteration_s))
 
@@ -524,26 +536,50 @@ _CURVE_QUANTITIES = ("batch", "iteration_s", "tpot_s", "e2e_service_s", "prefill
 
 
 @formula(workload="inference", features=(SERVING, CURVE), unit="object")
-def serving_curve(model, system, plan, workload, concurrency_limit):
+def serving_curve(model, system, plan, workload, concurrency_limit, prompt_tokens,
+                  output_tokens, scheduler_max_sequences, scheduler_max_tokens,
+                  kv_block_tokens):
     """The same deployment held at a grid of concurrencies (a closed loop), from one to the
     limit, evaluated in one vectorised pass: what a Poisson rate, users and latency targets
-    are read from."""
-    limit = _scalar(concurrency_limit, "the concurrency limit")
-    top = max(limit, 1.0)
-    grid = np.unique(np.concatenate([np.round(np.geomspace(1.0, top, CURVE_POINTS)), [top]]))
+    are read from. The grid is the first axis of every field; the scenario's own arrays (a
+    sweep's) broadcast along the others."""
+    top = np.maximum(np.asarray(concurrency_limit, dtype=float), 1.0)
+    steps = np.linspace(0.0, 1.0, CURVE_POINTS).reshape((CURVE_POINTS,) + (1,) * top.ndim)
+    grid = np.round(top ** steps)  # geometric from 1 to the limit, the limit itself last
     closed = attrs.evolve(workload, load="concurrency", concurrency=1, ttft_target_s=None,
-                    tpot_target_s=None)
+                          tpot_target_s=None)
+    given = {"requested_concurrency_per_replica": grid, "prompt_tokens": prompt_tokens,
+             "output_tokens": output_tokens, "scheduler_max_sequences": scheduler_max_sequences,
+             "scheduler_max_tokens": scheduler_max_tokens, "kv_block_tokens": kv_block_tokens}
     e = estimate(Scenario(model, system, plan, closed), _CURVE_QUANTITIES, check=False,
-                 inputs={"requested_concurrency_per_replica": grid})
-    return ServingCurve(*(np.broadcast_to(np.asarray(e[q], dtype=float), grid.shape)
+                 inputs=given)
+    shape = np.broadcast_shapes(grid.shape, *(np.shape(e[q]) for q in _CURVE_QUANTITIES))
+    return ServingCurve(*(np.broadcast_to(np.asarray(e[q], dtype=float), shape)
                           for q in _CURVE_QUANTITIES))
 
 
-def _scalar(value, what):
-    if np.ndim(value) != 0:
-        raise ScenarioError(f"{what} varies over the sweep; a rate, users or latency targets "
-                            f"need one deployment per estimate (sweep the load instead)")
-    return float(value)
+def _interp(x, xp, fp):
+    """``np.interp(x, xp, fp)`` along the first axis of ``xp`` and ``fp`` (a curve's grid),
+    column by column when they have more axes (a sweep's); ``xp`` increases along the grid.
+    Plain numbers in, a plain number out."""
+    xp, fp = np.asarray(xp, dtype=float), np.asarray(fp, dtype=float)
+    if xp.ndim == 1 and fp.ndim == 1:
+        return plain(np.interp(x, xp, fp))
+    x = np.asarray(x, dtype=float)
+    dims = max(xp.ndim, fp.ndim)  # both have the grid first: pad the others at the end
+    xp = xp.reshape(xp.shape + (1,) * (dims - xp.ndim))
+    fp = fp.reshape(fp.shape + (1,) * (dims - fp.ndim))
+    rest = np.broadcast_shapes(xp.shape[1:], fp.shape[1:], x.shape)
+    points = max(xp.shape[0], fp.shape[0])
+    xp = np.broadcast_to(xp, (points,) + rest)
+    fp = np.broadcast_to(fp, (points,) + rest)
+    x = np.broadcast_to(x, rest)
+    above = np.clip((xp < x).sum(axis=0), 1, points - 1)[None]
+    x0, x1 = np.take_along_axis(xp, above - 1, 0)[0], np.take_along_axis(xp, above, 0)[0]
+    f0, f1 = np.take_along_axis(fp, above - 1, 0)[0], np.take_along_axis(fp, above, 0)[0]
+    span = np.where(x1 > x0, x1 - x0, 1.0)
+    t = np.clip(np.where(x1 > x0, (x - x0) / span, 0.0), 0.0, 1.0)
+    return f0 + t * (f1 - f0)
 
 
 @formula(workload="inference", features=(SERVING, "load-rate"))
@@ -565,7 +601,7 @@ def requested_concurrency_poisson(arrival_rate_per_s, replicas, serving_curve):
     """Sequences in flight under Poisson arrivals: the concurrency whose completion rate
     (Little's law on the curve) equals each replica's share of the arrivals."""
     c = serving_curve
-    return np.interp(arrival_rate_per_s / replicas, c.requests_per_s_per_replica, c.batch)
+    return _interp(arrival_rate_per_s / replicas, c.requests_per_s_per_replica, c.batch)
 
 
 def _stable(utilisation):
@@ -616,7 +652,7 @@ def tpot_poisson_s(workload, serving_curve, batch):
     c = serving_curve
     z = _z(workload.percentile)
     busy = minimum(batch + z * np.sqrt(batch), c.batch[-1])
-    return maximum(np.interp(busy, c.batch, c.iteration_s), np.interp(batch, c.batch, c.tpot_s))
+    return maximum(_interp(busy, c.batch, c.iteration_s), _interp(batch, c.batch, c.tpot_s))
 
 
 @formula(workload="inference", features=(SERVING, "load-users"), unit="")
@@ -634,7 +670,9 @@ def think_time_s(workload):
 def _users_at(curve, think_time_s):
     """Users a replica holds at each concurrency of the curve: those in flight and those
     thinking (each completion starts a think time)."""
-    return curve.batch + curve.requests_per_s_per_replica * think_time_s
+    think = np.asarray(think_time_s, dtype=float)
+    grid = (-1,) + (1,) * max(think.ndim - curve.batch.ndim + 1, 0)
+    return curve.batch.reshape(grid) + curve.requests_per_s_per_replica.reshape(grid) * think
 
 
 @formula("requested_concurrency_per_replica", workload="inference",
@@ -643,7 +681,7 @@ def requested_concurrency_users(users_per_replica, think_time_s, serving_curve):
     """Sequences in flight for users who think: the concurrency at which in-flight and
     thinking users add up to the users (beyond the limit, the rest wait for a slot)."""
     users = _users_at(serving_curve, think_time_s)
-    below = np.interp(users_per_replica, users, serving_curve.batch)
+    below = _interp(users_per_replica, users, serving_curve.batch)
     return where(users_per_replica > users[-1],
                  serving_curve.batch[-1] + (users_per_replica - users[-1]), below)
 
@@ -665,19 +703,17 @@ def max_rate_within_slo_per_s(workload, serving_curve, replicas):
         _tail_wait_s(c.prefill_wait_s, minimum(c.prefill_budget_utilisation, 0.999), p) + \
         c.prefill_service_s
     busy = np.minimum(c.batch + _z(p) * np.sqrt(c.batch), slots)
-    tpot = np.maximum(np.interp(busy, c.batch, c.iteration_s), c.tpot_s)
-    ok = np.ones_like(ttft, dtype=bool)
+    tpot = np.maximum(_interp(busy, c.batch, c.iteration_s), c.tpot_s)
+    ok = np.ones(np.shape(ttft), dtype=bool)
     if workload.ttft_target_s is not None:
         ok &= ttft <= workload.ttft_target_s
     if workload.tpot_target_s is not None:
         ok &= tpot <= workload.tpot_target_s
-    if not ok.any():
-        return 0.0
     # the highest rate below the first concurrency that misses: latency grows with load
-    first_miss = int(np.argmin(ok)) if not ok.all() else len(ok)
-    if first_miss == 0:
-        return 0.0
-    return float(c.requests_per_s_per_replica[first_miss - 1] * replicas)
+    within = np.logical_and.accumulate(ok, axis=0).sum(axis=0)
+    rate = np.take_along_axis(c.requests_per_s_per_replica,
+                              np.maximum(within - 1, 0)[None], 0)[0]
+    return plain(np.where(within > 0, rate, 0.0) * replicas)
 
 
 @formula(workload="inference", features=(SERVING, CURVE), unit="")
