@@ -445,7 +445,7 @@ def serve_report(e) -> str:
                         ("cost per million output tokens", "cost_per_mtok_usd"),
                         ("energy per output token (at TDP)", "energy_per_token_j")])
     if e.get("stable") == 0.0:
-        lines += ["", "OVERLOADED: " + e.skipped.get("queue_wait_s", "arrivals exceed capacity")]
+        lines += ["", "OVERLOADED: " + e.skipped.get("ttft_s", "arrivals exceed capacity")]
     lines += ["", "why? ridgeline serve ... --json lists every quantity; ridgeline explain "
                   "serve ... --quantity tpot_s shows where one comes from"]
     del _f

@@ -363,10 +363,21 @@ def e2e_service_s(prefill_wait_s, prefill_service_s, iteration_s, output_tokens)
     return prefill_wait_s + prefill_service_s + (output_tokens - 1.0) * iteration_s
 
 
+def _overloaded(stable):
+    """Refuse a latency that includes a queue growing without bound (one estimate; a sweep
+    keeps its points, and ``stable`` says which are overloaded)."""
+    if np.ndim(stable) == 0 and not stable:
+        raise ScenarioError("the deployment is overloaded: requests arrive faster than its "
+                            "replicas complete them at their concurrency limit (utilisation "
+                            ">= 1), so the queue and the time to first token grow without "
+                            "bound; add replicas or lower the rate")
+
+
 @formula(workload="inference", features=SERVING)
-def ttft_mean_s(queue_wait_s, prefill_wait_s, prefill_service_s):
+def ttft_mean_s(queue_wait_s, prefill_wait_s, prefill_service_s, stable):
     """Mean time to first token: the wait for a slot, for the chunks ahead, and the
     prompt's own chunks."""
+    _overloaded(stable)
     return queue_wait_s + prefill_wait_s + prefill_service_s
 
 
@@ -376,15 +387,22 @@ def tpot_mean_s(iteration_s):
     return iteration_s
 
 
+def _ttft_at(percentile, queue_wait_s, queue_wait_probability, prefill_wait_s,
+             prefill_budget_utilisation, prefill_service_s):
+    """Time to first token at ``percentile``: both waits have exponential tails; the
+    prompt's own chunks are fixed."""
+    return _tail_wait_s(queue_wait_s, queue_wait_probability, percentile) + \
+        _tail_wait_s(prefill_wait_s, minimum(prefill_budget_utilisation, 0.999), percentile) + \
+        prefill_service_s
+
+
 @formula("ttft_s", workload="inference", features=SERVING)
 def serving_ttft_s(workload, queue_wait_s, queue_wait_probability, prefill_wait_s,
-                   prefill_budget_utilisation, prefill_service_s):
-    """Time to first token at the workload's percentile (the median by default): both waits
-    have exponential tails; the prompt's own chunks are fixed."""
-    p = workload.percentile
-    return _tail_wait_s(queue_wait_s, queue_wait_probability, p) + \
-        _tail_wait_s(prefill_wait_s, minimum(prefill_budget_utilisation, 0.999), p) + \
-        prefill_service_s
+                   prefill_budget_utilisation, prefill_service_s, stable):
+    """Time to first token at the workload's percentile (the median by default)."""
+    _overloaded(stable)
+    return _ttft_at(workload.percentile, queue_wait_s, queue_wait_probability, prefill_wait_s,
+                    prefill_budget_utilisation, prefill_service_s)
 
 
 @formula("tpot_s", workload="inference", features=SERVING)
@@ -441,8 +459,9 @@ def serving_tokens_per_s_per_user(tpot_mean_s):
 
 
 @formula(workload="inference", features=SERVING, unit="")
-def concurrency(batch, queued_requests_per_replica, replicas):
+def concurrency(batch, queued_requests_per_replica, replicas, stable):
     """Requests in the deployment on average: in flight and waiting for a slot."""
+    _overloaded(stable)
     return (batch + queued_requests_per_replica) * replicas
 
 
@@ -612,12 +631,8 @@ def _stable(utilisation):
 def queue_wait_poisson_s(utilisation, serving_curve):
     """Mean wait for a free slot under Poisson arrivals: M/D/c with ``c`` the concurrency
     limit, by Sakasegawa's approximation of M/M/c (1977) halved for fixed service times
-    (Allen-Cunneen). Near saturation it grows as 1/(1 - utilisation)."""
-    if np.ndim(utilisation) == 0 and utilisation >= 1.0:
-        raise ScenarioError(
-            f"the deployment is overloaded: requests arrive {utilisation:.2f} times faster "
-            f"than its replicas complete them at their concurrency limit, so the queue (and "
-            f"the time to first token) grows without bound; add replicas or lower the rate")
+    (Allen-Cunneen). Near saturation it grows as 1/(1 - utilisation); beyond it the queue
+    grows without bound, and the latencies that include it say so (see ``stable``)."""
     c = serving_curve.batch[-1]
     rho = _stable(utilisation)
     service_s = serving_curve.e2e_service_s[-1]
@@ -717,11 +732,15 @@ def max_rate_within_slo_per_s(workload, serving_curve, replicas):
 
 
 @formula(workload="inference", features=(SERVING, CURVE), unit="")
-def slo_met(workload, ttft_s, tpot_s, stable):
-    """1 when TTFT and TPOT at the percentile are within their targets at this load."""
+def slo_met(workload, stable, tpot_s, queue_wait_s, queue_wait_probability, prefill_wait_s,
+            prefill_budget_utilisation, prefill_service_s):
+    """1 when TTFT and TPOT at the percentile are within their targets at this load (0 when
+    the deployment is overloaded)."""
     ok = stable
     if workload.ttft_target_s is not None:
-        ok = ok * where(ttft_s <= workload.ttft_target_s, 1.0, 0.0)
+        ttft = _ttft_at(workload.percentile, queue_wait_s, queue_wait_probability,
+                        prefill_wait_s, prefill_budget_utilisation, prefill_service_s)
+        ok = ok * where(ttft <= workload.ttft_target_s, 1.0, 0.0)
     if workload.tpot_target_s is not None:
         ok = ok * where(tpot_s <= workload.tpot_target_s, 1.0, 0.0)
     return ok
