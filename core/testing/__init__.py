@@ -12,7 +12,9 @@ every environment where ridgeline is installed. It offers:
 - :func:`assert_quantity_close`, in the style of ``pint.testing``;
 - :func:`check_plugin`, the conformance checks a plugin author runs against their plugin:
   it registers, its data validates and round-trips through TOML, and every formula
-  vectorises (numpy arrays in give, point by point, what scalars in give).
+  vectorises (numpy arrays in give, point by point, what scalars in give);
+- :func:`assert_physical` (and :func:`physical_problems`): every value of an estimate has a
+  real type, is finite and not negative, and the invariants between quantities hold.
 
 Hypothesis strategies live in :mod:`ridgeline.testing.strategies`.
 
@@ -37,7 +39,8 @@ import math
 import sys
 from typing import Any, Iterable, Optional
 
-__all__ = ["catalog_factory", "assert_quantity_close", "check_plugin"]
+__all__ = ["catalog_factory", "assert_quantity_close", "check_plugin", "assert_physical",
+           "physical_problems"]
 
 #: environment variables that change what a catalog holds; the fixture clears them.
 _CATALOG_ENV = ("RIDGELINE_DISABLE_PLUGINS", "RIDGELINE_NO_PLUGINS", "RIDGELINE_REGISTRY",
@@ -338,3 +341,130 @@ def check_plugin(plugin: Any, *, builtins: bool = True, scenarios: Iterable = ()
         raise AssertionError(f"plugin {name!r} fails {len(problems)} conformance check(s):\n"
                              + "\n".join(f"  - {p}" for p in problems))
     return catalog
+
+
+# --------------------------------------------------------------------------- physical estimates
+
+#: quantities that count whole things (a fractional batch is no batch).
+WHOLE_QUANTITIES = frozenset({"batch", "global_batch", "micro_batch_size", "prompt_tokens",
+                              "output_tokens", "seq_len", "params", "active_params",
+                              "non_embedding_params", "embedding_params", "replica_devices",
+                              "training_devices", "devices_needed", "draft_tokens"})
+
+#: utilisations and probabilities: fractions of a whole, at most 1.
+FRACTIONS = frozenset({"mfu", "hfu", "decode_mfu", "mbu", "acceptance_rate"})
+
+#: units whose values are not numbers (a phase's operations, per-device dimensions).
+_STRUCTURED_UNITS = frozenset({"table", "object"})
+
+
+def _real(value: Any) -> bool:
+    import numpy as np
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    return isinstance(value, (int, float, np.integer, np.floating, np.bool_))
+
+
+def _show(value: Any) -> str:
+    """A value for a message: numpy scalars as plain numbers, long ones cut short."""
+    import numpy as np
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
+        value = value.item()
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _le(a: Any, b: Any, rel: float) -> bool:
+    """``a <= b`` everywhere (arrays broadcast), within a relative tolerance ``rel``."""
+    import numpy as np
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return bool(np.all(a <= b + rel * np.abs(b)))
+
+
+def physical_problems(estimate: Any, *, rel: float = 1e-9) -> list:
+    """What is physically impossible in an estimate (an empty list when nothing is).
+
+    Checked for every value of ``estimate.values`` (structured ones, ``unit="table"`` or
+    ``"object"``, aside): it is a real number or a numpy array of real numbers, finite, and not
+    negative (ridgeline's quantities are magnitudes: times, bytes, FLOPs, watts, joules,
+    dollars, rates, counts and fractions; none is signed); counts of whole things
+    (:data:`WHOLE_QUANTITIES`) are whole; utilisations (:data:`FRACTIONS`) are at most 1.
+    And between quantities, where both are present: ``mfu <= hfu``, ``hfu`` at most the compute
+    efficiency (``compute_flops_per_s / peak_flops_per_s``); ``e2e_latency_s >= ttft_s >=
+    prefill_s``; a deployment that does not fit (``fits`` false) names a positive
+    ``memory_shortfall_bytes``, and one that fits has none.
+
+    Args:
+        estimate: an :class:`ridgeline.Estimate` (a single one or a sweep's).
+        rel: relative tolerance of the comparisons between quantities.
+    """
+    import numpy as np
+
+    values = estimate.values
+    problems: list[str] = []
+    numeric: dict = {}
+    for name, value in values.items():
+        unit = estimate.unit(name)
+        if unit in _STRUCTURED_UNITS:
+            continue
+        if not _real(value):
+            problems.append(f"{name} is {type(value).__name__} {_show(value)}, not a real number")
+            continue
+        array = np.asarray(value, dtype=float)
+        if not np.all(np.isfinite(array)):
+            problems.append(f"{name} = {_show(value)} is not finite")
+            continue
+        numeric[name] = array
+        if np.any(array < 0):
+            problems.append(f"{name} = {_show(value)} is negative" + (f" ({unit})" if unit
+                                                                      else ""))
+        if name in WHOLE_QUANTITIES and np.any(array != np.floor(array)):
+            problems.append(f"{name} = {_show(value)} is not a whole number")
+        if name in FRACTIONS and np.any(array > 1.0 + rel):
+            problems.append(f"{name} = {_show(value)} is above 1")
+
+    def at_most(small: str, big: str, what: str = "") -> None:
+        if small in numeric and big in numeric and not _le(numeric[small], numeric[big], rel):
+            problems.append(f"{small} = {_show(values[small])} exceeds {what or big} = "
+                            f"{_show(values[big])}")
+
+    at_most("mfu", "hfu")
+    at_most("ttft_s", "e2e_latency_s")
+    at_most("prefill_s", "ttft_s")
+    if {"hfu", "compute_flops_per_s", "peak_flops_per_s"} <= numeric.keys() and \
+            np.all(numeric["peak_flops_per_s"] > 0):
+        efficiency = numeric["compute_flops_per_s"] / numeric["peak_flops_per_s"]
+        if not _le(numeric["hfu"], efficiency, rel):
+            problems.append(f"hfu = {_show(values['hfu'])} exceeds the compute efficiency "
+                            f"compute_flops_per_s / peak_flops_per_s = {_show(efficiency)}")
+    if "fits" in values and _real(values["fits"]):
+        fits = np.asarray(values["fits"], dtype=bool)
+        shortfall = numeric.get("memory_shortfall_bytes")
+        if shortfall is None:
+            if not np.all(fits):
+                reason = estimate.skipped.get("memory_shortfall_bytes", "not computed")
+                problems.append(f"fits is false but memory_shortfall_bytes is missing "
+                                f"({reason})")
+        else:
+            fits, shortfall = np.broadcast_arrays(fits, shortfall)
+            if np.any(~fits & (shortfall <= 0)):
+                problems.append(f"fits is false but memory_shortfall_bytes = "
+                                f"{_show(values['memory_shortfall_bytes'])} names no shortfall")
+            if np.any(fits & (shortfall > 0)):
+                problems.append(f"fits is true but memory_shortfall_bytes = "
+                                f"{_show(values['memory_shortfall_bytes'])}")
+    return problems
+
+
+def assert_physical(estimate: Any, *, rel: float = 1e-9) -> None:
+    """Assert that :func:`physical_problems` finds nothing in ``estimate``.
+
+    Raises:
+        AssertionError: listing every problem, with the scenario's model and accelerator.
+    """
+    problems = physical_problems(estimate, rel=rel)
+    if problems:
+        s = estimate.scenario
+        raise AssertionError(
+            f"{len(problems)} impossible value(s) for {s.model.id} on {s.system.devices} x "
+            f"{s.system.accelerator.id}:\n" + "\n".join(f"  - {p}" for p in problems))

@@ -39,6 +39,8 @@ __all__ = [
     "identifiers", "accelerators", "models", "dense_models", "plans", "systems",
     "inference_workloads", "training_workloads", "workloads", "scenarios",
     "H100_LIKE", "LLAMA_2_7B_LIKE",
+    "junk_values", "junk_numbers", "EDGE_VALUES", "file_values", "file_tables", "mutated",
+    "toml_text", "hf_configs", "mutated_hf_configs", "HF_CONFIGS", "FIELD_NAMES",
 ]
 
 # --------------------------------------------------------------------------- hand-picked
@@ -352,3 +354,274 @@ def scenarios(*, accelerator: Optional[Accelerator] = None,
     if accelerator is None and "inference" in workload_kinds:
         return st.just(Scenario(LLAMA_2_7B_LIKE, System(H100_LIKE))) | generated
     return generated
+
+
+# --------------------------------------------------------------------------- junk
+# Inputs a careless or adversarial caller passes: wrong types, boundary and huge numbers,
+# text where a number belongs. ridgeline must answer each with one of its own errors (or, where
+# the value happens to be acceptable, with a physically possible result).
+
+class _Opaque:
+    """An object of no type ridgeline knows (``repr`` kept short for shrunk examples)."""
+
+    def __repr__(self) -> str:
+        return "_Opaque()"
+
+
+#: hand-picked values at the edges of every kind of argument.
+EDGE_VALUES = (
+    None, True, False, 0, -0.0, -1, 1, 0.5, -0.5, 1e-300, 5e-324, 1e308, 2**31, 2**53 + 1,
+    2**63, 10**400, -(10**400), math.nan, math.inf, -math.inf, 1j, 1 + 0j,
+    "", " ", "0", "-1", "1.5", "1e9", "1e400", "-5T", "nan", "inf", "max", "none", "auto",
+    "None", "h100", "bf16", "int4", "1B", "300 GB", b"1", [], [1, 2], ["fp8"], (), {},
+    {"a": 1}, {1, 2}, range(3), _Opaque(), Ellipsis,
+)
+
+
+def _numpy_junk() -> st.SearchStrategy:
+    import numpy as np
+    return st.sampled_from((np.float64("nan"), np.float64(-1.0), np.float32(0.5),
+                            np.int64(-1), np.int64(2**62), np.bool_(True), np.array(2.0),
+                            np.array([1.0, 2.0]), np.array([]), np.array(["a"]),
+                            np.array([[1, 2]]), np.float64("inf")))
+
+
+@functools.lru_cache(maxsize=None)
+def junk_values() -> st.SearchStrategy:
+    """Values of every type and edge: ``None``, booleans, nan and infinities, zero, negatives,
+    integers beyond any float (``10**400``), complex numbers, numeric-looking and other text,
+    bytes, containers, numpy scalars and arrays, and objects of unknown types."""
+    return st.one_of(
+        st.sampled_from(EDGE_VALUES),
+        st.integers(),
+        st.floats(),
+        st.text(max_size=12),
+        st.complex_numbers(),
+        st.lists(st.integers(-3, 3), max_size=3),
+        st.dictionaries(st.text(max_size=4), st.integers(-3, 3), max_size=2),
+        _numpy_junk(),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def junk_numbers() -> st.SearchStrategy:
+    """Numbers only, at the edges: negative, zero, fractional, tiny, huge, nan, infinities."""
+    return st.one_of(
+        st.sampled_from((0, -1, 0.5, -0.5, 1e-300, 1e308, 2**63, 10**400, -(10**400),
+                         math.nan, math.inf, -math.inf, 1.0, 3, 7)),
+        st.integers(), st.floats())
+
+
+# --------------------------------------------------------------------------- files
+
+#: key names found in registry files and Hugging Face configs, so that junk hits real fields.
+FIELD_NAMES = (
+    "id", "name", "vendor", "kind", "sources", "memory", "capacity_bytes",
+    "bandwidth_bytes_per_s", "peak_flops_per_s", "bf16", "fp8", "links", "scale_up",
+    "scale_out", "host", "efficiency", "compute", "power_w", "price_usd_per_hour", "family",
+    "vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads", "head_dim",
+    "intermediate_size", "max_seq_len", "weights_dtype", "replaces", "aliases", "options",
+    "model_type", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+    "max_position_embeddings", "tie_word_embeddings", "rope_scaling", "n_embd", "n_layer",
+)
+
+_FILE_SCALARS = st.one_of(
+    st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(), st.text(max_size=12),
+    st.sampled_from(("80 GiB", "3.35 TB/s", "989 TFLOP/s", "700 W", "2 USD/h", "gpu", "hbm",
+                     "dense", "moe", "bf16", "llama", "-1 GB", "1e400 B", "nan s")))
+_FILE_KEYS = st.one_of(st.sampled_from(FIELD_NAMES), st.text(max_size=8))
+
+
+@functools.lru_cache(maxsize=None)
+def file_values() -> st.SearchStrategy:
+    """Values a TOML or JSON file can hold, nested with ``st.recursive``: scalars of every
+    type (text with units included), lists and tables."""
+    return st.recursive(
+        _FILE_SCALARS,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_FILE_KEYS, inner,
+                                                                    max_size=4),
+        max_leaves=20)
+
+
+@functools.lru_cache(maxsize=None)
+def file_tables() -> st.SearchStrategy[dict]:
+    """Junk top-level tables for a registry file or a ``config.json``."""
+    return st.dictionaries(_FILE_KEYS, file_values(), max_size=8)
+
+
+def _paths(data, prefix=()):
+    """Every path to a value in nested dicts and lists (the containers' own paths included)."""
+    out = [prefix] if prefix else []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out += _paths(v, prefix + (k,))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            out += _paths(v, prefix + (i,))
+    return out
+
+
+def _copy(data):
+    if isinstance(data, dict):
+        return {k: _copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_copy(v) for v in data]
+    return data
+
+
+def _parent(data, path):
+    for k in path[:-1]:
+        data = data[k]
+    return data
+
+
+@st.composite
+def _mutation(draw, base: dict, values: st.SearchStrategy) -> dict:
+    data = _copy(base)
+    paths = _paths(data)
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(data)
+        action = draw(st.sampled_from(("set", "delete", "add", "scale", "retype")))
+        if action == "add" or not paths:
+            where = draw(st.sampled_from([()] + [p for p in paths
+                                                 if isinstance(_parent(data, p + (0,)), dict)]))
+            table = _parent(data, where + (None,))
+            if isinstance(table, dict):
+                table[draw(_FILE_KEYS)] = draw(values)
+            continue
+        path = draw(st.sampled_from(paths))
+        parent, key = _parent(data, path), path[-1]
+        if action == "delete":
+            del parent[key]
+        elif action == "set":
+            parent[key] = draw(values)
+        elif action == "scale" and isinstance(parent[key], (int, float)) \
+                and not isinstance(parent[key], bool):
+            factor = draw(st.sampled_from((-1, 0, 0.5, 2, 3, 1000, 10**12, 1e300)))
+            parent[key] = parent[key] * factor
+        else:  # the same content as another type: "4096" for 4096, [x] for x, 4096.0
+            old = parent[key]
+            parent[key] = draw(st.sampled_from((str(old), [old], {"value": old},
+                                                float(old) if isinstance(old, int) else old)))
+    return data
+
+
+def mutated(base: dict, values: Optional[st.SearchStrategy] = None) -> st.SearchStrategy[dict]:
+    """Copies of a valid nested dict (a registry file's table, a ``config.json``) with one to
+    three faults: a value replaced (by ``values``, default :func:`file_values`), a key deleted or
+    added, a number scaled by a negative, zero, fractional or huge factor, or a value turned
+    into another type. The base itself is never changed."""
+    return _mutation(base, values if values is not None else file_values())
+
+
+# --------------------------------------------------------------------------- TOML text
+# A writer of its own, independent of ridgeline.loader.to_toml, so that it can also write what
+# no valid object holds: nan, inf, mixed arrays, arbitrary keys.
+
+def _toml_string(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        elif 0xD800 <= ord(ch) <= 0xDFFF:
+            out.append("\\uFFFD")  # TOML cannot hold a lone surrogate
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in value if x is not None) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_string(str(k))} = {_toml_value(x)}"
+                               for k, x in value.items() if x is not None) + "}"
+    return _toml_string(str(value))
+
+
+def toml_text(data: dict) -> str:
+    """``data`` as TOML text, whatever it holds (``None`` values are left out, as TOML has no
+    null; other values of no TOML type are written as strings)."""
+    return "".join(f"{_toml_string(str(k))} = {_toml_value(v)}\n"
+                   for k, v in data.items() if v is not None)
+
+
+# --------------------------------------------------------------------------- Hugging Face configs
+
+def _llama_like(model_type, hidden, heads, kv, layers, ffn, vocab, positions, **extra):
+    return {"architectures": [f"{model_type.capitalize()}ForCausalLM"], "model_type": model_type,
+            "hidden_size": hidden, "num_attention_heads": heads, "num_key_value_heads": kv,
+            "num_hidden_layers": layers, "intermediate_size": ffn, "vocab_size": vocab,
+            "max_position_embeddings": positions, "hidden_act": "silu", "rms_norm_eps": 1e-5,
+            "rope_theta": 10000.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+            **extra}
+
+
+#: published ``config.json`` shapes, one per reader: Llama-3-8B, Mistral-7B, Qwen2-7B, Gemma-2B,
+#: GPT-2, OPT-125M, Pythia-160M (GPT-NeoX), Falcon-7B, Mixtral-8x7B, Phi-3-mini.
+HF_CONFIGS = (
+    _llama_like("llama", 4096, 32, 8, 32, 14336, 128256, 8192, rope_theta=500000.0),
+    _llama_like("mistral", 4096, 32, 8, 32, 14336, 32000, 32768, sliding_window=4096),
+    _llama_like("qwen2", 3584, 28, 4, 28, 18944, 152064, 131072, rope_theta=1000000.0),
+    {"architectures": ["GemmaForCausalLM"], "model_type": "gemma", "hidden_size": 2048,
+     "num_attention_heads": 8, "num_key_value_heads": 1, "head_dim": 256,
+     "num_hidden_layers": 18, "intermediate_size": 16384, "vocab_size": 256000,
+     "max_position_embeddings": 8192, "hidden_act": "gelu"},
+    {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 768, "n_head": 12,
+     "n_layer": 12, "n_positions": 1024, "vocab_size": 50257, "activation_function": "gelu_new"},
+    {"architectures": ["OPTForCausalLM"], "model_type": "opt", "hidden_size": 768,
+     "num_attention_heads": 12, "num_hidden_layers": 12, "ffn_dim": 3072, "vocab_size": 50272,
+     "max_position_embeddings": 2048, "word_embed_proj_dim": 768,
+     "do_layer_norm_before": True},
+    {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "hidden_size": 768,
+     "num_attention_heads": 12, "num_hidden_layers": 12, "intermediate_size": 3072,
+     "vocab_size": 50304, "max_position_embeddings": 2048, "rotary_pct": 0.25,
+     "use_parallel_residual": True},
+    {"architectures": ["FalconForCausalLM"], "model_type": "falcon", "hidden_size": 4544,
+     "num_attention_heads": 71, "num_hidden_layers": 32, "vocab_size": 65024,
+     "multi_query": True, "parallel_attn": True, "bias": False, "alibi": False,
+     "new_decoder_architecture": False},
+    _llama_like("mixtral", 4096, 32, 8, 32, 14336, 32000, 32768, num_local_experts=8,
+                num_experts_per_tok=2, rope_theta=1000000.0),
+    _llama_like("phi3", 3072, 32, 32, 32, 8192, 32064, 4096, tie_word_embeddings=False),
+)
+
+
+@functools.lru_cache(maxsize=None)
+def hf_configs() -> st.SearchStrategy[dict]:
+    """Real-looking Hugging Face ``config.json`` contents: the published shapes of
+    :data:`HF_CONFIGS`, scaled to other consistent sizes (layers, widths, vocabularies)."""
+    @st.composite
+    def scaled(draw) -> dict:
+        cfg = _copy(draw(st.sampled_from(HF_CONFIGS)))
+        for key in ("num_hidden_layers", "n_layer"):
+            if key in cfg:
+                cfg[key] = draw(st.integers(1, 128))
+        for key in ("vocab_size",):
+            cfg[key] = draw(st.sampled_from((cfg[key], 256, 32000, 128256, 256000)))
+        for key in ("max_position_embeddings", "n_positions"):
+            if key in cfg:
+                cfg[key] = draw(st.sampled_from((cfg[key], 512, 4096, 131072)))
+        for key in ("intermediate_size", "ffn_dim"):
+            if key in cfg:
+                cfg[key] = draw(st.sampled_from((cfg[key], cfg[key] // 2, cfg[key] * 2)))
+        return cfg
+    return scaled()
+
+
+def mutated_hf_configs() -> st.SearchStrategy[dict]:
+    """:func:`hf_configs` with one to three faults (see :func:`mutated`): wrong types, missing
+    keys, negative, zero or huge sizes, unknown keys."""
+    return hf_configs().flatmap(lambda cfg: mutated(cfg, junk_values() | file_values()))
