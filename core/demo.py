@@ -40,7 +40,32 @@ def main() -> int:
               f"{e['decode_throughput_tokens_per_s'][i]:>12,.0f}  "
               f"{'yes' if e['fits'][i] else 'no'}")
     print(f"(ridge point {ridge:.0f} FLOP/byte)")
+    _serving_sections()
     return 0
+
+
+def _serving_sections() -> None:
+    from .api import infer
+    from .serving import serve, serve_report
+    command = ("ridgeline serve llama-3-70b --on h100 --tp 8 --prompt 1000 --output 250 "
+               "--users 1000 --ttft 1s --tpot 50ms")
+    _section("Essay 001's question: Llama-3-70B for 1,000 users at once, under 1 s to the first "
+             f"token and 50 ms per token, on H100s ({command})")
+    e = serve("llama-3-70b", on="h100", tp=8, prompt=1000, output=250, users=1000, ttft="1s",
+              tpot="50ms")
+    print(serve_report(e))
+    print(f"\nanswer: {e['replicas']:.0f} replicas of 8 H100s = {e.scenario.system.devices} "
+          f"devices, {format_value(e['cost_per_mtok_usd'], 'USD')} per million output tokens")
+    _section("Essay 003 for a real deployment: utilisation at a static batch of one vs busy "
+             "(Llama-3.1-8B fp8 on one H100)")
+    one = infer("llama-3.1-8b", on="h100", batch=1, prompt=1000, output=250, weights="fp8",
+                kv="fp8", activations="fp8")
+    busy = serve("llama-3.1-8b", on="h100", prompt=1000, output=250, weights="fp8", kv="fp8",
+                 activations="fp8")
+    print(f"static batch of 1:    MFU while decoding {one['decode_mfu']:.2%}, "
+          f"{format_value(one['cost_per_mtok_usd'], 'USD')} per million tokens")
+    print(f"in-flight batching:   MFU {busy['mfu']:.1%} with {busy['batch']:.0f} sequences in "
+          f"flight, {format_value(busy['cost_per_mtok_usd'], 'USD')} per million tokens")
 
 
 if __name__ == "__main__":
