@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "estimate": "engine", "sweep": "engine", "Estimate": "engine",
     "infer": "api", "train": "api", "scenario": "api",
+    "serve": "serving", "ServingWorkload": "serving",
     "distill": "distillation", "Distillation": "distillation",
     "Scenario": "scenario", "System": "scenario", "Plan": "scenario",
     "InferenceWorkload": "scenario", "TrainingWorkload": "scenario",
