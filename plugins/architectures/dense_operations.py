@@ -450,6 +450,11 @@ def prefill_activation_bytes_per_sequence(model, plan, prompt_tokens,
     return prompt_tokens * prefill_activation_bytes_per_token + 4.0 * model.vocab_size / plan.tp
 
 
+#: bytes of the softmax statistics a fused attention kernel keeps per row (query) and head for
+#: its backward pass: the logsumexp, in fp32 whatever the activations' precision.
+SOFTMAX_STATS_BYTES = 4.0
+
+
 @formula(family="dense", workload="training")
 def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
     """Activations one layer stores for the backward pass, per micro-batch, on one device.
@@ -457,22 +462,29 @@ def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
     Korthikanti et al. 2022 (arXiv:2205.05198, Section 4): ``s·b·h·(34 + 5·a·s/h)`` for a
     GPT block with 16-bit activations and d_ff = 4h. The 34 splits into 10·h that tensor
     parallelism does not shard and 24·h that it does; the MLP's share is generalised to any
-    d_ff and to gated MLPs. Sequence parallelism shards all of it; selective recomputation
-    drops the ``5·a·s/h`` score term; full recomputation keeps only the layer input.
+    d_ff and to gated MLPs. The ``5·a·s/h`` term is the score matrix (2 bytes), its softmax (2)
+    and dropout mask (1) of unfused attention; a fused (flash) kernel stores none of them,
+    only the fp32 logsumexp of each query row and head (Dao et al. 2022, arXiv:2205.14135,
+    Algorithm 2), so its activations grow linearly in ``s``. Sequence parallelism shards
+    all of it; selective recomputation drops the score term (and the statistics, recomputed
+    with it); full recomputation keeps only the layer input.
     """
     s, b, h, t = seq_len, micro_batch_size, model.hidden_size, plan.tp
     a = bytes_per_element(model.activations_dtype) / 2.0  # the formula assumes 2-byte values
     ff = model.intermediate_size
     linear = 18.0 * h + ff * (6.0 if model.mlp == "gated" else 4.0)  # 34h when ff = 4h
-    scores = 5.0 * model.num_heads * s  # per token: a·s score entries x 5 bytes
     if plan.recompute == "full":
-        per_token = 2.0 * h / (t if plan.sp else 1)
-    elif plan.sp:
-        per_token = (linear + (0.0 if plan.recompute == "selective" else scores)) / t
+        return s * b * a * 2.0 * h / (t if plan.sp else 1)
+    if plan.sp:
+        per_token = linear / t
     else:
-        per_token = 10.0 * h + (linear - 10.0 * h) / t + \
-            (0.0 if plan.recompute == "selective" else scores / t)
-    return s * b * per_token * a
+        per_token = 10.0 * h + (linear - 10.0 * h) / t
+    stored = s * b * per_token * a
+    if plan.recompute == "selective":
+        return stored
+    if plan.attention == "unfused":  # per token: a·s score entries x 5 bytes, heads split
+        return stored + s * b * 5.0 * model.num_heads * s / t * a
+    return stored + s * b * SOFTMAX_STATS_BYTES * model.num_heads / t
 
 
 FORMULAS = (dense_shard, prefill_attention_operations, prefill_mlp_operations,
