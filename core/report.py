@@ -84,15 +84,21 @@ def infer_report(e) -> str:
     lines += _lines(e, [("price per device-hour", "price_usd_per_hour"),
                         ("cost per million tokens", "cost_per_mtok_usd"),
                         ("energy per token (at TDP)", "energy_per_token_j")])
-    if e.get("compute_dtype_fallback"):
-        lines += ["", f"note: {e.scenario.system.accelerator.id} has no "
-                      f"{e.scenario.model.activations_dtype} peak; arithmetic uses the next "
-                      f"precision it has ({format_value(e['peak_flops_per_s'], 'FLOP/s')})"]
+    lines += _fallback_note(e)
     if all(q in e for q in ("decode_operations", "compute_flops_per_s",
                             "memory_bandwidth_bytes_per_s")):
         lines += ["", "one decode step, per device:", operations_table(e)]
     lines += ["", "why? ridgeline explain infer ... --quantity tpot_s"]
     return "\n".join(lines)
+
+
+def _fallback_note(e) -> list:
+    """A note when the accelerator has no peak for the arithmetic's precision."""
+    if not e.get("compute_dtype_fallback"):
+        return []
+    return ["", f"note: {e.scenario.system.accelerator.id} has no "
+                f"{e.scenario.model.activations_dtype} peak; arithmetic uses the next "
+                f"precision it has ({format_value(e['peak_flops_per_s'], 'FLOP/s')})"]
 
 
 def train_report(e) -> str:
@@ -126,6 +132,7 @@ def train_report(e) -> str:
                         ("cost", "cost_usd"),
                         ("energy (at TDP)", "energy_j")])
     lines += _offload_and_speculation_lines(e)
+    lines += _fallback_note(e)
     lines += ["", "why? ridgeline explain train ... --quantity step_s"]
     return "\n".join(lines)
 
