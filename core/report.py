@@ -124,8 +124,8 @@ def train_report(e) -> str:
                         ("exposed gradient sync", "gradient_sync_exposed_s"),
                         ("optimizer step", "optimizer_step_s"),
                         ("tokens per second", "tokens_per_s"),
-                        ("MFU (PaLM)", "mfu"),
-                        ("HFU (PaLM)", "hfu")])
+                        ("MFU", "mfu"),
+                        ("HFU", "hfu")])
     lines += ["", "the whole run:"]
     lines += _lines(e, [("wall clock", "wall_clock_s"),
                         ("device-hours", "device_hours"),
