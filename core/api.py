@@ -18,6 +18,7 @@ from .engine import Estimate, estimate
 from .errors import ScenarioError, UnknownNameError
 from .model import Model
 from .precision import check as check_precision
+from .precision import check_training as check_training_precision
 from .scenario import (InferenceWorkload, Plan, Scenario, System, TrainingWorkload,
                        check_plan, scenario_features)
 from .units import parse, parse_count
@@ -506,8 +507,11 @@ def _training_setup(catalog: Catalog, model, on, devices, tp, pp, dp, micro_batc
     """The checked model, plan and system of a training call: everything but the workload."""
     m = resolve_model(model, catalog)
     if precision is not None:
-        check_precision(precision, what="precision")
+        check_training_precision(precision, what="precision")
         m = _precisions(m, precision, precision, precision)
+    else:  # the model's own precisions (a quantised checkpoint cannot be trained as it is)
+        for what, dtype in (("weights", m.weights_dtype), ("activations", m.activations_dtype)):
+            check_training_precision(dtype, what=f"model {m.id!r} {what} (give precision=)")
     acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
     _accelerator_runs(m, acc, catalog)
     tp, pp = _positive_int(tp, "tp"), _positive_int(pp, "pp")

@@ -37,12 +37,29 @@ FALLBACK = {
 }
 
 
+#: floating-point formats that training computes and stores weights in. fp8 training keeps
+#: fp32 master weights in the optimizer state (counted there whatever the precision); integer
+#: and sub-byte formats are inference quantisation, not something a training step runs in.
+TRAINING_PRECISIONS = ("bf16", "fp16", "fp32", "tf32", "fp8")
+
+
 def check(name: str, *, what: str = "precision") -> str:
     """Return ``name`` if it is a known precision, else raise a clear error."""
-    if name not in ELEMENT_BYTES:
+    if type(name) is not str or name not in ELEMENT_BYTES:
         raise ScenarioError(f"{what}: unknown precision {name!r}; expected one of "
                             f"{', '.join(PRECISIONS)}")
     return name
+
+
+def check_training(name: str, *, what: str = "precision") -> str:
+    """Return ``name`` if training can run in it, else raise a clear error naming ``what``."""
+    if type(name) is str and name in TRAINING_PRECISIONS:
+        return name
+    allowed = ", ".join(TRAINING_PRECISIONS)
+    if type(name) is not str or name not in ELEMENT_BYTES:
+        raise ScenarioError(f"{what}: unknown precision {name!r}; expected one of {allowed}")
+    raise ScenarioError(f"{what}: cannot train in {name}; expected one of {allowed} "
+                        f"(integer and sub-byte formats quantise weights for serving)")
 
 
 def bytes_per_element(name: str) -> float:

@@ -84,15 +84,21 @@ def infer_report(e) -> str:
     lines += _lines(e, [("price per device-hour", "price_usd_per_hour"),
                         ("cost per million tokens", "cost_per_mtok_usd"),
                         ("energy per token (at TDP)", "energy_per_token_j")])
-    if e.get("compute_dtype_fallback"):
-        lines += ["", f"note: {e.scenario.system.accelerator.id} has no "
-                      f"{e.scenario.model.activations_dtype} peak; arithmetic uses the next "
-                      f"precision it has ({format_value(e['peak_flops_per_s'], 'FLOP/s')})"]
+    lines += _fallback_note(e)
     if all(q in e for q in ("decode_operations", "compute_flops_per_s",
                             "memory_bandwidth_bytes_per_s")):
         lines += ["", "one decode step, per device:", operations_table(e)]
     lines += ["", "why? ridgeline explain infer ... --quantity tpot_s"]
     return "\n".join(lines)
+
+
+def _fallback_note(e) -> list:
+    """A note when the accelerator has no peak for the arithmetic's precision."""
+    if not e.get("compute_dtype_fallback"):
+        return []
+    return ["", f"note: {e.scenario.system.accelerator.id} has no "
+                f"{e.scenario.model.activations_dtype} peak; arithmetic uses the next "
+                f"precision it has ({format_value(e['peak_flops_per_s'], 'FLOP/s')})"]
 
 
 def train_report(e) -> str:
@@ -118,14 +124,15 @@ def train_report(e) -> str:
                         ("exposed gradient sync", "gradient_sync_exposed_s"),
                         ("optimizer step", "optimizer_step_s"),
                         ("tokens per second", "tokens_per_s"),
-                        ("MFU (PaLM)", "mfu"),
-                        ("HFU (PaLM)", "hfu")])
+                        ("MFU", "mfu"),
+                        ("HFU", "hfu")])
     lines += ["", "the whole run:"]
     lines += _lines(e, [("wall clock", "wall_clock_s"),
                         ("device-hours", "device_hours"),
                         ("cost", "cost_usd"),
                         ("energy (at TDP)", "energy_j")])
     lines += _offload_and_speculation_lines(e)
+    lines += _fallback_note(e)
     lines += ["", "why? ridgeline explain train ... --quantity step_s"]
     return "\n".join(lines)
 

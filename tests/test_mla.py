@@ -309,18 +309,42 @@ def test_any_nonzero_switch_means_absorbed_and_sweeps_match_single_estimates(cat
                                    rtol=1e-12)
 
 
-def test_training_flops_use_mla_widths_and_reduce_to_palm_when_they_are_equal(catalog):
+def test_training_flops_use_mla_widths_causally_and_reduce_to_standard_attention(catalog):
     workload = TrainingWorkload(global_batch=8, seq_len=1024)
     e = run(SMALL, ["attention_flops_per_token_forward"], workload=workload, catalog=catalog)
-    # 2 x layers x heads x T x (nope + rope + v)
-    assert e["attention_flops_per_token_forward"] == 2 * 3 * 4 * 1024 * (12 + 8)
-    # with nope + rope = v = head_dim, MLA's attention term is PaLM's 4·L·H·Q·T
-    square = with_options(SMALL, qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=12)
+    # layers x heads x (T + 1) x (nope + rope + v): a token attends to (T + 1) / 2 tokens on
+    # average, 2 FLOPs per multiply-add (here the absorbed form, 2 x 8 + 4, costs the same)
+    assert e["attention_flops_per_token_forward"] == 3 * 4 * 1025 * (12 + 8)
+    # with nope + rope = v = head_dim and a latent wide enough that the naive form is the
+    # cheaper, MLA's attention term is standard attention's
+    square = with_options(SMALL, qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=12,
+                          kv_lora_rank=16)
     standard = attrs.evolve(square, attention="standard", options={})
     assert run(square, ["attention_flops_per_token_forward"], workload=workload,
                catalog=catalog)["attention_flops_per_token_forward"] == run(
         standard, ["attention_flops_per_token_forward"], workload=workload,
         catalog=catalog)["attention_flops_per_token_forward"]
+
+
+@pytest.mark.parametrize("kv_lora_rank", [2, 8, 64])
+@pytest.mark.parametrize("absorbed", [0.0, 1.0])
+def test_training_model_flops_never_exceed_what_the_step_computes(catalog, kv_lora_rank,
+                                                                   absorbed):
+    # the model counts the cheaper form; whichever form runs computes at least that much
+    model = with_options(SMALL, kv_lora_rank=kv_lora_rank)
+    workload = TrainingWorkload(global_batch=8, seq_len=1024)
+    e = run(model, ["attention_flops_per_token_forward", "training_forward_operations",
+                    "forward_flops_per_token"], workload=workload, catalog=catalog,
+            inputs={"mla_absorbed_prefill": absorbed})
+    ops = e["training_forward_operations"]
+    # one micro-batch of one 1024-token sequence on one device (tp = pp = 1)
+    attention = sum(op.flops * op.count for op in ops if op.name == "attention") / 1024
+    assert e["attention_flops_per_token_forward"] <= attention * (1 + 1e-12)
+    assert e["forward_flops_per_token"] <= \
+        sum(op.flops * op.count for op in ops) / 1024 * (1 + 1e-12)
+    naive = 3 * 4 * 1025 * (12 + 8)
+    absorbed_cost = 3 * 4 * 1025 * (2 * kv_lora_rank + 4)
+    assert e["attention_flops_per_token_forward"] == min(naive, absorbed_cost)
 
 
 def test_unfused_training_kernels_compute_the_full_square_and_stream_the_scores():

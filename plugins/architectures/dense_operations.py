@@ -83,6 +83,10 @@ class DenseShard(NamedTuple):
     lm_head_flops_per_token: float
     lm_head_weight_bytes: float
     lm_head_activation_bytes_per_token: float
+    projection_flops_per_token: float
+    """``project_in`` (after the look-up) or ``project_out`` (before the LM head) of a model
+    whose embedding is narrower or wider than the trunk; 0 when the widths agree."""
+    projection_weight_bytes: float
 
     @classmethod
     def of(cls, model, tp) -> "DenseShard":
@@ -100,6 +104,7 @@ class DenseShard(NamedTuple):
         qkv_width = (heads + 2 * kv_heads) * d
         kv_width = 2 * kv_heads * d
         vocab_shard = vocab / tp
+        projection = 0.0 if embed == h else embed * h
         return cls(
             float(tp), h, d, heads, kv_heads, ff, mats, norms, embed, vocab, w, a, kv,
             float(model.num_layers),
@@ -118,7 +123,8 @@ class DenseShard(NamedTuple):
             embedding_bytes_per_token=embed * (w + a),
             lm_head_flops_per_token=2.0 * embed * vocab_shard,
             lm_head_weight_bytes=embed * vocab_shard * w,
-            lm_head_activation_bytes_per_token=(embed + vocab_shard) * a)
+            lm_head_activation_bytes_per_token=(embed + vocab_shard) * a,
+            projection_flops_per_token=2.0 * projection, projection_weight_bytes=projection * w)
 
 
 #: bytes each attention-score element moves with unfused kernels and 2-byte activations:
@@ -178,7 +184,8 @@ _mlp_fields = _fields("mlp_flops_per_token", "mlp_weight_bytes",
                       "mlp_activation_bytes_per_token")
 _other_fields = _fields(
     "norms_flops_per_token", "norms_activation_bytes_per_token", "embedding_bytes_per_token",
-    "lm_head_flops_per_token", "lm_head_weight_bytes", "lm_head_activation_bytes_per_token")
+    "lm_head_flops_per_token", "lm_head_weight_bytes", "lm_head_activation_bytes_per_token",
+    "projection_flops_per_token", "projection_weight_bytes")
 
 
 def mlp_table(shard, layers, tokens):
@@ -189,14 +196,18 @@ def mlp_table(shard, layers, tokens):
 
 def other_table(shard, layers, tokens, logit_tokens):
     """What every decoder has around attention and MLP: norms and residual adds per layer,
-    the embedding look-up, the LM head over ``logit_tokens`` tokens."""
+    the embedding look-up, the LM head over ``logit_tokens`` tokens.
+
+    The look-up is a gather (no FLOPs); a model whose embedding width differs from the trunk's
+    projects in after it and out before the LM head, real matrix multiplies."""
     (norms_flops, norms_activations, embedding_bytes, lm_head_flops, lm_head_weights,
-     lm_head_activations) = _other_fields(shard)
+     lm_head_activations, projection_flops, projection_weights) = _other_fields(shard)
     return table(
         ("norms_residual", tokens * norms_flops, 0.0, tokens * norms_activations, 0.0, layers),
-        ("embedding", 0.0 * tokens, 0.0, tokens * embedding_bytes, 0.0, 1.0),
-        ("lm_head", logit_tokens * lm_head_flops, lm_head_weights,
-         logit_tokens * lm_head_activations, 0.0, 1.0),
+        ("embedding", tokens * projection_flops, projection_weights, tokens * embedding_bytes,
+         0.0, 1.0),
+        ("lm_head", logit_tokens * (lm_head_flops + projection_flops),
+         lm_head_weights + projection_weights, logit_tokens * lm_head_activations, 0.0, 1.0),
     )
 
 
@@ -365,17 +376,56 @@ def kv_cache_bytes_per_token_per_device(model, plan):
         bytes_per_element(model.kv_dtype)
 
 
+def embedding_width(model) -> int:
+    """Width of the token embedding and the LM head (``embed_dim``, or ``hidden_size``)."""
+    return model.embed_dim or model.hidden_size
+
+
+def projection_matmul_params(model) -> int:
+    """Weights of the ``project_in``/``project_out`` matrices between a narrower (or wider)
+    embedding and the trunk (OPT-350m); 0 when the widths agree."""
+    width = embedding_width(model)
+    return 0 if width == model.hidden_size else 2 * width * model.hidden_size
+
+
+@formula(family="dense", workload="training", unit="")
+def attention_matmul_params_per_layer(model):
+    """Weights of one layer's attention projections that every token multiplies by: Q, K, V
+    and the output (no biases: a bias add is not a matrix multiply)."""
+    return model.hidden_size * model.head_width * 2.0 * (model.num_heads + model.kv_heads)
+
+
+@formula(family="dense", workload="training", unit="")
+def mlp_matmul_params_per_token(model):
+    """Weights of the MLP matrices one token multiplies by, over every layer."""
+    mats = 3.0 if model.mlp == "gated" else 2.0
+    return model.num_layers * mats * model.hidden_size * model.intermediate_size
+
+
 @formula(family="dense", workload="training")
-def forward_flops_per_token(active_params, attention_flops_per_token_forward):
-    """Model forward FLOPs per token (PaLM convention: 2N + 4·L·H·Q·T, full attention square;
-    N counts the parameters each token uses)."""
-    return 2.0 * active_params + attention_flops_per_token_forward
+def forward_flops_per_token(model, attention_matmul_params_per_layer,
+                            mlp_matmul_params_per_token, attention_flops_per_token_forward):
+    """Model forward FLOPs per token: 2 per multiply-add of every weight matrix the token goes
+    through (attention projections, MLP, the LM head whether tied or not, embedding
+    projections) plus causal attention scores and values.
+
+    Not counted: the token embedding (a row gather, no arithmetic), norms, biases, residual
+    adds and activations (elementwise work the kernels do but no matrix multiply). Every FLOP
+    counted here is one the operation tables charge time for, so MFU cannot exceed the compute
+    efficiency."""
+    lm_head = float(model.vocab_size) * embedding_width(model)
+    return 2.0 * (model.num_layers * attention_matmul_params_per_layer
+                  + mlp_matmul_params_per_token + lm_head
+                  + projection_matmul_params(model)) + attention_flops_per_token_forward
 
 
 @formula(family="dense", workload="training")
 def attention_flops_per_token_forward(model, seq_len_for_flops):
-    """Attention-score and -value FLOPs per token in the forward pass (PaLM's 4·L·H·Q·T)."""
-    return 4.0 * model.num_layers * model.num_heads * model.head_width * seq_len_for_flops
+    """Attention-score and -value FLOPs per token in the causal forward pass: 4 FLOPs per
+    query-head dimension and attended token, and a token attends to ``(T + 1) / 2`` tokens on
+    average (the triangle, as the step time counts it, not PaLM's full square)."""
+    return 2.0 * model.num_layers * model.num_heads * model.head_width * \
+        (seq_len_for_flops + 1.0)
 
 
 @formula(family="dense", workload="inference")
@@ -400,6 +450,11 @@ def prefill_activation_bytes_per_sequence(model, plan, prompt_tokens,
     return prompt_tokens * prefill_activation_bytes_per_token + 4.0 * model.vocab_size / plan.tp
 
 
+#: bytes of the softmax statistics a fused attention kernel keeps per row (query) and head for
+#: its backward pass: the logsumexp, in fp32 whatever the activations' precision.
+SOFTMAX_STATS_BYTES = 4.0
+
+
 @formula(family="dense", workload="training")
 def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
     """Activations one layer stores for the backward pass, per micro-batch, on one device.
@@ -407,22 +462,29 @@ def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
     Korthikanti et al. 2022 (arXiv:2205.05198, Section 4): ``s·b·h·(34 + 5·a·s/h)`` for a
     GPT block with 16-bit activations and d_ff = 4h. The 34 splits into 10·h that tensor
     parallelism does not shard and 24·h that it does; the MLP's share is generalised to any
-    d_ff and to gated MLPs. Sequence parallelism shards all of it; selective recomputation
-    drops the ``5·a·s/h`` score term; full recomputation keeps only the layer input.
+    d_ff and to gated MLPs. The ``5·a·s/h`` term is the score matrix (2 bytes), its softmax (2)
+    and dropout mask (1) of unfused attention; a fused (flash) kernel stores none of them,
+    only the fp32 logsumexp of each query row and head (Dao et al. 2022, arXiv:2205.14135,
+    Algorithm 2), so its activations grow linearly in ``s``. Sequence parallelism shards
+    all of it; selective recomputation drops the score term (and the statistics, recomputed
+    with it); full recomputation keeps only the layer input.
     """
     s, b, h, t = seq_len, micro_batch_size, model.hidden_size, plan.tp
     a = bytes_per_element(model.activations_dtype) / 2.0  # the formula assumes 2-byte values
     ff = model.intermediate_size
     linear = 18.0 * h + ff * (6.0 if model.mlp == "gated" else 4.0)  # 34h when ff = 4h
-    scores = 5.0 * model.num_heads * s  # per token: a·s score entries x 5 bytes
     if plan.recompute == "full":
-        per_token = 2.0 * h / (t if plan.sp else 1)
-    elif plan.sp:
-        per_token = (linear + (0.0 if plan.recompute == "selective" else scores)) / t
+        return s * b * a * 2.0 * h / (t if plan.sp else 1)
+    if plan.sp:
+        per_token = linear / t
     else:
-        per_token = 10.0 * h + (linear - 10.0 * h) / t + \
-            (0.0 if plan.recompute == "selective" else scores / t)
-    return s * b * per_token * a
+        per_token = 10.0 * h + (linear - 10.0 * h) / t
+    stored = s * b * per_token * a
+    if plan.recompute == "selective":
+        return stored
+    if plan.attention == "unfused":  # per token: a·s score entries x 5 bytes, heads split
+        return stored + s * b * 5.0 * model.num_heads * s / t * a
+    return stored + s * b * SOFTMAX_STATS_BYTES * model.num_heads / t
 
 
 FORMULAS = (dense_shard, prefill_attention_operations, prefill_mlp_operations,
@@ -432,8 +494,9 @@ FORMULAS = (dense_shard, prefill_attention_operations, prefill_mlp_operations,
             first_decode_other_operations, first_decode_operations,
             training_forward_attention_operations, training_forward_mlp_operations,
             training_forward_other_operations, training_forward_operations,
-            kv_cache_bytes_per_token, kv_cache_bytes_per_token_per_device, forward_flops_per_token,
-            attention_flops_per_token_forward, prefill_activation_bytes_per_token,
+            kv_cache_bytes_per_token, kv_cache_bytes_per_token_per_device,
+            attention_matmul_params_per_layer, mlp_matmul_params_per_token,
+            forward_flops_per_token, attention_flops_per_token_forward, prefill_activation_bytes_per_token,
             prefill_activation_bytes_per_sequence,
             training_activation_bytes_per_layer)
 

@@ -59,9 +59,9 @@ also used by the training forward pass, which processes whole sequences as a pre
 overridable with ``--set mla_absorbed_prefill=1``. The defaults are what vLLM and SGLang do
 for DeepSeek models. Either value changes FLOPs and time, never the KV cache.
 
-**Training model FLOPs** (PaLM's convention, the full attention square) count MLA as the
-multi-head attention it computes: ``2 x L x heads x T x (nope + rope + v)`` per token for
-scores and values; the projections, ``kv_b_proj`` included, are in ``2N``.
+**Training model FLOPs** count the projections' multiply-adds (``kv_b_proj`` included, whichever
+form applies it) and causal attention in the cheaper of the two forms: per token
+``L x heads x (T + 1) x min(nope + rope + v, 2 x kv_lora_rank + rope)``.
 
 Not modelled: the latent projections ``q_a_proj`` and ``kv_a_proj_with_mqa`` are replicated on
 every tensor-parallel device (their time and bytes per device count them in full), but
@@ -388,19 +388,38 @@ def training_forward_attention_operations(model, plan, micro_batch_size, seq_len
 
 @formula(family="dense", workload="training", features="attention-mla")
 def attention_flops_per_token_forward(model, seq_len_for_flops):
-    """Attention-score and -value FLOPs per token in the forward pass, PaLM's convention (the
-    full square) with MLA's widths: ``2·L·heads·T·(nope + rope)`` for the scores plus
-    ``2·L·heads·T·v`` for the values. The projections, the up-projection included, are in 2N."""
+    """Attention-score and -value FLOPs per token in the causal forward pass (a token attends
+    to ``(T + 1) / 2`` tokens on average), in the cheaper of the two forms per attended token:
+    ``2·heads·(nope + rope + v)`` naive, ``2·heads·(2·kv_lora_rank + rope)`` absorbed. Either
+    form computes the same function, so the model's work is the smaller; the step time charges
+    at least that whichever form runs."""
     d = mla_dims(model)
-    return 2.0 * model.num_layers * model.num_heads * seq_len_for_flops * \
-        (d.qk_head_dim + d.v_head_dim)
+    per_pair = min(d.qk_head_dim + d.v_head_dim, 2 * d.kv_lora_rank + d.qk_rope_head_dim)
+    return model.num_layers * model.num_heads * (seq_len_for_flops + 1.0) * float(per_pair)
+
+
+@formula(family="dense", workload="training", features="attention-mla", unit="")
+def attention_matmul_params_per_layer(model):
+    """Weights of one layer's MLA projections that every token multiplies by: the query (one
+    matrix, or the compression and its up-projection), the key/value down-projection, the
+    key/value up-projection (applied per token in the naive form, folded into the query and
+    output in the absorbed one: the same multiply-adds) and the output; norms excluded."""
+    d = mla_dims(model)
+    hidden, heads = model.hidden_size, model.num_heads
+    if d.q_lora_rank:
+        query = hidden * d.q_lora_rank + d.q_lora_rank * heads * d.qk_head_dim
+    else:
+        query = hidden * heads * d.qk_head_dim
+    return float(query + hidden * d.cached_width
+                 + d.kv_lora_rank * heads * (d.qk_nope_head_dim + d.v_head_dim)
+                 + heads * d.v_head_dim * hidden)
 
 
 FORMULAS = (attention_params_per_layer, kv_cache_bytes_per_token,
             kv_cache_bytes_per_token_per_device, mla_absorbed_decode, mla_absorbed_prefill,
             prefill_attention_operations, decode_attention_operations,
             first_decode_attention_operations, training_forward_attention_operations,
-            attention_flops_per_token_forward)
+            attention_flops_per_token_forward, attention_matmul_params_per_layer)
 
 
 @hookimpl

@@ -262,6 +262,21 @@ def training_forward_mlp_operations(model, plan, micro_batch_size, seq_len,
                               stages=plan.pp)
 
 
+@formula(family="moe", workload="training", unit="")
+def mlp_matmul_params_per_token(model):
+    """Weights of the MLP matrices one token multiplies by, over every layer: in each MoE
+    layer the router (and shared-expert gate), its ``k`` routed experts and the shared ones;
+    the dense MLP in the leading dense layers. Capacity padding and load imbalance are work
+    the hardware does, not the model's."""
+    s = moe_shape(model)
+    h = model.hidden_size
+    mats = 3.0 if model.mlp == "gated" else 2.0
+    scored = s.experts + (1 if s.shared_gate else 0)
+    per_moe_layer = h * scored + mats * h * (s.top_k * s.expert_width + s.shared_width)
+    return s.moe_layers * per_moe_layer + \
+        s.dense_layers * mats * h * float(model.intermediate_size)
+
+
 # ---- activation memory: the dense formulas with the width of what a token's MLP holds
 
 
@@ -310,6 +325,7 @@ def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
 FORMULAS = (capacity_factor, expert_load_imbalance, expert_compute_factor,
             prefill_mlp_operations, decode_experts_touched, decode_experts_read_per_device,
             decode_mlp_operations, first_decode_mlp_operations, training_forward_mlp_operations,
+            mlp_matmul_params_per_token,
             prefill_activation_bytes_per_token, training_activation_bytes_per_layer)
 
 

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ridgeline.plugin import ScenarioError, bytes_per_element, formula, hookimpl, where
+from ridgeline.plugin import ScenarioError, bytes_per_element, formula, hookimpl, maximum, where
 
 TIERS = ("offload-host", "offload-nvme")
 
@@ -250,9 +250,10 @@ def offload_layer_transfer_s(weight_bytes_per_layer_per_device, offload_bandwidt
 def offload_room_bytes_per_device(usable_memory_bytes, kv_cache_bytes_per_device,
                                   activation_bytes, non_layer_weight_bytes_per_device):
     """Device memory left for layer weights (resident layers and prefetch buffers) after the
-    KV cache, the activations and the embeddings and LM head."""
-    return usable_memory_bytes - kv_cache_bytes_per_device - activation_bytes - \
-        non_layer_weight_bytes_per_device
+    KV cache, the activations and the embeddings and LM head: 0 when those alone overfill
+    it (``fits`` is then false, and ``memory_shortfall_bytes`` says by how much)."""
+    return maximum(usable_memory_bytes - kv_cache_bytes_per_device - activation_bytes
+                   - non_layer_weight_bytes_per_device, 0.0)
 
 
 def offload_prefetch_layers(first_decode_compute_s, offload_layers, offload_fetch_latency_s):
@@ -267,8 +268,7 @@ def offload_buffer_layers(offload_room_bytes_per_device, weight_bytes_per_layer_
                           offload_layers, offload_prefetch_layers):
     """Layers in flight at once: 0 when every layer fits; else the buffers wanted, as far as
     the room allows (at least 1: a layer must be on the device to run)."""
-    slots = np.floor(np.maximum(offload_room_bytes_per_device, 0.0)
-                     / weight_bytes_per_layer_per_device)
+    slots = np.floor(offload_room_bytes_per_device / weight_bytes_per_layer_per_device)
     return where(slots >= offload_layers, 0.0,
                   np.clip(slots, 1.0, np.maximum(offload_prefetch_layers, 1.0)))
 
@@ -277,8 +277,7 @@ def offload_resident_layers(offload_room_bytes_per_device, weight_bytes_per_laye
                             offload_layers, offload_buffer_layers):
     """Layers whose weights stay on the device: all of them when they fit, else the room left
     after the prefetch buffers."""
-    slots = np.floor(np.maximum(offload_room_bytes_per_device, 0.0)
-                     / weight_bytes_per_layer_per_device)
+    slots = np.floor(offload_room_bytes_per_device / weight_bytes_per_layer_per_device)
     return np.clip(slots - offload_buffer_layers, 0.0, offload_layers)
 
 

@@ -113,6 +113,12 @@ def decode_step_flops(decode_operations, plan):
 
 
 @formula(workload="inference")
+def first_decode_step_flops(first_decode_operations, plan):
+    """FLOPs of the first decode step (context = the prompt), all devices together."""
+    return total(first_decode_operations, "flops") * plan.tp
+
+
+@formula(workload="inference")
 def decode_step_bytes(decode_operations, plan):
     """Bytes one decode step moves through memory, all devices together."""
     return total(decode_operations, "bytes") * plan.tp
@@ -132,10 +138,15 @@ def replica_devices(plan):
 
 
 @formula(workload="inference", unit="")
-def mfu(prefill_flops, decode_step_flops, output_tokens, e2e_latency_s, peak_flops_per_s,
-        replica_devices):
-    """Model FLOPs utilisation over the request: FLOPs done / (time x peak of every device)."""
-    done = prefill_flops + decode_step_flops * output_tokens
+def mfu(prefill_flops, first_decode_step_flops, decode_step_flops, output_tokens,
+        e2e_latency_s, peak_flops_per_s, replica_devices):
+    """Model FLOPs utilisation over the request: FLOPs done / (time x peak of every device).
+
+    The FLOPs are those of the steps ``e2e_latency_s`` is made of (the prefill, the first
+    decode step at the prompt's context, then ``output_tokens - 1`` steps at the average
+    context), each counted as its operations are timed (causal attention, no FLOPs for the
+    embedding gather), so the ratio cannot exceed the compute efficiency."""
+    done = prefill_flops + first_decode_step_flops + decode_step_flops * (output_tokens - 1)
     return done / (e2e_latency_s * peak_flops_per_s * replica_devices)
 
 
@@ -155,8 +166,8 @@ def mbu(decode_step_bytes, tpot_s, peak_memory_bandwidth_bytes_per_s, replica_de
 FORMULAS = (batch, prompt_tokens, output_tokens, decode_context_tokens, prefill_s, decode_step_s,
             first_decode_step_s, ttft_s, tpot_s, e2e_latency_s, throughput_tokens_per_s,
             decode_throughput_tokens_per_s, tokens_per_s_per_user, prefill_flops,
-            decode_step_flops, decode_step_bytes, decode_arithmetic_intensity, replica_devices,
-            mfu, decode_mfu, mbu)
+            decode_step_flops, first_decode_step_flops, decode_step_bytes,
+            decode_arithmetic_intensity, replica_devices, mfu, decode_mfu, mbu)
 
 
 @hookimpl

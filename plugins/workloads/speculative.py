@@ -305,11 +305,14 @@ def offload_room_bytes_per_device_speculative(usable_memory_bytes, kv_cache_byte
                                               draft_kv_cache_bytes_per_device,
                                               draft_prefill_activation_bytes_per_sequence, batch):
     """Memory left for the target's layer weights once the KV caches, the activations, the
-    target's embeddings and LM head and the draft's weights are placed."""
+    target's embeddings and LM head and the draft's weights are placed (0 when they overfill
+    it)."""
     draft_activations = draft_prefill_activation_bytes_per_sequence * batch
-    return usable_memory_bytes - kv_cache_bytes_per_device - \
-        np.maximum(activation_bytes, draft_activations) - non_layer_weight_bytes_per_device - \
-        _draft_memory(draft_weight_bytes_per_device, draft_kv_cache_bytes_per_device)
+    return np.maximum(usable_memory_bytes - kv_cache_bytes_per_device
+                      - np.maximum(activation_bytes, draft_activations)
+                      - non_layer_weight_bytes_per_device
+                      - _draft_memory(draft_weight_bytes_per_device,
+                                      draft_kv_cache_bytes_per_device), 0.0)
 
 
 def max_batch_speculative_streamed(usable_memory_bytes, non_layer_weight_bytes_per_device,

@@ -1,8 +1,14 @@
-"""Training: step time, throughput, utilisation (MFU and HFU as PaLM defines them), wall-clock.
+"""Training: step time, throughput, utilisation (MFU and HFU), wall-clock.
 
-PaLM (Chowdhery et al. 2022, Appendix B): model FLOPs per token are ``6·N + 12·L·H·Q·T``
-(the full attention square, no recomputation); MFU = tokens/s x that / peak FLOP/s of all
-devices. HFU counts what the hardware actually executes, recomputation included.
+MFU = model FLOPs per second / peak FLOP/s of all devices, as PaLM (Chowdhery et al. 2022,
+Appendix B) defines it, with the model FLOPs counted as the step time counts the work: per
+token, 3 x (2 per multiply-add of every weight matrix the token passes through, the LM head
+included and the embedding look-up, a gather, excluded; plus causal attention over the
+``(T + 1) / 2`` tokens a token attends to on average). PaLM's ``6·N + 12·L·H·Q·T`` counts every
+parameter (the embedding table too) and the full attention square, which the step time never
+charges: at long sequences or large vocabularies it gave utilisations above 1. HFU adds the
+FLOPs recomputed. Every FLOP in either numerator is one the step time charges at the
+achievable rate (peak x compute efficiency), so MFU <= HFU <= the compute efficiency.
 """
 
 from __future__ import annotations
@@ -54,8 +60,8 @@ def steps(training_tokens, tokens_per_step):
 
 @formula(workload="training")
 def model_flops_per_token(forward_flops_per_token):
-    """PaLM's model FLOPs per training token: forward + backward (twice the forward), i.e.
-    6N + 12·L·H·Q·T for a dense model (N: active parameters)."""
+    """Model FLOPs per training token: forward + backward (twice the forward), i.e. 6 per
+    multiply-add of the weight matrices a token uses plus 3 x causal attention."""
     return 3.0 * forward_flops_per_token
 
 
@@ -79,7 +85,8 @@ def recompute_flops_per_token_full(forward_flops_per_token):
 
 @formula("recompute_flops_per_token", workload="training", plan="recompute-selective")
 def recompute_flops_per_token_selective(attention_flops_per_token_forward):
-    """Selective recomputation repeats only attention scores and values."""
+    """Selective recomputation repeats only attention scores and values (causal, as the
+    forward pass counts them)."""
     return attention_flops_per_token_forward
 
 
@@ -103,13 +110,14 @@ def training_devices(plan):
 
 @formula(workload="training", unit="")
 def mfu(model_flops_per_step, step_s, peak_flops_per_s, training_devices):
-    """Model FLOPs utilisation (PaLM): model FLOPs per second / peak of all devices."""
+    """Model FLOPs utilisation: model FLOPs per second / peak of all devices."""
     return model_flops_per_step / (step_s * peak_flops_per_s * training_devices)
 
 
 @formula(workload="training", unit="")
 def hfu(hardware_flops_per_step, step_s, peak_flops_per_s, training_devices):
-    """Hardware FLOPs utilisation (PaLM): executed FLOPs per second / peak of all devices."""
+    """Hardware FLOPs utilisation: model and recomputed FLOPs per second / peak of all
+    devices."""
     return hardware_flops_per_step / (step_s * peak_flops_per_s * training_devices)
 
 
