@@ -18,6 +18,7 @@ import re
 
 import numpy as np
 
+from ._arguments import shown
 from .errors import ScenarioError
 
 __all__ = ["parse", "parse_count", "unit_of", "format_value", "DIMENSIONS"]
@@ -122,7 +123,11 @@ def parse(value: object, dimension: str, *, what: str = "value") -> float:
     if isinstance(value, bool):
         raise ScenarioError(f"{what}: expected a number, got {value!r}")
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond the float range: no quantity is that large
+            raise ScenarioError(f"{what}: expected a finite number, got "
+                                f"{shown(value)}") from None
         if not math.isfinite(number):
             raise ScenarioError(f"{what}: expected a finite number, got {value!r}")
         return number
