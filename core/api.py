@@ -744,12 +744,31 @@ def _speculation(target: Model, accelerator: Accelerator, draft: Optional[ModelL
                             f"target {target.id} has {target.vocab_size}: the target verifies "
                             f"the draft's tokens, so both must use the same tokenizer")
     _accelerator_runs(d, accelerator, catalog)
+    # drafting pays only when a draft pass costs a fraction of a target pass; a draft as
+    # large as its target makes every step slower than decoding without one
+    target_params, draft_params = (_params(m, accelerator, catalog) for m in (target, d))
+    if draft_params >= target_params:
+        raise ScenarioError(f"draft {d.id} has {draft_params / 1e9:.3g}B parameters, not fewer "
+                            f"than the target {target.id} ({target_params / 1e9:.3g}B): the "
+                            f"draft must be smaller than the target")
     fields: dict = {"draft": d}
     if gamma is not None:
         fields["draft_tokens"] = _positive_int(gamma, "gamma")
     if accept is not None:
         fields["acceptance_rate"] = _acceptance(accept, "accept")
     return fields
+
+
+def _params(model: Model, accelerator: Accelerator, catalog: Catalog) -> float:
+    """The model's parameter count, as the catalog's formulas give it (kept per model)."""
+    key = ("params of", id(model))
+    kept = catalog._cache.get(key)
+    if kept is not None and kept[0] is model:
+        return kept[1]
+    one = Scenario(model, _plain_system(accelerator, 1), _plan(), _PLAIN_INFERENCE)
+    params = float(estimate(one, ["params"], catalog=catalog, check=False)["params"])
+    catalog._cache[key] = (model, params)
+    return params
 
 
 def _check_given_rates(given: Mapping[str, float]) -> None:
