@@ -280,15 +280,23 @@ def _check_context(model: Model, tokens: int, context_limit: Any, what: str,
     positions it was never trained on, whose estimate would be of no real deployment."""
     if context_limit is None:
         limit = model.max_seq_len
-        if tokens > limit:
+        if limit is not None and tokens > limit:
             raise ScenarioError(
-                f"{what} = {tokens:,} tokens exceed the {limit:,}-token context of {role}"
+                f"{what} = {_tokens(tokens)} tokens exceed the {limit:,}-token context of {role}"
                 f"{model.id} (max_seq_len, from max_position_embeddings and any rope_scaling "
                 f"factor); give context_limit (--context-limit N) to estimate it beyond that")
         return
     limit = _positive_int(context_limit, "context_limit")
     if tokens > limit:
-        raise ScenarioError(f"{what} = {tokens:,} tokens exceed context_limit = {limit:,}")
+        raise ScenarioError(f"{what} = {_tokens(tokens)} tokens exceed context_limit = "
+                            f"{_tokens(limit)}")
+
+
+def _tokens(count: int) -> str:
+    """A token count for a message: digits grouped, or three figures when it is huge."""
+    if count < 10**15:
+        return f"{count:,}"
+    return f"{float(count):.3g}" if count < 10**300 else shown(count)
 
 
 def _accelerator_runs(model: Model, accelerator: Accelerator,
@@ -343,14 +351,18 @@ def _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output, 
     m, plan, system, spreads, features = setup
     b = 1 if batch == "max" else _positive_int(batch, "batch")
     p, o = _count(prompt, "prompt"), _count(output, "output")
-    if p + o > m.max_seq_len or context_limit is not None:
+    limit = m.max_seq_len
+    if context_limit is not None or limit is not None and p + o > limit:
         _check_context(m, p + o, context_limit, "prompt + output")
     if speculative:
         fields = _speculation(m, system.accelerator, draft, gamma, accept, catalog)
         if "draft" in fields:
-            # the draft reads the same context as the target
+            # the draft reads the same context as the target, and cannot propose more tokens
+            # in one step than a context holds
             _check_context(fields["draft"], p + o, context_limit, "prompt + output",
                            role="draft ")
+            _check_context(fields["draft"], fields.get("draft_tokens", 1), context_limit,
+                           "gamma", role="draft ")
         workload = InferenceWorkload(b, p, o, **fields)
         scenario = Scenario(m, system, plan, workload)
         # the draft's features may change which formulas apply
@@ -566,7 +578,8 @@ def _train_scenario(catalog, model, on, devices, tp, pp, dp, micro_batch, global
         raise ScenarioError(f"global batch {g} is not a multiple of dp x micro-batch = "
                             f"{plan.dp} x {plan.micro_batch}")
     s = _count(seq, "seq")
-    if s > m.max_seq_len or context_limit is not None:
+    limit = m.max_seq_len
+    if context_limit is not None or limit is not None and s > limit:
         _check_context(m, s, context_limit, "seq")
     workload = TrainingWorkload(g, s, float(_count(tokens, "tokens")),
                                 flag(forward_only, "forward_only"))

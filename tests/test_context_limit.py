@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import pytest
 
 import ridgeline
@@ -162,3 +163,20 @@ def test_a_draft_larger_than_its_target_is_an_error(capsys):
     assert "draft llama-3.1-405b" in capsys.readouterr().err
     e = ridgeline.infer("llama-3-70b", on="h100", tp=8, draft="llama-3.2-1b")
     assert e["speculative_speedup"] > 0
+
+
+def test_a_model_that_states_no_limit_has_none():
+    from ridgeline import Model
+    m = Model(id="no-limit", vocab_size=32000, hidden_size=1024, num_layers=4, num_heads=8,
+              intermediate_size=4096)
+    assert m.max_seq_len is None
+    e = ridgeline.train(m, on="h100", seq=100_000, global_batch=8)
+    assert e.scenario.workload.seq_len == 100_000
+    assert ridgeline.infer(m, on="h100", prompt=100_000)["ttft_s"] > 0
+    limited = attrs.evolve(m, max_seq_len=4096)
+    with pytest.raises(ScenarioError, match="4,096-token context of no-limit"):
+        ridgeline.train(limited, on="h100", seq=4097, global_batch=8)
+    # a learned position table has a size: the model must state it
+    with pytest.raises(ValueError, match="max_seq_len"):
+        Model(id="learned", vocab_size=100, hidden_size=64, num_layers=1, num_heads=1,
+              intermediate_size=256, positions="learned")
