@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Union
@@ -154,6 +155,8 @@ def _positive_int(value: Any, what: str) -> int:
             value = int(value)
         elif isinstance(value, str):
             return _count(value, what)
+        elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            value = int(value)  # numpy's integers, as a loop over an array gives them
         else:
             raise ScenarioError(f"{what} must be a whole number >= 1, got {shown(value)}")
     if value < 1:

@@ -21,7 +21,7 @@ import pluggy
 from attrs import field, frozen
 
 from . import hookspecs
-from ._arguments import expected, path, shown
+from ._arguments import expected, path as _path, shown
 from .accelerator import Accelerator
 from .errors import (ConflictError, PluginError, RegistryError, RidgelineError,
                      ScenarioError, UnknownNameError)
@@ -387,7 +387,7 @@ def _folders(value: Any) -> list[str]:
     out = []
     for item in items:
         try:
-            out.append(path(item, "registry"))
+            out.append(_path(item, "registry"))
         except ScenarioError as exc:
             raise RegistryError(shown(item), str(exc)) from None
     return out

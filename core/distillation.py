@@ -51,7 +51,7 @@ from attrs import field, frozen
 from .accelerator import Accelerator
 from .api import (AcceleratorLike, ModelLike, _accelerator, _catalog, _given, _mapping,
                   _positive_int, infer, resolve_model, train)
-from .catalog import Catalog, default_catalog
+from .catalog import Catalog
 from .engine import Estimate
 from .errors import ScenarioError, UnknownNameError
 from .model import Model

@@ -17,10 +17,12 @@ and the field.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn, Union
 
+from ._arguments import shown
 from .errors import RegistryError
 from .model import Model
 
@@ -632,6 +634,9 @@ def _read(source) -> tuple[Mapping[str, Any], str, str]:
     """The parsed config, the name errors use for it, and the default id."""
     if isinstance(source, Mapping):
         return source, "config dict", "custom"
+    if not isinstance(source, (str, os.PathLike)):
+        raise RegistryError(shown(source), "expected a path to a config.json (a str or "
+                                           "pathlib.Path) or a parsed dict")
     path = Path(source)
     if path.is_dir():
         path = path / "config.json"

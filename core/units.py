@@ -14,6 +14,7 @@ Decimal prefixes are decimal and binary prefixes are binary, always: ``GB`` is 1
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 import numpy as np
@@ -131,6 +132,8 @@ def parse(value: object, dimension: str, *, what: str = "value") -> float:
         if not math.isfinite(number):
             raise ScenarioError(f"{what}: expected a finite number, got {value!r}")
         return number
+    if isinstance(value, numbers.Real) and not isinstance(value, np.bool_):
+        return parse(float(value), dimension, what=what)  # numpy's integers, fractions
     if not isinstance(value, str):
         raise ScenarioError(f"{what}: expected a number or a string such as "
                             f"{_example(dimension)!r}, got {type(value).__name__}")

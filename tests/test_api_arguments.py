@@ -180,3 +180,29 @@ def test_huge_counts_are_errors_not_overflows():
         with pytest.raises(ScenarioError, match="prompt"):
             ridgeline.infer("gpt2", on="h100", prompt=value)
     assert math.isfinite(ridgeline.infer("gpt2", on="h100", prompt=700)["ttft_s"])
+
+
+def test_numpy_numbers_are_numbers():
+    # a planner looping over a numpy array passes numpy integers and floats
+    np = pytest.importorskip("numpy")
+    e = ridgeline.infer("llama-3-8b", on="h100", tp=np.int64(2), batch=np.int32(4),
+                        prompt=np.int64(100), output=np.float64(10))
+    w = e.scenario.workload
+    assert (e.scenario.plan.tp, w.batch, w.prompt_tokens, w.output_tokens) == (2, 4, 100, 10)
+    plain = ridgeline.infer("llama-3-8b", on="h100", tp=2, batch=4, prompt=100, output=10)
+    assert e["tpot_s"] == plain["tpot_s"]
+    t = ridgeline.train("llama-3-8b", on="h100", dp=np.int64(2), global_batch=np.int64(8),
+                        seq=np.int64(1024))
+    assert t["step_s"] == ridgeline.train("llama-3-8b", on="h100", dp=2, global_batch=8,
+                                          seq=1024)["step_s"]
+    with pytest.raises(ScenarioError, match="prompt"):
+        ridgeline.infer("llama-3-8b", on="h100", prompt=np.float64("nan"))
+
+
+def test_a_hugging_face_config_source_of_the_wrong_type():
+    from ridgeline.hf_config import model_from_hf_config
+    for junk in JUNK:
+        if isinstance(junk, (str, dict)):
+            continue
+        with pytest.raises(ridgeline.RegistryError):
+            model_from_hf_config(junk)
