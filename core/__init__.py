@@ -7,6 +7,8 @@ command line's ``--help``) stays fast.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -52,3 +54,23 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The package's module type: a submodule never takes the place of a public name.
+
+    Importing a submodule binds it as an attribute of its package, so the first estimate
+    (which imports ``ridgeline.scenario``) would replace the function ``ridgeline.scenario``
+    with the module. Such a binding is skipped here: the public name keeps its object (loaded
+    on first use as before), and the submodule stays importable by its full name
+    (``from ridgeline.scenario import Scenario``), which goes through ``sys.modules``.
+    """
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType) and \
+                value.__name__ == f"{__name__}.{name}":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -5,13 +5,16 @@ Keyword names match the command line's flags. Counts accept ``300B``, ``1.4T``, 
 
 from __future__ import annotations
 
+import inspect
 import math
+import numbers
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Union
 
 import attrs
 
+from ._arguments import expected, flag, shown
 from .accelerator import Accelerator, Efficiency
 from .catalog import Catalog, default_catalog
 from .engine import Estimate, estimate
@@ -27,11 +30,19 @@ ModelLike = Union[str, os.PathLike, Model]
 AcceleratorLike = Union[str, Accelerator]
 
 
-def resolve_model(model: ModelLike, catalog: Catalog) -> Model:
-    """A model from a preset name, a local ``config.json`` path, or a :class:`Model`."""
+def resolve_model(model: ModelLike, catalog: Catalog, *, what: str = "model") -> Model:
+    """A model from a preset name, a local ``config.json`` path, or a :class:`Model`.
+
+    ``what`` names the argument in errors (``draft``, ``teacher``)."""
     if isinstance(model, Model):
         return model
+    if not isinstance(catalog, Catalog):
+        raise expected("catalog", "a Catalog (ridgeline.default_catalog())", catalog)
+    if not isinstance(model, (str, os.PathLike)):
+        raise expected(what, "a preset name, a path to a config.json, or a Model", model)
     text = os.fspath(model)
+    if not isinstance(text, str):  # a PathLike that gives bytes
+        raise expected(what, "a preset name, a path to a config.json, or a Model", model)
     looks_like_path = _looks_like_path(text)
     if not looks_like_path and isinstance(model, str):
         try:  # a preset name needs no file-system look-up (most calls, and sweeps of them)
@@ -54,6 +65,31 @@ def _looks_like_path(text: str) -> bool:
     return text.endswith(".json") or "/" in text or os.sep in text
 
 
+def _catalog(catalog: Any) -> Catalog:
+    """The catalog argument: ``None`` for the default one, else a :class:`Catalog`."""
+    if catalog is None:
+        return default_catalog()
+    if isinstance(catalog, Catalog):
+        return catalog
+    raise expected("catalog", "a Catalog (from ridgeline.build_catalog()) or None", catalog)
+
+
+def _accelerator(on: Any, catalog: Catalog, what: str = "on") -> Accelerator:
+    """The accelerator argument: an id or alias, or an :class:`Accelerator`."""
+    if isinstance(on, Accelerator):
+        return on
+    if type(on) is not str:
+        raise expected(what, "an accelerator id or alias (a string such as 'h100') or an "
+                             "Accelerator", on)
+    return catalog.accelerator(on)
+
+
+def _mapping(value: Any, what: str, example: str) -> None:
+    """``None`` or a mapping, the type of ``inputs`` and ``efficiency``."""
+    if value is not None and not isinstance(value, Mapping):
+        raise expected(what, f"a mapping such as {example}, or None", value)
+
+
 def _count(value: Any, what: str) -> int:
     if type(value) is int and 0 < value <= _EXACT_INT:
         return value  # what the general path returns for it, without the float round trip
@@ -63,7 +99,7 @@ def _count(value: Any, what: str) -> int:
             return known
     number = parse_count(value, what=what)
     if number != int(number) or number < 1:
-        raise ScenarioError(f"{what} must be a whole number >= 1, got {value!r}")
+        raise ScenarioError(f"{what} must be a whole number >= 1, got {shown(value)}")
     if type(value) is str:
         if len(_COUNTS) >= 256:
             _COUNTS.clear()
@@ -120,10 +156,12 @@ def _positive_int(value: Any, what: str) -> int:
             value = int(value)
         elif isinstance(value, str):
             return _count(value, what)
+        elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            value = int(value)  # numpy's integers, as a loop over an array gives them
         else:
-            raise ScenarioError(f"{what} must be a whole number >= 1, got {value!r}")
+            raise ScenarioError(f"{what} must be a whole number >= 1, got {shown(value)}")
     if value < 1:
-        raise ScenarioError(f"{what} must be a whole number >= 1, got {value!r}")
+        raise ScenarioError(f"{what} must be a whole number >= 1, got {shown(value)}")
     return value
 
 
@@ -145,12 +183,13 @@ def _system(accelerator: Accelerator, devices: int, price, efficiency) -> System
         if price_value <= 0:
             raise ScenarioError(f"price must be > 0, got {price!r}")
     eff = None
+    _mapping(efficiency, "efficiency", "{'compute': 0.6, 'memory': 0.8}")
     if efficiency:
         known = [a.name for a in attrs.fields(Efficiency)]
         unknown = [k for k in dict(efficiency) if k not in known]
         if unknown:
-            raise ScenarioError(f"efficiency: unknown factor {unknown[0]!r}; the factors are "
-                                f"{', '.join(known)}")
+            raise ScenarioError(f"efficiency: unknown factor {shown(unknown[0])}; the factors "
+                                f"are {', '.join(known)}")
         try:
             eff = attrs.evolve(accelerator.efficiency, **dict(efficiency))
         except TypeError as exc:
@@ -239,6 +278,31 @@ def _check_expert_parallel(model: Model, plan: Plan) -> None:
                             f"of {model.id}")
 
 
+def _check_context(model: Model, tokens: int, context_limit: Any, what: str,
+                   role: str = "") -> None:
+    """Tokens of context beyond the model's limit (or the one given instead) are an error:
+    positions it was never trained on, whose estimate would be of no real deployment."""
+    if context_limit is None:
+        limit = model.max_seq_len
+        if limit is not None and tokens > limit:
+            raise ScenarioError(
+                f"{what} = {_tokens(tokens)} tokens exceed the {limit:,}-token context of {role}"
+                f"{model.id} (max_seq_len, from max_position_embeddings and any rope_scaling "
+                f"factor); give context_limit (--context-limit N) to estimate it beyond that")
+        return
+    limit = _positive_int(context_limit, "context_limit")
+    if tokens > limit:
+        raise ScenarioError(f"{what} = {_tokens(tokens)} tokens exceed context_limit = "
+                            f"{_tokens(limit)}")
+
+
+def _tokens(count: int) -> str:
+    """A token count for a message: digits grouped, or three figures when it is huge."""
+    if count < 10**15:
+        return f"{count:,}"
+    return f"{float(count):.3g}" if count < 10**300 else shown(count)
+
+
 def _accelerator_runs(model: Model, accelerator: Accelerator,
                       catalog: Optional[Catalog] = None) -> None:
     runs = accelerator.runs_families
@@ -258,21 +322,24 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                    efficiency: Optional[dict] = None, catalog: Optional[Catalog] = None,
                    inputs: Optional[Mapping[str, Any]] = None, ep: int = 1,
                    offload: str = "none", draft: Optional[ModelLike] = None,
-                   gamma: Any = None, accept: Any = None) -> Scenario:
+                   gamma: Any = None, accept: Any = None,
+                   context_limit: Any = None) -> Scenario:
     """The scenario :func:`infer` estimates (``batch="max"`` is resolved there).
 
     On an accelerator kind whose formulas define ``devices_needed`` (SRAM-only chips, wafers:
     they spread one replica over the system's devices themselves), ``devices`` may be any count
     and defaults to ``devices_needed``, evaluated with ``inputs``.
     """
-    return _infer_scenario(catalog or default_catalog(), model, on, devices, tp, pp, batch,
+    _mapping(inputs, "inputs", "{'capacity_factor': 1.25}")
+    _mapping(efficiency, "efficiency", "{'compute': 0.6, 'memory': 0.8}")
+    return _infer_scenario(_catalog(catalog), model, on, devices, tp, pp, batch,
                            prompt, output, weights, kv, activations, price, efficiency, inputs,
-                           ep, offload, draft, gamma, accept)
+                           ep, offload, draft, gamma, accept, context_limit)
 
 
 def _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output, weights, kv,
                     activations, price, efficiency, inputs, ep, offload, draft, gamma,
-                    accept) -> Scenario:
+                    accept, context_limit) -> Scenario:
     # positional: infer() calls it on every estimate, and twenty keywords cost more to match
     speculative = draft is not None or gamma is not None or accept is not None
     setup_args = (model, on, devices, tp, pp, weights, kv, activations, price, ep, offload)
@@ -287,16 +354,26 @@ def _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output, 
         setup = _inference_setup(catalog, *setup_args, efficiency=efficiency)
     m, plan, system, spreads, features = setup
     b = 1 if batch == "max" else _positive_int(batch, "batch")
+    p, o = _count(prompt, "prompt"), _count(output, "output")
+    limit = m.max_seq_len
+    if context_limit is not None or limit is not None and p + o > limit:
+        _check_context(m, p + o, context_limit, "prompt + output")
     if speculative:
-        workload = InferenceWorkload(b, _count(prompt, "prompt"), _count(output, "output"),
-                                     **_speculation(m, system.accelerator, draft, gamma, accept,
-                                                    catalog))
+        fields = _speculation(m, system.accelerator, draft, gamma, accept, catalog)
+        if "draft" in fields:
+            # the draft reads the same context as the target, and cannot propose more tokens
+            # in one step than a context holds
+            _check_context(fields["draft"], p + o, context_limit, "prompt + output",
+                           role="draft ")
+            _check_context(fields["draft"], fields.get("draft_tokens", 1), context_limit,
+                           "gamma", role="draft ")
+        workload = InferenceWorkload(b, p, o, **fields)
         scenario = Scenario(m, system, plan, workload)
         # the draft's features may change which formulas apply
         spreads = plan.tp * plan.pp == 1 and _defines_devices_needed(catalog,
                                                                      scenario.features())
     else:
-        workload = InferenceWorkload(b, _count(prompt, "prompt"), _count(output, "output"))
+        workload = InferenceWorkload(b, p, o)
         scenario = Scenario(m, system, plan, workload)._known_features(features)
     if system.devices != plan.tp * plan.pp and not spreads:
         raise ScenarioError(f"devices={system.devices} must equal tp x pp = "
@@ -314,7 +391,7 @@ def _inference_setup(catalog: Catalog, model, on, devices, tp, pp, weights, kv, 
     """The checked model, plan and system of an inference call, and whether the accelerator
     kind spreads one replica over the devices itself: everything but the workload."""
     m = _precisions(resolve_model(model, catalog), weights, kv, activations)
-    acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
+    acc = _accelerator(on, catalog)
     _accelerator_runs(m, acc, catalog)
     ep = _positive_int(ep, "ep")
     plan = _plan(tp=_positive_int(tp, "tp"), pp=_positive_int(pp, "pp"), ep=ep,
@@ -414,7 +491,7 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
           efficiency: Optional[dict] = None, quantities: Optional[Iterable[str]] = None,
           inputs: Optional[Mapping[str, Any]] = None, catalog: Optional[Catalog] = None,
           ep: int = 1, offload: str = "none", draft: Optional[ModelLike] = None,
-          gamma: Any = None, accept: Any = None) -> Estimate:
+          gamma: Any = None, accept: Any = None, context_limit: Any = None) -> Estimate:
     """Estimate serving a static batch of requests.
 
     Args:
@@ -438,14 +515,22 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
         draft: a draft model for speculative decoding (preset, config path or Model; same
             vocabulary as the target); gamma: tokens drafted per target step (default 4);
             accept: probability that the target accepts a drafted token (default 0.7).
+        context_limit: tokens of context the model is run with, instead of its own limit
+            (``max_seq_len``: the config's ``max_position_embeddings``, times the
+            ``rope_scaling`` factor where it has one). Prompt plus output beyond the limit in
+            force is an error.
     """
-    catalog = catalog or default_catalog()
+    catalog = default_catalog() if catalog is None else _catalog(catalog)
+    if inputs is not None:
+        _mapping(inputs, "inputs", "{'capacity_factor': 1.25}")
+    if efficiency is not None:
+        _mapping(efficiency, "efficiency", "{'compute': 0.6, 'memory': 0.8}")
     given = _given(inputs, catalog)
     if given:
         _check_given_rates(given)
     scenario = _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output,
                                weights, kv, activations, price, efficiency, given, ep, offload,
-                               draft, gamma, accept)
+                               draft, gamma, accept, context_limit)
     if batch == "max":
         fit = estimate(scenario, ["max_batch"], catalog=catalog, inputs=given)
         largest = int(fit["max_batch"])
@@ -464,17 +549,19 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                    zero: int = 0, recompute: str = "none", attention: str = "flash",
                    price: Any = None, efficiency: Optional[dict] = None,
                    catalog: Optional[Catalog] = None, ep: int = 1,
-                   offload: str = "none", forward_only: bool = False) -> Scenario:
+                   offload: str = "none", forward_only: bool = False,
+                   context_limit: Any = None) -> Scenario:
     """The scenario :func:`train` estimates."""
-    return _train_scenario(catalog or default_catalog(), model, on, devices, tp, pp, dp,
+    _mapping(efficiency, "efficiency", "{'compute': 0.6, 'memory': 0.8}")
+    return _train_scenario(_catalog(catalog), model, on, devices, tp, pp, dp,
                            micro_batch, global_batch, seq, tokens, precision, sp, interleave,
                            zero, recompute, attention, price, efficiency, ep, offload,
-                           forward_only)
+                           forward_only, context_limit)
 
 
 def _train_scenario(catalog, model, on, devices, tp, pp, dp, micro_batch, global_batch, seq,
                     tokens, precision, sp, interleave, zero, recompute, attention, price,
-                    efficiency, ep, offload, forward_only) -> Scenario:
+                    efficiency, ep, offload, forward_only, context_limit) -> Scenario:
     # positional, as _infer_scenario
     setup_args = (model, on, devices, tp, pp, dp, micro_batch, precision, sp, interleave, zero,
                   recompute, attention, price, ep, offload)
@@ -494,8 +581,12 @@ def _train_scenario(catalog, model, on, devices, tp, pp, dp, micro_batch, global
     if g % (plan.dp * plan.micro_batch):
         raise ScenarioError(f"global batch {g} is not a multiple of dp x micro-batch = "
                             f"{plan.dp} x {plan.micro_batch}")
-    workload = TrainingWorkload(g, _count(seq, "seq"), float(_count(tokens, "tokens")),
-                                bool(forward_only))
+    s = _count(seq, "seq")
+    limit = m.max_seq_len
+    if context_limit is not None or limit is not None and s > limit:
+        _check_context(m, s, context_limit, "seq")
+    workload = TrainingWorkload(g, s, float(_count(tokens, "tokens")),
+                                flag(forward_only, "forward_only"))
     # the plan was checked against the system with the setup
     scenario = Scenario(m, system, plan, workload)
     return scenario if forward_only else scenario._known_features(features)
@@ -512,9 +603,13 @@ def _training_setup(catalog: Catalog, model, on, devices, tp, pp, dp, micro_batc
     else:  # the model's own precisions (a quantised checkpoint cannot be trained as it is)
         for what, dtype in (("weights", m.weights_dtype), ("activations", m.activations_dtype)):
             check_training_precision(dtype, what=f"model {m.id!r} {what} (give precision=)")
-    acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
+    acc = _accelerator(on, catalog)
     _accelerator_runs(m, acc, catalog)
     tp, pp = _positive_int(tp, "tp"), _positive_int(pp, "pp")
+    interleave = _positive_int(interleave, "interleave")
+    micro_batch = _positive_int(micro_batch, "micro-batch")
+    ep = _positive_int(ep, "ep")
+    sp = flag(sp, "sp")
     if dp is None:
         if devices is None:
             dp = 1
@@ -525,20 +620,19 @@ def _training_setup(catalog: Catalog, model, on, devices, tp, pp, dp, micro_batc
             dp = n // (tp * pp)
     dp = _positive_int(dp, "dp")
     if type(zero) is not int or zero not in (0, 1, 2, 3):
-        raise ScenarioError(f"zero must be 0, 1, 2 or 3, got {zero!r}")
-    if recompute not in ("none", "selective", "full"):
-        raise ScenarioError(f"recompute must be none, selective or full, got {recompute!r}")
-    if attention not in ("flash", "unfused"):
-        raise ScenarioError(f"attention must be flash or unfused, got {attention!r}")
+        raise ScenarioError(f"zero must be 0, 1, 2 or 3, got {shown(zero)}")
+    if type(recompute) is not str or recompute not in ("none", "selective", "full"):
+        raise ScenarioError(f"recompute must be none, selective or full, got "
+                            f"{shown(recompute)}")
+    if type(attention) is not str or attention not in ("flash", "unfused"):
+        raise ScenarioError(f"attention must be flash or unfused, got {shown(attention)}")
     if sp and tp == 1:
         raise ScenarioError("sequence parallelism (--sp) needs tensor parallelism (tp > 1)")
     if interleave > 1 and pp == 1:
         raise ScenarioError("interleaving (--interleave) needs pipeline parallelism (pp > 1)")
-    plan = _plan(tp=tp, pp=pp, dp=dp, sp=bool(sp), micro_batch=_positive_int(micro_batch,
-                "micro-batch"), interleave=_positive_int(interleave, "interleave"),
-                zero=zero, recompute=recompute, attention=attention,
-                ep=_positive_int(ep, "ep"),
-                offload=_offload(offload, acc, _positive_int(ep, "ep")))
+    plan = _plan(tp=tp, pp=pp, dp=dp, sp=sp, micro_batch=micro_batch, interleave=interleave,
+                 zero=zero, recompute=recompute, attention=attention, ep=ep,
+                 offload=_offload(offload, acc, ep))
     _check_divides(m, plan)
     _check_expert_parallel(m, plan)
     n = _positive_int(devices, "devices") if devices is not None else plan.devices
@@ -558,7 +652,7 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
           attention: str = "flash", price: Any = None, efficiency: Optional[dict] = None,
           quantities: Optional[Iterable[str]] = None, inputs: Optional[Mapping[str, Any]] = None,
           catalog: Optional[Catalog] = None, ep: int = 1, offload: str = "none",
-          forward_only: bool = False) -> Estimate:
+          forward_only: bool = False, context_limit: Any = None) -> Estimate:
     """Estimate a training run.
 
     Args:
@@ -578,13 +672,18 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
             ZeRO-3 the weights) live there, ZeRO-Infinity style; the Adam step runs on the host.
         forward_only: also price one forward-only pass over the tokens (``forward_only_*``
             quantities: a teacher producing distillation targets, see :func:`distill`).
+        context_limit: as for :func:`infer`; a ``seq`` beyond the limit in force is an error.
     """
-    catalog = catalog or default_catalog()
+    catalog = default_catalog() if catalog is None else _catalog(catalog)
+    if inputs is not None:
+        _mapping(inputs, "inputs", "{'capacity_factor': 1.25}")
+    if efficiency is not None:
+        _mapping(efficiency, "efficiency", "{'compute': 0.6, 'memory': 0.8}")
     given = _given(inputs, catalog)
     scenario = _train_scenario(catalog, model, on, devices, tp, pp, dp, micro_batch,
                                global_batch, seq, tokens, precision, sp, interleave, zero,
                                recompute, attention, price, efficiency, ep, offload,
-                               forward_only)
+                               forward_only, context_limit)
     # the scenario was checked when it was built
     return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given,
                                  check=False), given,
@@ -594,10 +693,26 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
 def scenario(kind: str, model: ModelLike, **kwargs) -> Scenario:
     """A scenario for ``kind`` ``"infer"`` or ``"train"`` from the same arguments."""
     if kind == "infer":
-        return infer_scenario(model, **kwargs)
-    if kind == "train":
-        return train_scenario(model, **kwargs)
-    raise ScenarioError(f"kind must be 'infer' or 'train', got {kind!r}")
+        builder = infer_scenario
+    elif kind == "train":
+        builder = train_scenario
+    else:
+        raise ScenarioError(f"kind must be 'infer' or 'train', got {shown(kind)}")
+    # the keywords are passed on: a typo or a missing one is the caller's error, not a
+    # TypeError from a function the caller never named
+    known = _KEYWORDS.get(kind)
+    if known is None:
+        known = _KEYWORDS[kind] = tuple(inspect.signature(builder).parameters)[1:]
+    for key in kwargs:
+        if key not in known:
+            raise UnknownNameError(f"argument of scenario({kind!r})", key, known)
+    if "on" not in kwargs:
+        raise ScenarioError(f"on: scenario({kind!r}) needs the accelerator (on='h100')")
+    return builder(model, **kwargs)
+
+
+#: keyword arguments of the scenario builders, by kind (read from their signatures).
+_KEYWORDS: dict = {}
 
 
 # ---------------------------------------------------------------- offload, speculative decoding
@@ -606,8 +721,8 @@ def scenario(kind: str, model: ModelLike, **kwargs) -> Scenario:
 def _offload(value: Any, accelerator: Accelerator, ep: int = 1) -> str:
     """The offload tier (``none``, ``host``, ``nvme``), checked against the device's links."""
     tier = "none" if value is None else value
-    if tier not in ("none", "host", "nvme"):
-        raise ScenarioError(f"offload must be none, host or nvme, got {value!r}")
+    if type(tier) is not str or tier not in ("none", "host", "nvme"):
+        raise ScenarioError(f"offload must be none, host or nvme, got {shown(value)}")
     if tier != "none" and ep > 1:
         # the streamed layer is a 1/tp slice of every layer; expert parallelism places the
         # experts differently, and its own memory formulas would not see the offload
@@ -624,11 +739,12 @@ def _acceptance(value: Any, what: str) -> float:
         try:
             value = float(value)
         except ValueError:
-            raise ScenarioError(f"{what} must be a number from 0 to 1, got {value!r}") from None
+            raise ScenarioError(f"{what} must be a number from 0 to 1, got {shown(value)}") \
+                from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             not 0.0 <= value <= 1.0:
         raise ScenarioError(f"{what} must be a number from 0 to 1 (the probability that the "
-                            f"target accepts a drafted token), got {value!r}")
+                            f"target accepts a drafted token), got {shown(value)}")
     return float(value)
 
 
@@ -640,7 +756,7 @@ def _speculation(target: Model, accelerator: Accelerator, draft: Optional[ModelL
             raise ScenarioError("gamma and accept describe speculative decoding: they need a "
                                 "draft model (--draft MODEL)")
         return {}
-    d = resolve_model(draft, catalog)
+    d = resolve_model(draft, catalog, what="draft")
     # the target scores the draft's token ids: the two must share one tokenizer, and a
     # different vocabulary size is the one sign of a different tokenizer a config shows
     if d.vocab_size != target.vocab_size:
@@ -648,12 +764,31 @@ def _speculation(target: Model, accelerator: Accelerator, draft: Optional[ModelL
                             f"target {target.id} has {target.vocab_size}: the target verifies "
                             f"the draft's tokens, so both must use the same tokenizer")
     _accelerator_runs(d, accelerator, catalog)
+    # drafting pays only when a draft pass costs a fraction of a target pass; a draft as
+    # large as its target makes every step slower than decoding without one
+    target_params, draft_params = (_params(m, accelerator, catalog) for m in (target, d))
+    if draft_params >= target_params:
+        raise ScenarioError(f"draft {d.id} has {draft_params / 1e9:.3g}B parameters, not fewer "
+                            f"than the target {target.id} ({target_params / 1e9:.3g}B): the "
+                            f"draft must be smaller than the target")
     fields: dict = {"draft": d}
     if gamma is not None:
         fields["draft_tokens"] = _positive_int(gamma, "gamma")
     if accept is not None:
         fields["acceptance_rate"] = _acceptance(accept, "accept")
     return fields
+
+
+def _params(model: Model, accelerator: Accelerator, catalog: Catalog) -> float:
+    """The model's parameter count, as the catalog's formulas give it (kept per model)."""
+    key = ("params of", id(model))
+    kept = catalog._cache.get(key)
+    if kept is not None and kept[0] is model:
+        return kept[1]
+    one = Scenario(model, _plain_system(accelerator, 1), _plan(), _PLAIN_INFERENCE)
+    params = float(estimate(one, ["params"], catalog=catalog, check=False)["params"])
+    catalog._cache[key] = (model, params)
+    return params
 
 
 def _check_given_rates(given: Mapping[str, float]) -> None:

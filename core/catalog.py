@@ -21,9 +21,10 @@ import pluggy
 from attrs import field, frozen
 
 from . import hookspecs
+from ._arguments import expected, path as _path, shown
 from .accelerator import Accelerator
 from .errors import (ConflictError, PluginError, RegistryError, RidgelineError,
-                     UnknownNameError)
+                     ScenarioError, UnknownNameError)
 from .formula import Formula
 from .model import Architecture, AttentionVariant, Model, check_options
 
@@ -98,6 +99,8 @@ class Catalog:
 
     def accelerator(self, name: str) -> Accelerator:
         """An accelerator by id or alias, or :class:`UnknownNameError` with suggestions."""
+        if type(name) is not str:  # a list would not hash; None has no lower()
+            raise expected("accelerator", "an accelerator id or alias (a string)", name)
         found = self._cache.get(("accelerator named", name))  # names seen before: one look-up
         if found is not None:
             return found
@@ -111,6 +114,8 @@ class Catalog:
 
     def model(self, name: str) -> Model:
         """A model preset by id or alias, or :class:`UnknownNameError` with suggestions."""
+        if type(name) is not str:
+            raise expected("model", "a model preset id or alias (a string)", name)
         found = self._cache.get(("model named", name))  # names seen before: one look-up
         if found is not None:
             return found
@@ -124,6 +129,8 @@ class Catalog:
 
     def lineage(self, family: str) -> tuple[str, ...]:
         """``family``, then the family it extends, and so on (``("moe", "dense")``)."""
+        if type(family) is not str:
+            raise expected("family", "an architecture family's name (a string)", family)
         chain = [family]
         arch = self.architectures.get(family)
         while arch is not None and arch.extends and arch.extends not in chain:
@@ -132,9 +139,15 @@ class Catalog:
         return tuple(chain)
 
     def provider(self, kind: str, id: str) -> str:
+        """The plugin that registered ``id`` of ``kind`` (``"model"``, ...), or ``"?"``."""
+        if type(kind) is not str or type(id) is not str:
+            raise expected("kind" if type(kind) is not str else "id", "a string",
+                           kind if type(kind) is not str else id)
         return self.providers.get((kind, id), "?")
 
     def plugin(self, name: str) -> PluginInfo:
+        if type(name) is not str:
+            raise expected("plugin", "a plugin's name (a string)", name)
         for p in self.plugins:
             if p.name == name:
                 return p
@@ -363,8 +376,26 @@ class _UserRegistry:
             register(load_model(path))
 
 
+def _folders(value: Any) -> list[str]:
+    """Registry folders as strings: one path, or an iterable of paths."""
+    if isinstance(value, (str, os.PathLike)):
+        value = [value]
+    try:
+        items = list(value)
+    except TypeError:
+        raise RegistryError(shown(value), "registry: expected a folder or a list of folders "
+                                          "(str or pathlib.Path)") from None
+    out = []
+    for item in items:
+        try:
+            out.append(_path(item, "registry"))
+        except ScenarioError as exc:
+            raise RegistryError(shown(item), str(exc)) from None
+    return out
+
+
 def _registry_dirs(extra: Iterable[str | os.PathLike]) -> list[Path]:
-    dirs = [Path(p) for p in extra]
+    dirs = [Path(p) for p in _folders(extra)]
     dirs += [Path(p) for p in os.environ.get(REGISTRY_ENV, "").split(os.pathsep) if p.strip()]
     for d in dirs:
         if d.is_file():
@@ -395,6 +426,10 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
         RegistryError: a registry folder is missing, or the registered objects do not fit
             together (a model of an unknown family, options its family does not take).
     """
+    if isinstance(plugins, (str, bytes)) or not isinstance(plugins, Iterable):
+        raise PluginError(shown(plugins), None, "plugins: expected a list of plugin objects "
+                                                "(modules or instances)")
+    registry = _folders(registry)
     pm = pluggy.PluginManager("ridgeline")
     pm.add_hookspecs(hookspecs)
     blocked = set(_env_list(DISABLE_ENV))
@@ -568,7 +603,7 @@ def default_catalog(registry: Iterable[str | os.PathLike] = ()) -> Catalog:
         catalog = _cached_catalog((), env)
         _LAST_DEFAULT[:] = (env, catalog)
         return catalog
-    return _cached_catalog(tuple(str(p) for p in registry), env)
+    return _cached_catalog(tuple(_folders(registry)), env)
 
 
 #: the environment of the last call of default_catalog() without registry folders, and its

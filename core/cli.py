@@ -171,6 +171,9 @@ def _serve_arguments(p):
 
 
 def _common_scenario_arguments(p):
+    p.add_argument("--context-limit", metavar="TOKENS",
+                   help="tokens of context to run the model with, beyond its own limit "
+                        "(max_position_embeddings, times any rope_scaling factor)")
     p.add_argument("--price", metavar="USD_PER_H", help="price per device-hour (2.49 or '2.49 USD/h')")
     p.add_argument("--efficiency", metavar="K=V,...",
                    help="override efficiency factors, e.g. compute=0.6,memory=0.8")

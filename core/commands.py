@@ -231,7 +231,8 @@ def _infer_kwargs(args) -> dict:
                 efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set),
                 ep=getattr(args, "ep", 1), offload=getattr(args, "offload", "none"),
                 draft=getattr(args, "draft", None), gamma=getattr(args, "gamma", None),
-                accept=getattr(args, "accept", None))
+                accept=getattr(args, "accept", None),
+                context_limit=getattr(args, "context_limit", None))
 
 
 def _train_kwargs(args) -> dict:
@@ -242,7 +243,8 @@ def _train_kwargs(args) -> dict:
                 attention=args.attention,
                 price=args.price, efficiency=_efficiency(args.efficiency),
                 inputs=_inputs(args.set), ep=getattr(args, "ep", 1),
-                offload=getattr(args, "offload", "none"))
+                offload=getattr(args, "offload", "none"),
+                context_limit=getattr(args, "context_limit", None))
 
 
 def _estimate_json(e) -> dict:
@@ -363,7 +365,7 @@ def _distill(args, catalog: Catalog) -> int:
                 kv=args.kv, serve_tp=args.serve_tp, teacher_serve_tp=args.teacher_serve_tp,
                 price=args.price, serve_price=args.serve_price,
                 efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set),
-                catalog=catalog)
+                catalog=catalog, context_limit=getattr(args, "context_limit", None))
     if args.json:
         _emit_json(d.to_dict())
     else:

@@ -49,8 +49,9 @@ from typing import Any, Mapping, Optional, Union
 from attrs import field, frozen
 
 from .accelerator import Accelerator
-from .api import AcceleratorLike, ModelLike, _given, infer, resolve_model, train
-from .catalog import Catalog, default_catalog
+from .api import (AcceleratorLike, ModelLike, _accelerator, _catalog, _given, _mapping,
+                  _positive_int, infer, resolve_model, train)
+from .catalog import Catalog
 from .engine import Estimate
 from .errors import ScenarioError, UnknownNameError
 from .model import Model
@@ -262,7 +263,7 @@ def _resolve_teacher(student: Model, teacher: Optional[ModelLike], catalog: Cata
     else:
         where = "teacher"
     try:
-        return resolve_model(teacher, catalog)
+        return resolve_model(teacher, catalog, what=where)
     except UnknownNameError as exc:
         raise ScenarioError(f"{where}: {exc}") from None
 
@@ -280,8 +281,8 @@ def distill(student: ModelLike, *, teacher: Optional[ModelLike] = None, tokens: 
             weights: Optional[str] = None, kv: Optional[str] = None,
             serve_tp: Optional[int] = None, teacher_serve_tp: Optional[int] = None,
             price: Any = None, serve_price: Any = None, efficiency: Optional[dict] = None,
-            inputs: Optional[Mapping[str, Any]] = None, catalog: Optional[Catalog] = None
-            ) -> Distillation:
+            inputs: Optional[Mapping[str, Any]] = None, catalog: Optional[Catalog] = None,
+            context_limit: Any = None) -> Distillation:
     """Estimate making a distilled student and when serving it instead of its teacher pays.
 
     Args:
@@ -302,7 +303,8 @@ def distill(student: ModelLike, *, teacher: Optional[ModelLike] = None, tokens: 
             student / the teacher (default: the split that fits at the lowest cost per token).
         price: USD per device-hour of ``on``; serve_price: of ``serve_on`` (default: ``price``
             when both are the same accelerator, else the registry's).
-        efficiency, inputs: as for :func:`ridgeline.infer`, applied to every estimate.
+        efficiency, inputs, context_limit: as for :func:`ridgeline.infer`, applied to every
+            estimate (``context_limit`` to teacher and student alike).
 
     Returns:
         A :class:`Distillation`.
@@ -312,9 +314,17 @@ def distill(student: ModelLike, *, teacher: Optional[ModelLike] = None, tokens: 
             model, an accelerator without a price.
         UnknownNameError: an unknown student or accelerator.
     """
-    catalog = catalog or default_catalog()
+    catalog = _catalog(catalog)
+    _mapping(inputs, "inputs", "{'capacity_factor': 1.25}")
+    _mapping(efficiency, "efficiency", "{'compute': 0.6, 'memory': 0.8}")
     _given(inputs, catalog)  # a typo in a given quantity is an error before anything runs
-    s_model = resolve_model(student, catalog)
+    s_model = resolve_model(student, catalog, what="student")
+    # degrees the searches below would otherwise read as "not given" (0) or pass on under
+    # another argument's name
+    teacher_tp, teacher_pp, serve_tp, teacher_serve_tp = (
+        None if value is None else _positive_int(value, what)
+        for value, what in ((teacher_tp, "teacher_tp"), (teacher_pp, "teacher_pp"),
+                            (serve_tp, "serve_tp"), (teacher_serve_tp, "teacher_serve_tp")))
     t_model = _resolve_teacher(s_model, teacher, catalog)
     if tokens is None:
         tokens = s_model.option("distill_tokens")
@@ -322,9 +332,8 @@ def distill(student: ModelLike, *, teacher: Optional[ModelLike] = None, tokens: 
             raise ScenarioError(f"{s_model.id} does not say how many tokens it was distilled "
                                 f"on; give them (--tokens 100B)")
     n_tokens = _tokens(tokens, "tokens")
-    acc = on if isinstance(on, Accelerator) else catalog.accelerator(on)
-    serve_acc = acc if serve_on is None else (
-        serve_on if isinstance(serve_on, Accelerator) else catalog.accelerator(serve_on))
+    acc = _accelerator(on, catalog)
+    serve_acc = acc if serve_on is None else _accelerator(serve_on, catalog, "serve_on")
     if serve_price is None and serve_acc.id == acc.id:
         serve_price = price
     # the break-even is in dollars: say which flag gives a missing price before anything runs
@@ -332,7 +341,8 @@ def distill(student: ModelLike, *, teacher: Optional[ModelLike] = None, tokens: 
         if given is None and a.price_usd_per_hour is None:
             raise ScenarioError(f"{a.id} has no price in the registry; give one "
                                 f"({flag} USD_PER_H)")
-    shared = dict(efficiency=efficiency, inputs=inputs, catalog=catalog)
+    shared = dict(efficiency=efficiency, inputs=inputs, catalog=catalog,
+                  context_limit=context_limit)
 
     # ---- the student's training: the plan given, as `ridgeline train` takes it
     training = _stage("student training", train, s_model, on=acc, devices=devices, tp=tp,

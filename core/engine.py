@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 
+from ._arguments import expected, name, names
 from .catalog import Catalog, default_catalog
 from .errors import ConflictError, CycleError, FormulaError, RidgelineError, ScenarioError
 from .formula import SCENARIO_NAMES, Formula
@@ -214,9 +215,14 @@ def compile_program(catalog: Catalog, features: tuple, targets: Iterable[str],
     targets = tuple(targets)
     inputs = frozenset(inputs) if inputs else _NO_INPUTS
     key = (features, targets, inputs, optional)
-    cached = catalog._cache.get(key)
+    try:
+        cached = catalog._cache.get(key)
+    except TypeError:  # a target that is no name (a list) cannot even be looked up
+        names(targets, "quantities")
+        raise
     if cached is not None:
         return cached
+    names(targets, "quantities")  # once per distinct list: then it is kept
 
     lineage = catalog.lineage(features[0])
     scenario_features = (lineage,) + tuple(features[1:])
@@ -452,6 +458,8 @@ class Estimate:
     def _in_row(self, quantity: str) -> Any:
         """The value of ``quantity`` from the row, or ``_NOT_IN_ROW`` (no row, or not in it:
         the scenario's objects are read by name)."""
+        if type(quantity) is not str:
+            raise expected("quantity", "a quantity's name (a string)", quantity)
         if self._row is not None:
             i = self.program.row_index.get(quantity)
             if i is not None:
@@ -460,9 +468,14 @@ class Estimate:
 
     def __getitem__(self, quantity: str) -> Any:
         if self._row is not None:  # _in_row, spelled out: this is the read every caller makes
-            i = self.program.row_index.get(quantity)
+            try:
+                i = self.program.row_index.get(quantity)
+            except TypeError:  # unhashable: no name
+                raise expected("quantity", "a quantity's name (a string)", quantity) from None
             if i is not None:
                 return self._row[i]
+        if type(quantity) is not str:
+            raise expected("quantity", "a quantity's name (a string)", quantity)
         try:
             return self._values[quantity] if quantity not in SCENARIO_NAMES else None
         except KeyError:
@@ -492,6 +505,7 @@ class Estimate:
         return value if value is not _NOT_IN_ROW else self._values.get(quantity, default)
 
     def unit(self, quantity: str) -> str:
+        name(quantity, "quantity", "a quantity's name (a string)")
         f = self.program.formula_of.get(quantity)
         if f is not None:
             return f.unit
@@ -500,6 +514,7 @@ class Estimate:
 
     def formula(self, quantity: str) -> Optional[Formula]:
         """The formula that produced ``quantity`` (``None`` for inputs)."""
+        name(quantity, "quantity", "a quantity's name (a string)")
         return self.program.formula_of.get(quantity)
 
     def format(self, quantity: str) -> str:
@@ -508,6 +523,8 @@ class Estimate:
     def explain(self, quantity: str, *, depth: int = 6) -> str:
         """The provenance tree of ``quantity``: which formula of which plugin made it, from what."""
         self[quantity]  # raises a clear error for unknown or skipped quantities
+        if type(depth) is not int or depth < 0:
+            raise expected("depth", "a whole number >= 0", depth)
         lines: list[str] = []
         seen: set[str] = set()
 
@@ -591,10 +608,19 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
         inputs: values given for quantities instead of computing them (numbers or arrays).
         check: check the plan against the system first.
     """
-    catalog = catalog or default_catalog()
+    if type(scenario) is not Scenario and not isinstance(scenario, Scenario):
+        raise expected("scenario", "a Scenario (from ridgeline.scenario(...))", scenario)
+    if catalog is None:
+        catalog = default_catalog()
+    elif not isinstance(catalog, Catalog):
+        raise expected("catalog", "a Catalog (from ridgeline.build_catalog()) or None", catalog)
     if check:
         scenario.check()
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise expected("inputs", "a mapping of quantity names to values, or None", inputs)
     inputs = dict(inputs) if inputs else {}
+    if quantities is not None and type(quantities) is not list and type(quantities) is not tuple:
+        quantities = names(quantities, "quantities")
     optional = quantities is None
     features = scenario.features()
     if optional:

@@ -17,10 +17,12 @@ and the field.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn, Union
 
+from ._arguments import shown
 from .errors import RegistryError
 from .model import Model
 
@@ -546,6 +548,50 @@ SUPPORTED_MODEL_TYPES = tuple(sorted(_READERS))
 _LLAMA_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 
 
+# --------------------------------------------------------------------------- context
+
+
+#: rope_scaling types whose max_position_embeddings is already the extended context (the
+#: factor applies to original_max_position_embeddings, given beside it).
+_EXTENDED_ALREADY = frozenset({"llama3", "longrope", "su"})
+
+
+def _scaled_context(cfg: _Config, max_positions: int) -> int:
+    """The context a rotary model runs with: ``max_position_embeddings``, or the
+    ``rope_scaling`` factor times the length it scales (its ``original_max_position_embeddings``,
+    else ``max_position_embeddings``) where that is longer.
+
+    Linear, dynamic-NTK and YaRN scaling stretch the rotary frequencies by the factor, so
+    positions up to factor x the trained length map into the trained range; Llama 3.1's and
+    LongRoPE's configs give the extended length as ``max_position_embeddings`` already.
+    """
+    scaling = cfg.data.get("rope_scaling")
+    if scaling is None:
+        return max_positions
+    if not isinstance(scaling, dict):
+        cfg.fail("rope_scaling", f"expected an object or null, got {scaling!r}")
+    factor = scaling.get("factor")
+    if factor is None:
+        return max_positions
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or \
+            not 0 < factor < float("inf"):
+        cfg.fail("rope_scaling.factor", f"expected a finite number > 0, got {factor!r}")
+    kind = scaling.get("rope_type", scaling.get("type"))
+    original = scaling.get("original_max_position_embeddings")
+    if original is None:
+        if kind in _EXTENDED_ALREADY:
+            return max_positions
+        original = max_positions
+    elif isinstance(original, bool) or not isinstance(original, int) or original < 1:
+        cfg.fail("rope_scaling.original_max_position_embeddings",
+                 f"expected a whole number >= 1, got {original!r}")
+    scaled = factor * original
+    if scaled >= 2**53:  # beyond any context that could be stored, let alone trained
+        cfg.fail("rope_scaling.factor", f"{factor!r} x {original} positions is not a context "
+                                        f"length")
+    return max(max_positions, int(scaled))
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -570,6 +616,8 @@ def model_from_hf_config(source: Union[str, Path, Mapping[str, Any]], *,
     cfg = _Config(data, source_name)
     model_type = _model_type(cfg)
     fields = _READERS[model_type](cfg)
+    if fields.get("positions") == "rotary":
+        fields["max_seq_len"] = _scaled_context(cfg, fields["max_seq_len"])
     cfg.check_unused_count_keys(model_type)
     model_id = _check_id(cfg, id) if id is not None else _sanitise_id(default_id)
     name = data.get("_name_or_path")
@@ -586,6 +634,9 @@ def _read(source) -> tuple[Mapping[str, Any], str, str]:
     """The parsed config, the name errors use for it, and the default id."""
     if isinstance(source, Mapping):
         return source, "config dict", "custom"
+    if not isinstance(source, (str, os.PathLike)):
+        raise RegistryError(shown(source), "expected a path to a config.json (a str or "
+                                           "pathlib.Path) or a parsed dict")
     path = Path(source)
     if path.is_dir():
         path = path / "config.json"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 import typing
@@ -21,6 +22,7 @@ import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory, is_mapping
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
+from ._arguments import shown
 from ._validators import Bytes, BytesPerS, Count, FlopsPerS, Seconds, UsdPerHour, Watts
 from .accelerator import Accelerator
 from .errors import RegistryError, RidgelineError, ScenarioError
@@ -176,12 +178,18 @@ def unstructure(obj: Any) -> dict:
 
 
 def read_toml(path: Path | Any) -> dict:
-    """Parse a TOML file, or raise :class:`RegistryError` naming it and the line."""
+    """Parse a TOML file, or raise :class:`RegistryError` naming it and the line.
+
+    ``path``: a ``str`` or ``os.PathLike``, or an object with ``read_bytes()`` (a package
+    resource)."""
+    path = _file(path)
     name = str(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise RegistryError(name, f"cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a NUL character in the path
+        raise RegistryError(shown(name), f"cannot read: {exc}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -192,7 +200,21 @@ def read_toml(path: Path | Any) -> dict:
         raise RegistryError(name, f"not valid TOML: {exc}") from None
 
 
+def _file(path: Any) -> Any:
+    """A path as an object with ``read_bytes()``: a ``Path`` made from a ``str`` or
+    ``os.PathLike``, or a resource object that has the method already."""
+    if isinstance(path, (str, os.PathLike)):
+        try:
+            return Path(path)
+        except TypeError:  # a PathLike that gives bytes
+            pass
+    elif callable(getattr(path, "read_bytes", None)):
+        return path
+    raise RegistryError(shown(path), "expected a path to a file (a str or pathlib.Path)")
+
+
 def _load(path, cls, stem_must_match=True):
+    path = _file(path)
     data = read_toml(path)
     obj = structure(data, cls, source=str(path))
     stem = Path(str(path)).stem if not hasattr(path, "stem") else path.stem
@@ -213,12 +235,13 @@ def load_model(path) -> Model:
 
 def load_json(path, cls: type[T]) -> T:
     """Load a value object from a JSON file."""
+    path = _file(path)
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(str(path), f"cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise RegistryError(str(path), f"not valid JSON: {exc}") from None
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, a NUL in the path
+        raise RegistryError(str(path), f"cannot read: {exc}") from None
     return structure(data, cls, source=str(path))
 
 

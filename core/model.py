@@ -86,7 +86,12 @@ class Model:
     """Width of the token embedding when it differs from ``hidden_size`` (OPT-350m: 512, with
     ``project_in``/``project_out`` matrices to and from the trunk)."""
 
-    max_seq_len: int = field(default=4096, validator=v.positive_int)
+    max_seq_len: Optional[int] = field(default=None, validator=v.optional_positive_int)
+    """Positions the model runs with: its config's ``max_position_embeddings`` (times the
+    ``rope_scaling`` factor where it has one). Prompt plus output, or a training sequence,
+    beyond it is an error unless the caller gives a context limit. ``None``: no limit stated
+    (a learned position table then needs ``position_rows``)."""
+
     weights_dtype: str = field(default="bf16", validator=_precision)
     """Precision the weights are stored and read in (quantisation lives here)."""
 
@@ -107,6 +112,10 @@ class Model:
     notes: str = ""
 
     def __attrs_post_init__(self) -> None:
+        if self.positions == "learned" and self.max_seq_len is None and \
+                self.position_rows is None:
+            raise ValueError("max_seq_len must be given for learned positions (or "
+                             "position_rows): it is the size of the position table")
         kv = self.kv_heads
         if self.num_heads % kv:
             raise ValueError(f"num_heads ({self.num_heads}) must be a multiple of "

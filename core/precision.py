@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from ._arguments import expected
 from .errors import ScenarioError
 
 PRECISIONS = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4")
@@ -45,7 +46,9 @@ TRAINING_PRECISIONS = ("bf16", "fp16", "fp32", "tf32", "fp8")
 
 def check(name: str, *, what: str = "precision") -> str:
     """Return ``name`` if it is a known precision, else raise a clear error."""
-    if type(name) is not str or name not in ELEMENT_BYTES:
+    if type(name) is not str:  # a list or dict would not even hash
+        raise expected(what, f"a precision name (one of {', '.join(PRECISIONS)})", name)
+    if name not in ELEMENT_BYTES:
         raise ScenarioError(f"{what}: unknown precision {name!r}; expected one of "
                             f"{', '.join(PRECISIONS)}")
     return name

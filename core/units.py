@@ -14,10 +14,12 @@ Decimal prefixes are decimal and binary prefixes are binary, always: ``GB`` is 1
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 import numpy as np
 
+from ._arguments import shown
 from .errors import ScenarioError
 
 __all__ = ["parse", "parse_count", "unit_of", "format_value", "DIMENSIONS"]
@@ -122,10 +124,16 @@ def parse(value: object, dimension: str, *, what: str = "value") -> float:
     if isinstance(value, bool):
         raise ScenarioError(f"{what}: expected a number, got {value!r}")
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond the float range: no quantity is that large
+            raise ScenarioError(f"{what}: expected a finite number, got "
+                                f"{shown(value)}") from None
         if not math.isfinite(number):
             raise ScenarioError(f"{what}: expected a finite number, got {value!r}")
         return number
+    if isinstance(value, numbers.Real) and not isinstance(value, np.bool_):
+        return parse(float(value), dimension, what=what)  # numpy's integers, fractions
     if not isinstance(value, str):
         raise ScenarioError(f"{what}: expected a number or a string such as "
                             f"{_example(dimension)!r}, got {type(value).__name__}")
