@@ -23,6 +23,7 @@ def _byte_quantities(e) -> dict:
 
 def test_a_kv_cache_larger_than_the_device_leaves_no_room_and_no_negative_bytes():
     e = ridgeline.infer("llama-3-8b", on="a100-40gb", batch=64, prompt=100000, output=1,
+                        context_limit=10**7,
                         offload="host", catalog=CATALOG)
     assert e["offload_room_bytes_per_device"] == 0.0
     assert e["offload_resident_layers"] == 0.0
@@ -36,6 +37,7 @@ def test_a_kv_cache_larger_than_the_device_leaves_no_room_and_no_negative_bytes(
 
 def test_a_draft_model_that_overfills_the_device_leaves_no_room_either():
     e = ridgeline.infer("llama-3-8b", on="a100-40gb", batch=64, prompt=100000, output=1,
+                        context_limit=10**7,
                         offload="host", draft="llama-3.2-1b", catalog=CATALOG)
     assert e["offload_room_bytes_per_device"] == 0.0
     assert not e["fits"] and e["memory_shortfall_bytes"] > 1e12
@@ -43,6 +45,7 @@ def test_a_draft_model_that_overfills_the_device_leaves_no_room_either():
 
 def test_the_room_is_zero_at_every_point_of_a_sweep_that_overfills_the_device():
     s = ridgeline.infer("llama-3-8b", on="a100-40gb", batch=1, prompt=100000, output=1,
+                        context_limit=10**7,
                         offload="host", catalog=CATALOG).scenario
     grid = sweep(s, {"batch": [1, 8, 64]},
                  ["offload_room_bytes_per_device", "fits", "memory_shortfall_bytes"],

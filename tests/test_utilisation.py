@@ -130,6 +130,7 @@ def test_inference_mfu_never_exceeds_the_compute_efficiency(request):
 
 def test_a_quarter_million_token_sequence_stays_below_the_compute_efficiency():
     e = ridgeline.train("llama-3-8b", on="h100", tp=8, dp=8, global_batch=64, seq=262144,
+                        context_limit=10**7,
                         quantities=["mfu", "hfu", "compute_flops_per_s", "peak_flops_per_s"],
                         catalog=CATALOG)
     assert e["mfu"] == e["hfu"] <= _compute_efficiency(e)
@@ -137,7 +138,7 @@ def test_a_quarter_million_token_sequence_stays_below_the_compute_efficiency():
 
 def test_selective_recomputation_at_a_million_tokens_keeps_mfu_below_hfu_below_efficiency():
     e = ridgeline.train("llama-2-13b", on="a100", tp=2, pp=2, dp=16, global_batch=512,
-                        seq=1_000_000, recompute="selective",
+                        seq=1_000_000, context_limit=10**7, recompute="selective",
                         quantities=["mfu", "hfu", "compute_flops_per_s", "peak_flops_per_s"],
                         catalog=CATALOG)
     assert e["mfu"] < e["hfu"] <= _compute_efficiency(e)
@@ -169,6 +170,7 @@ def test_model_flops_are_the_matrices_a_token_uses_plus_causal_attention(tied):
 
 def test_inference_mfu_counts_the_first_decode_step_at_the_prompts_context():
     e = ridgeline.infer("llama-3-8b", on="h100", batch=256, prompt=100000, output=1,
+                        context_limit=10**7,
                         quantities=["mfu", "prefill_flops", "first_decode_step_flops",
                                     "decode_step_flops", "compute_flops_per_s",
                                     "peak_flops_per_s", "e2e_latency_s"], catalog=CATALOG)
