@@ -282,9 +282,22 @@ def _num(x):
         return [float(v) for v in x]
 
 
+def _estimable(e):
+    """The estimate, if it can say whether the deployment fits; else the reason as an error.
+
+    Without ``fits`` the set-up itself cannot be estimated (a plan the accelerator does not
+    take, a figure that the memory depends on and the accelerator does not publish), and the
+    text report and ``--json`` must give the same outcome for it: an error and exit status 1.
+    A set-up that does not fit is an answer, with exit status 0 on both."""
+    if "fits" not in e:
+        reason = e.skipped.get("fits", "no formula computes whether it fits in memory")
+        raise ScenarioError(f"this set-up cannot be estimated: {reason}")
+    return e
+
+
 def _infer(args, catalog: Catalog) -> int:
     from .api import infer
-    e = infer(args.model, catalog=catalog, **_infer_kwargs(args))
+    e = _estimable(infer(args.model, catalog=catalog, **_infer_kwargs(args)))
     if args.json:
         _emit_json(_estimate_json(e))
         return 0
@@ -295,7 +308,7 @@ def _infer(args, catalog: Catalog) -> int:
 
 def _train(args, catalog: Catalog) -> int:
     from .api import train
-    e = train(args.model, catalog=catalog, **_train_kwargs(args))
+    e = _estimable(train(args.model, catalog=catalog, **_train_kwargs(args)))
     if args.json:
         _emit_json(_estimate_json(e))
         return 0
@@ -329,6 +342,7 @@ def _explain(args, catalog: Catalog) -> int:
         e = infer(args.model, catalog=catalog, **_infer_kwargs(args))
     else:
         e = train(args.model, catalog=catalog, **_train_kwargs(args))
+    _estimable(e)
     if args.json:
         _emit_json({"quantity": args.quantity, "value": e.to_dict()["values"].get(args.quantity),
                     "tree": e.explain(args.quantity).splitlines()})

@@ -665,3 +665,43 @@ def test_console_script_unknown_accelerator(registry):
     assert result.stderr.splitlines() == [result.stderr.rstrip("\n")]
     assert result.stderr.startswith("ridgeline: unknown accelerator 'h100x'")
     assert "'h100'" in result.stderr and "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- same outcome with --json
+
+# Set-ups that cannot be estimated at all (the accelerator spreads a replica itself, or
+# places the weights itself), each with a word its error must hold; and set-ups that can.
+IMPOSSIBLE = [
+    (("infer", "llama-3-70b", "--on", "cs-3", "--tp", "8"), "--tp 8"),
+    (("infer", "llama-3.1-8b", "--on", "cs-3", "--pp", "2"), "--pp 2"),
+    (("infer", "llama-2-70b", "--on", "groq", "--tp", "2", "--pp", "2"), "--tp 2"),
+    (("infer", "mixtral-8x7b", "--on", "groq", "--offload", "host"), "--offload"),
+    (("explain", "infer", "llama-3-70b", "--on", "cs-3", "--tp", "4", "--quantity", "params"),
+     "--tp 4"),
+]
+ANSWERED = [
+    ("infer", "llama-3-70b", "--on", "h100", "--tp", "2", "--batch", "1000"),  # does not fit
+    ("infer", "llama-3.1-8b", "--on", "cs-3"),
+    ("infer", "llama-3-70b", "--on", "sohu"),           # times need a peak Sohu does not publish
+    ("train", "llama-3-70b", "--on", "h100"),           # does not fit
+    ("train", "llama-3-8b", "--on", "h100", "--tp", "8"),
+]
+
+
+@pytest.mark.parametrize("argv, word", IMPOSSIBLE)
+def test_impossible_set_up_is_an_error_with_and_without_json(run, argv, word):
+    for extra in ((), ("--json",)):
+        code, out, err = run(*argv, *extra)
+        assert out == "", extra
+        assert_one_line_error(code, out, err, "cannot be estimated", word)
+        assert code == 1
+
+
+@pytest.mark.parametrize("argv", ANSWERED)
+def test_an_answer_exits_0_with_and_without_json(run, argv):
+    code, out, err = run(*argv)
+    assert (code, err) == (0, ""), err
+    assert "fits: " in out
+    code, out, err = run(*argv, "--json")
+    assert (code, err) == (0, ""), err
+    assert isinstance(json.loads(out)["values"]["fits"], bool)
