@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Iterable
 
@@ -130,23 +131,16 @@ def _plugins(args, catalog: Catalog) -> int:
 
 
 def _show(args, catalog: Catalog) -> int:
+    from .api import _looks_like_path, resolve_model
     name = args.name
+    if _looks_like_path(name):  # a config.json or its folder, read as infer and train read it
+        return _show_object(args, catalog, "model", resolve_model(name, catalog), name)
     for kind, getter in (("accelerator", catalog.accelerator), ("model", catalog.model)):
         try:
             obj = getter(name)
         except UnknownNameError:
             continue
-        data = {**unstructure(obj), "object": kind, "provider": catalog.provider(kind, obj.id)}
-        if kind == "model":
-            try:
-                data["params"] = _param_count(obj, catalog)
-            except Exception:
-                pass
-        if args.json:
-            _emit_json(data)
-        else:
-            _print_mapping(data)
-        return 0
+        return _show_object(args, catalog, kind, obj)
     if name in catalog.formulas:
         rows = [{"quantity": name, "unit": f.unit, "applies": f.applies.describe(),
                  "plugin": f.plugin, "function": f.name, "needs": list(f.quantity_params()),
@@ -161,8 +155,25 @@ def _show(args, catalog: Catalog) -> int:
                 for line in r["doc"].splitlines():
                     print(f"  {line}")
         return 0
+    if os.path.isdir(name) or os.path.isfile(name):  # a bare folder name that is no preset
+        return _show_object(args, catalog, "model", resolve_model(name, catalog), name)
     known = list(catalog.accelerators) + list(catalog.models) + list(catalog.formulas)
     raise UnknownNameError("accelerator, model or quantity", name, known)
+
+
+def _show_object(args, catalog: Catalog, kind: str, obj, path: str = "") -> int:
+    provider = f"file {path}" if path else catalog.provider(kind, obj.id)
+    data = {**unstructure(obj), "object": kind, "provider": provider}
+    if kind == "model":
+        try:
+            data["params"] = _param_count(obj, catalog)
+        except Exception:
+            pass
+    if args.json:
+        _emit_json(data)
+    else:
+        _print_mapping(data)
+    return 0
 
 
 def _print_mapping(data: dict, indent: str = "", unit: str = "") -> None:

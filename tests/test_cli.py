@@ -705,3 +705,92 @@ def test_an_answer_exits_0_with_and_without_json(run, argv):
     code, out, err = run(*argv, "--json")
     assert (code, err) == (0, ""), err
     assert isinstance(json.loads(out)["values"]["fits"], bool)
+
+
+# --------------------------------------------------------------------------- small faults
+
+
+def test_show_reads_a_config_path_as_infer_does(run, run_json, tmp_path, monkeypatch):
+    folder = tmp_path / "tiny-hf"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY_HF_CONFIG))
+    monkeypatch.chdir(folder)
+    params = run_json("infer", "./config.json", "--on", "h100")["values"]["params"]
+    for name in ("./config.json", "config.json", ".", str(folder), str(folder / "config.json")):
+        data = run_json("show", name)
+        assert data["object"] == "model" and data["id"] == "tiny-hf", name
+        assert data["params"] == params, name
+    code, out, err = run("show", "./config.json")
+    assert code == 0 and err == ""
+    assert "num_layers: 4" in out
+
+
+def test_show_a_path_that_does_not_exist(run, tmp_path):
+    missing = tmp_path / "nowhere" / "config.json"
+    code, out, err = run("show", missing)
+    assert_one_line_error(code, out, err, str(missing), "no such file")
+
+
+@pytest.mark.parametrize("argv", [
+    ("models",), ("infer", "tiny", "--on", "h100"), ("train", "tiny", "--on", "h100"),
+    ("explain", "infer", "tiny", "--on", "h100", "--quantity", "tpot_s"), ("show", "tiny"),
+])
+def test_registry_after_the_command(run, registry, argv):
+    before = run("--registry", registry, *argv)
+    after = run(*argv, "--registry", registry)
+    assert before[0] == 0 and before[2] == ""
+    assert after == before
+
+
+def test_registry_before_and_after_the_command_both_count(run_json, registry, tmp_path):
+    other = tmp_path / "other"
+    (other / "models").mkdir(parents=True)
+    (other / "models" / "tiny2.toml").write_text(TINY_TOML.replace('"tiny"', '"tiny2"'))
+    ids = {m["id"] for m in run_json("--registry", registry, "models", "--registry", other)}
+    assert {"tiny", "big", "tiny2"} <= ids
+
+
+@pytest.mark.parametrize("argv", [
+    ("infer", "tiny", "--on", "h100x", "--debug"),
+    ("--debug", "infer", "tiny", "--on", "h100x"),
+    ("explain", "train", "tiny", "--on", "h100x", "--quantity", "step_s", "--debug"),
+])
+def test_debug_after_the_command_reraises(registry, argv):
+    with pytest.raises(UnknownNameError):
+        main(["--registry", str(registry), *argv])
+
+
+NEGATIVE_VALUES = [
+    (("train", "tiny", "--on", "h100", "--tokens", "-5T"), "tokens"),
+    (("train", "tiny", "--on", "h100", "--seq", "-2k"), "seq"),
+    (("train", "tiny", "--on", "h100", "--global-batch", "-1e3"), "global batch"),
+    (("train", "tiny", "--on", "h100", "--micro-batch", "-1"), "micro-batch"),
+    (("train", "tiny", "--on", "h100", "--dp", "-4"), "dp"),
+    (("infer", "tiny", "--on", "h100", "--batch", "-1e3"), "batch"),
+    (("infer", "tiny", "--on", "h100", "--prompt", "-1k"), "prompt"),
+    (("infer", "tiny", "--on", "h100", "--output", "-256"), "output"),
+    (("infer", "tiny", "--on", "h100", "--tp", "-2"), "tp"),
+    (("infer", "tiny", "--on", "h100", "--devices", "-8"), "devices"),
+    (("infer", "tiny", "--on", "h100", "--price", "-2.5"), "price"),
+    (("infer", "tiny", "--on", "h100", "--price", "-2 USD/h"), "price"),
+    (("infer", "tiny", "--on", "h100", "--draft", "tiny", "--gamma", "-4"), "gamma"),
+    (("infer", "tiny", "--on", "h100", "--draft", "tiny", "--accept", "-0.5"), "accept"),
+    (("distill", "tiny", "--teacher", "tiny", "--on", "h100", "--tokens", "-9T"), "tokens"),
+    (("distill", "tiny", "--teacher", "tiny", "--tokens", "1B", "--on", "h100", "--serve-tp",
+      "-2"), "tp"),
+]
+
+
+@pytest.mark.parametrize("argv, name", NEGATIVE_VALUES)
+def test_negative_values_reach_our_own_check(run, registry, argv, name):
+    code, out, err = run("--registry", registry, *argv)
+    line = assert_one_line_error(code, out, err, name, argv[-1])
+    assert code == 1, line                       # our error, not argparse's usage error
+    assert "expected one argument" not in line
+
+
+def test_an_option_in_place_of_a_value_is_still_a_usage_error(run, registry):
+    code, out, err = run("--registry", registry, "train", "tiny", "--on", "h100", "--tokens",
+                         "--json")
+    assert_one_line_error(code, out, err, "--tokens", "expected one argument")
+    assert code == 2
