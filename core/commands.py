@@ -275,6 +275,9 @@ def _estimate_json(e) -> dict:
         data["scenario"]["workload"]["draft"] = s.workload.draft.id
     data["operations"] = operations
     data["objects"] = objects
+    # figures of a run that cannot happen, as the text report marks them; values stay numbers
+    from .report import hypothetical
+    data["hypothetical"] = hypothetical(e)
     return data
 
 

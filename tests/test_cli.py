@@ -794,3 +794,97 @@ def test_an_option_in_place_of_a_value_is_still_a_usage_error(run, registry):
                          "--json")
     assert_one_line_error(code, out, err, "--tokens", "expected one argument")
     assert code == 2
+
+
+# --------------------------------------------------------------------------- figures of a plan that does not fit
+
+RUN_FIGURES_INFER = ("ttft_s", "tpot_s", "e2e_latency_s", "throughput_tokens_per_s",
+                     "tokens_per_s_per_user", "mfu", "mbu", "cost_per_mtok_usd",
+                     "energy_per_token_j")
+RUN_FIGURES_TRAIN = ("step_s", "micro_batch_s", "tokens_per_s", "mfu", "hfu", "wall_clock_s",
+                     "device_hours", "cost_usd", "energy_j")
+MEMORY_FIGURES = ("params", "weight_bytes_per_device", "activation_bytes",
+                  "memory_per_device_bytes", "usable_memory_bytes", "memory_shortfall_bytes",
+                  "fits", "price_usd_per_hour", "peak_flops_per_s", "kernel_overhead_s")
+
+
+def _marked(out: str, label: str) -> bool:
+    line = next(line for line in out.splitlines() if line.strip().startswith(label))
+    return line.rstrip().endswith(" *")
+
+
+@pytest.mark.parametrize("command, model, run_figures, labels", [
+    ("infer", "big", RUN_FIGURES_INFER,
+     ("time to first token", "time per output token", "whole request", "throughput",
+      "MFU", "MBU", "cost per million tokens", "energy per token")),
+    ("train", "big", RUN_FIGURES_TRAIN,
+     ("step time", "one micro-batch", "tokens per second", "MFU", "HFU", "wall clock",
+      "device-hours", "cost", "energy")),
+])
+def test_figures_of_a_plan_that_does_not_fit_are_hypothetical(run, run_json, registry, command,
+                                                              model, run_figures, labels):
+    data = run_json("--registry", registry, command, model, "--on", "h100")
+    assert data["values"]["fits"] is False
+    hypothetical = data["hypothetical"]
+    assert set(run_figures) <= set(hypothetical)
+    assert not set(MEMORY_FIGURES) & set(hypothetical)
+    assert set(hypothetical) <= set(data["values"])
+    assert all(is_number(data["values"][q]) for q in hypothetical)   # values stay numbers
+    code, out, err = run("--registry", registry, command, model, "--on", "h100")
+    assert code == 0 and err == ""
+    assert "figures marked * are hypothetical" in out
+    for label in labels:
+        assert _marked(out, label), label
+    for label in ("weights", "activations", "total"):   # why it does not fit: facts
+        assert not _marked(out, label), label
+
+
+@pytest.mark.parametrize("command", ["infer", "train"])
+def test_a_plan_that_fits_has_no_hypothetical_figures(run, run_json, registry, command):
+    data = run_json("--registry", registry, command, "tiny", "--on", "h100")
+    assert data["values"]["fits"] is True and data["hypothetical"] == []
+    code, out, err = run("--registry", registry, command, "tiny", "--on", "h100")
+    assert "hypothetical" not in out and " *\n" not in out
+
+
+def test_batch_beyond_memory_marks_only_the_run(run_json):
+    data = run_json("infer", "llama-3-70b", "--on", "h100", "--tp", "2", "--batch", "1000")
+    assert data["values"]["fits"] is False
+    assert {"cost_per_mtok_usd", "throughput_tokens_per_s", "tpot_s"} <= \
+        set(data["hypothetical"])
+    assert "max_batch" not in data["hypothetical"]       # the batch that would fit: a fact
+    assert "kv_cache_bytes_per_device" not in data["hypothetical"]
+
+
+DISTILL = ("distill", "llama-3.2-1b", "--on", "a100-40gb", "--devices", "1", "--seq", "8192",
+           "--batch", "64")
+
+
+def test_distill_figures_resting_on_a_part_that_does_not_fit_are_hypothetical(run, run_json):
+    # the student's training does not fit on one 40 GB device; serving at a 100k prompt
+    # fits neither model on one device
+    data = run_json(*DISTILL, "--serve-tp", "1", "--teacher-serve-tp", "1", "--prompt", "100000")
+    v, hypothetical = data["values"], set(data["hypothetical"])
+    assert v["teacher_pass_fits"] and not v["student_training_fits"]
+    assert not v["teacher_serving_fits"] and not v["student_serving_fits"]
+    assert {"student_training_s", "student_training_cost_usd", "making_cost_usd",
+            "teacher_cost_per_mtok_usd", "student_cost_per_mtok_usd", "saving_per_mtok_usd",
+            "break_even_tokens"} <= hypothetical
+    assert not {"teacher_pass_s", "teacher_pass_cost_usd", "distill_tokens",
+                "student_params"} & hypothetical              # the teacher pass fits
+    assert all(is_number(v[q]) for q in hypothetical)
+    code, out, err = run(*DISTILL, "--serve-tp", "1", "--teacher-serve-tp", "1",
+                         "--prompt", "100000")
+    assert code == 0 and err == ""
+    assert "figures marked * are hypothetical" in out.splitlines()[1]
+    assert _marked(out, "student training") and _marked(out, "total")
+    assert not _marked(out, "teacher targets")
+    assert "USD * per million tokens" in out
+
+
+def test_distill_that_fits_everywhere_has_no_hypothetical_figures(run, run_json):
+    argv = ("distill", "llama-3.2-1b", "--on", "h100", "--devices", "64", "--seq", "8192",
+            "--recompute", "full", "--batch", "64")
+    assert run_json(*argv)["hypothetical"] == []
+    code, out, err = run(*argv)
+    assert code == 0 and "hypothetical" not in out and " *" not in out
