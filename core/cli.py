@@ -23,6 +23,18 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_json(p):
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _global_arguments(p)
+
+
+def _global_arguments(p):
+    """``--registry`` and ``--debug`` after the command as well as before it. Their own
+    destination and no default: the command's parser must not overwrite what was given
+    before the command (``main`` joins the two ``--registry`` lists)."""
+    p.add_argument("--registry", action="append", dest="registry_after",
+                   default=argparse.SUPPRESS, metavar="DIR",
+                   help="extra registry folder, as before the command (repeatable)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks on errors")
 
 
 def _placement_arguments(p, devices_default: str):
@@ -232,9 +244,54 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _options(parser: argparse.ArgumentParser) -> tuple[set, set]:
+    """Every option string of the parser and its commands' parsers, and those that take a
+    value."""
+    every, valued = set(), set()
+    parsers = [parser]
+    while parsers:
+        p = parsers.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            every.update(action.option_strings)
+            if action.nargs is None:
+                valued.update(action.option_strings)
+    return every, valued
+
+
+def _negative_values_attached(parser: argparse.ArgumentParser, argv: list) -> list:
+    """``--tokens -5T`` as ``--tokens=-5T``.
+
+    argparse takes a value that starts with '-' and is not a plain negative number for an
+    option and answers "expected one argument". Attached with '=', the value reaches the
+    command, whose check of it says what is wrong and what is expected. A following token
+    that is itself an option is left alone (the value is then missing, which argparse says).
+    """
+    every, valued = _options(parser)
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out.extend(argv[i:])
+            break
+        if token in valued and i + 1 < len(argv):
+            value = argv[i + 1]
+            if value.startswith("-") and value != "--" and \
+                    value.partition("=")[0] not in every:
+                out.append(f"{token}={value}")
+                i += 2
+                continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def main(argv=None) -> int:
     parser = make_parser()
-    args = parser.parse_args(argv)
+    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    args = parser.parse_args(_negative_values_attached(parser, argv))
+    args.registry = [*args.registry, *getattr(args, "registry_after", ())]
     if not args.command:
         parser.print_help()
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Iterable
 
@@ -131,23 +132,16 @@ def _plugins(args, catalog: Catalog) -> int:
 
 
 def _show(args, catalog: Catalog) -> int:
+    from .api import _looks_like_path, resolve_model
     name = args.name
+    if _looks_like_path(name):  # a config.json or its folder, read as infer and train read it
+        return _show_object(args, catalog, "model", resolve_model(name, catalog), name)
     for kind, getter in (("accelerator", catalog.accelerator), ("model", catalog.model)):
         try:
             obj = getter(name)
         except UnknownNameError:
             continue
-        data = {**unstructure(obj), "object": kind, "provider": catalog.provider(kind, obj.id)}
-        if kind == "model":
-            try:
-                data["params"] = _param_count(obj, catalog)
-            except Exception:
-                pass
-        if args.json:
-            _emit_json(data)
-        else:
-            _print_mapping(data)
-        return 0
+        return _show_object(args, catalog, kind, obj)
     if name in catalog.formulas:
         rows = [{"quantity": name, "unit": f.unit, "applies": f.applies.describe(),
                  "plugin": f.plugin, "function": f.name, "needs": list(f.quantity_params()),
@@ -162,8 +156,25 @@ def _show(args, catalog: Catalog) -> int:
                 for line in r["doc"].splitlines():
                     print(f"  {line}")
         return 0
+    if os.path.isdir(name) or os.path.isfile(name):  # a bare folder name that is no preset
+        return _show_object(args, catalog, "model", resolve_model(name, catalog), name)
     known = list(catalog.accelerators) + list(catalog.models) + list(catalog.formulas)
     raise UnknownNameError("accelerator, model or quantity", name, known)
+
+
+def _show_object(args, catalog: Catalog, kind: str, obj, path: str = "") -> int:
+    provider = f"file {path}" if path else catalog.provider(kind, obj.id)
+    data = {**unstructure(obj), "object": kind, "provider": provider}
+    if kind == "model":
+        try:
+            data["params"] = _param_count(obj, catalog)
+        except Exception:
+            pass
+    if args.json:
+        _emit_json(data)
+    else:
+        _print_mapping(data)
+    return 0
 
 
 def _print_mapping(data: dict, indent: str = "", unit: str = "") -> None:
@@ -267,6 +278,9 @@ def _estimate_json(e) -> dict:
         data["scenario"]["workload"]["draft"] = s.workload.draft.id
     data["operations"] = operations
     data["objects"] = objects
+    # figures of a run that cannot happen, as the text report marks them; values stay numbers
+    from .report import hypothetical
+    data["hypothetical"] = hypothetical(e)
     return data
 
 
@@ -285,9 +299,22 @@ def _num(x):
         return [float(v) for v in x]
 
 
+def _estimable(e):
+    """The estimate, if it can say whether the deployment fits; else the reason as an error.
+
+    Without ``fits`` the set-up itself cannot be estimated (a plan the accelerator does not
+    take, a figure that the memory depends on and the accelerator does not publish), and the
+    text report and ``--json`` must give the same outcome for it: an error and exit status 1.
+    A set-up that does not fit is an answer, with exit status 0 on both."""
+    if "fits" not in e:
+        reason = e.skipped.get("fits", "no formula computes whether it fits in memory")
+        raise ScenarioError(f"this set-up cannot be estimated: {reason}")
+    return e
+
+
 def _infer(args, catalog: Catalog) -> int:
     from .api import infer
-    e = infer(args.model, catalog=catalog, **_infer_kwargs(args))
+    e = _estimable(infer(args.model, catalog=catalog, **_infer_kwargs(args)))
     if args.json:
         _emit_json(_estimate_json(e))
         return 0
@@ -298,7 +325,7 @@ def _infer(args, catalog: Catalog) -> int:
 
 def _train(args, catalog: Catalog) -> int:
     from .api import train
-    e = train(args.model, catalog=catalog, **_train_kwargs(args))
+    e = _estimable(train(args.model, catalog=catalog, **_train_kwargs(args)))
     if args.json:
         _emit_json(_estimate_json(e))
         return 0
@@ -382,6 +409,7 @@ def _explain(args, catalog: Catalog) -> int:
         e = serve(args.model, catalog=catalog, **_serve_kwargs(args))
     else:
         e = train(args.model, catalog=catalog, **_train_kwargs(args))
+    _estimable(e)
     if args.json:
         _emit_json({"quantity": args.quantity, "value": e.to_dict()["values"].get(args.quantity),
                     "tree": e.explain(args.quantity).splitlines()})

@@ -123,6 +123,10 @@ class Distillation:
     """Things to know about the result (what did not fit, a teacher smaller than its
     student, figures left out)."""
 
+    hypothetical: tuple[str, ...] = field(default=(), converter=tuple)
+    """Figures of :attr:`values` that rest on a part that does not fit (its time, cost or
+    energy, and every sum, saving and break-even it enters): what they would be if it fit."""
+
     teacher_pass: Estimate = field(default=None, eq=False, repr=False)
     """The engine's estimate of the teacher's forward-only pass (a training scenario)."""
 
@@ -160,6 +164,7 @@ class Distillation:
                 "student_serving": _plan(self.student_serving),
             },
             "notes": list(self.notes),
+            "hypothetical": list(self.hypothetical),
         }
 
 
@@ -464,9 +469,31 @@ def _result(s_model, t_model, n_tokens, acc, serve_acc, n_devices, t_pass, train
             notes.append(f"{name} has no published power figure: energy is left out")
     return Distillation(student=s_model.id, teacher=t_model.id, accelerator=acc.id,
                         devices=n_devices, serve_accelerator=serve_acc.id, values=v,
-                        never_reason=never, notes=notes, teacher_pass=t_pass,
+                        never_reason=never, notes=notes, hypothetical=_hypothetical(v),
+                        teacher_pass=t_pass,
                         student_training=training, teacher_serving=t_serve,
                         student_serving=s_serve)
+
+
+def _hypothetical(v: Mapping[str, Any]) -> list[str]:
+    """The figures that rest on a part that does not fit, as :attr:`Distillation.hypothetical`
+    says."""
+    unfit = {part for part in ("teacher_pass", "student_training", "teacher", "student")
+             if not v[f"{part}_fits" if part.endswith(("pass", "training"))
+                      else f"{part}_serving_fits"]}
+    out = []
+    for part in unfit & {"teacher_pass", "student_training"}:
+        out += [f"{part}_{key}" for key in ("s", "device_hours", "cost_usd", "energy_j")]
+    if unfit & {"teacher_pass", "student_training"}:
+        out += [f"making_{key}" for key in ("s", "device_hours", "cost_usd", "energy_j")]
+    for who in unfit & {"teacher", "student"}:
+        out += [f"{who}_{key}" for key in ("throughput_tokens_per_s", "cost_per_mtok_usd",
+                                           "energy_per_token_j")]
+    if unfit & {"teacher", "student"}:
+        out.append("saving_per_mtok_usd")
+    if unfit:  # the break-even weighs the making cost against both serving costs
+        out += ["break_even_tokens", "break_even_serving_s"]
+    return [q for q in v if q in out and v[q] is not None]
 
 
 # --------------------------------------------------------------------------- the report
@@ -491,7 +518,7 @@ def _tokens_words(value: float) -> str:
     return f"{value:.3g} tokens"
 
 
-def _f(value, unit) -> str:
+def _figure(value, unit) -> str:
     if value is None:
         return "n/a"
     if unit == "s" and value >= 2 * _YEAR_S:
@@ -516,20 +543,27 @@ def _plan_text(e) -> str:
 def distill_report(d: Distillation) -> str:
     """A short human-readable breakdown: making, serving, break-even."""
     v = d.values
+    hyp = frozenset(d.hypothetical)
+
+    def _f(value, unit, name=""):  # a figure, marked when it is hypothetical
+        return _figure(value, unit) + (" *" if name in hyp else "")
     lines = [f"distilling {d.student} ({_count(v['student_params'])} parameters) from "
              f"{d.teacher} ({_count(v['teacher_params'])}) on "
              f"{_tokens_words(v['distill_tokens'])}",
+             *(["figures marked * are hypothetical: they rest on a part that does not fit in "
+                "memory (see the notes) and are what it would give if it fit"] if hyp else []),
              "",
              f"making it on {d.devices} x {d.accelerator} at "
              f"{format_value(d.student_training['price_usd_per_hour'], 'USD/h')} per device:"]
     rows = [["", "plan", "wall clock", "device-hours", "cost", "energy"]]
     for label, key, e in (("teacher targets (forward only)", "teacher_pass", d.teacher_pass),
                           ("student training", "student_training", d.student_training)):
-        rows.append([label, _plan_text(e), _f(v[f"{key}_s"], "s"),
-                     _f(v[f"{key}_device_hours"], ""), _f(v[f"{key}_cost_usd"], "USD"),
-                     _f(v[f"{key}_energy_j"], "J")])
-    rows.append(["total", "", _f(v["making_s"], "s"), _f(v["making_device_hours"], ""),
-                 _f(v["making_cost_usd"], "USD"), _f(v["making_energy_j"], "J")])
+        rows.append([label, _plan_text(e)] + [
+            _f(v[f"{key}_{q}"], unit, f"{key}_{q}") for q, unit in
+            (("s", "s"), ("device_hours", ""), ("cost_usd", "USD"), ("energy_j", "J"))])
+    rows.append(["total", ""] + [
+        _f(v[f"making_{q}"], unit, f"making_{q}") for q, unit in
+        (("s", "s"), ("device_hours", ""), ("cost_usd", "USD"), ("energy_j", "J"))])
     lines += _rows(rows)
     w = d.student_serving.scenario.workload
     lines += ["", f"serving on {d.serve_accelerator}: prompt {w.prompt_tokens}, output "
@@ -540,9 +574,10 @@ def distill_report(d: Distillation) -> str:
         rows.append([f"{who} ({getattr(d, who)})",
                      f"{int(v[f'{who}_serve_devices'])} ({_plan_text(e)})",
                      str(e.scenario.workload.batch),
-                     _f(v[f"{who}_throughput_tokens_per_s"], "tokens/s"),
-                     _f(v[f"{who}_cost_per_mtok_usd"], "USD"),
-                     _f(v[f"{who}_energy_per_token_j"], "J")])
+                     _f(v[f"{who}_throughput_tokens_per_s"], "tokens/s",
+                        f"{who}_throughput_tokens_per_s"),
+                     _f(v[f"{who}_cost_per_mtok_usd"], "USD", f"{who}_cost_per_mtok_usd"),
+                     _f(v[f"{who}_energy_per_token_j"], "J", f"{who}_energy_per_token_j")])
     lines += _rows(rows)
     saving = v["saving_per_mtok_usd"]
     lines.append("")
@@ -550,10 +585,13 @@ def distill_report(d: Distillation) -> str:
         lines.append("break-even: never — " + d.never_reason)
     else:
         ratio = v["teacher_cost_per_mtok_usd"] / v["student_cost_per_mtok_usd"]
-        lines.append(f"the student saves {_usd(saving)} per million tokens served "
+        mark = " *" if "saving_per_mtok_usd" in hyp else ""
+        lines.append(f"the student saves {_usd(saving)}{mark} per million tokens served "
                      f"({ratio:.3g}x cheaper than the teacher)")
-        lines.append(f"break-even: after {_tokens_words(v['break_even_tokens'])} served, "
-                     f"{_f(v['break_even_serving_s'], 's')} of one busy student copy")
+        mark = " *" if "break_even_tokens" in hyp else ""
+        lines.append(f"break-even: after {_tokens_words(v['break_even_tokens'])}{mark} served, "
+                     f"{_f(v['break_even_serving_s'], 's', 'break_even_serving_s')} of one "
+                     f"busy student copy")
     for note in d.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)

@@ -395,17 +395,15 @@ def _describe_load(w: ServingWorkload) -> str:
 
 def serve_report(e) -> str:
     """What a serving estimate says, for a person."""
-    from .report import _f, _fit_line, _header, _lines
+    from .report import _fit_lines, _header, _lines, hypothetical
     w = e.scenario.workload
+    hyp = frozenset(hypothetical(e))
     lines = [_header(e),
              f"requests: prompt {w.prompt_tokens} tokens, output {w.output_tokens} tokens; "
              f"load: {_describe_load(w)}",
              f"scheduler: at most {w.max_sequences} sequences and {w.max_tokens} tokens per "
              f"iteration per replica, KV blocks of {w.block_tokens} tokens ({w.admission})",
-             "", _fit_line(e)]
-    hypothetical = not e["fits"]
-    if hypothetical:
-        lines += ["every figure below is hypothetical: the deployment does not fit"]
+             "", *_fit_lines(e, hyp)]
     lines += ["", "per replica:"]
     lines += _lines(e, [("weights per device", "weight_bytes_per_device"),
                         ("activation workspace", "activation_bytes"),
@@ -415,7 +413,8 @@ def serve_report(e) -> str:
                         ("in flight at most (scheduler)", "scheduler_max_sequences"),
                         ("in flight (mean)", "batch"),
                         ("iteration (mean)", "iteration_s"),
-                        ("iterations with a prefill chunk", "prefill_iteration_fraction")])
+                        ("iterations with a prefill chunk", "prefill_iteration_fraction")],
+                    hyp)
     if w.load == "rate":
         lines += _lines(e, [("utilisation (arrivals / capacity)", "utilisation")])
     at = "median" if w.percentile == 50 else f"p{w.percentile:g}"
@@ -429,7 +428,7 @@ def serve_report(e) -> str:
                         (f"time to first token ({at})", "ttft_s"),
                         (f"time per output token ({at})", "tpot_s"),
                         ("whole request (mean)", "e2e_latency_s"),
-                        ("MFU", "mfu"), ("MBU", "mbu")])
+                        ("MFU", "mfu"), ("MBU", "mbu")], hyp)
     if w.has_targets:
         targets_text = ", ".join(t for t in (
             f"ttft {w.ttft_target_s * 1e3:.4g} ms" if w.ttft_target_s is not None else "",
@@ -443,10 +442,9 @@ def serve_report(e) -> str:
     lines += _lines(e, [("price per device-hour", "price_usd_per_hour"),
                         ("deployment per hour", "deployment_usd_per_hour"),
                         ("cost per million output tokens", "cost_per_mtok_usd"),
-                        ("energy per output token (at TDP)", "energy_per_token_j")])
+                        ("energy per output token (at TDP)", "energy_per_token_j")], hyp)
     if e.get("stable") == 0.0:
         lines += ["", "OVERLOADED: " + e.skipped.get("ttft_s", "arrivals exceed capacity")]
     lines += ["", "why? ridgeline serve ... --json lists every quantity; ridgeline explain "
                   "serve ... --quantity tpot_s shows where one comes from"]
-    del _f
     return "\n".join(lines)

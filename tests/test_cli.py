@@ -665,3 +665,226 @@ def test_console_script_unknown_accelerator(registry):
     assert result.stderr.splitlines() == [result.stderr.rstrip("\n")]
     assert result.stderr.startswith("ridgeline: unknown accelerator 'h100x'")
     assert "'h100'" in result.stderr and "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- same outcome with --json
+
+# Set-ups that cannot be estimated at all (the accelerator spreads a replica itself, or
+# places the weights itself), each with a word its error must hold; and set-ups that can.
+IMPOSSIBLE = [
+    (("infer", "llama-3-70b", "--on", "cs-3", "--tp", "8"), "--tp 8"),
+    (("infer", "llama-3.1-8b", "--on", "cs-3", "--pp", "2"), "--pp 2"),
+    (("infer", "llama-2-70b", "--on", "groq", "--tp", "2", "--pp", "2"), "--tp 2"),
+    (("infer", "mixtral-8x7b", "--on", "groq", "--offload", "host"), "--offload"),
+    (("explain", "infer", "llama-3-70b", "--on", "cs-3", "--tp", "4", "--quantity", "params"),
+     "--tp 4"),
+]
+ANSWERED = [
+    ("infer", "llama-3-70b", "--on", "h100", "--tp", "2", "--batch", "1000"),  # does not fit
+    ("infer", "llama-3.1-8b", "--on", "cs-3"),
+    ("infer", "llama-3-70b", "--on", "sohu"),           # times need a peak Sohu does not publish
+    ("train", "llama-3-70b", "--on", "h100"),           # does not fit
+    ("train", "llama-3-8b", "--on", "h100", "--tp", "8"),
+]
+
+
+@pytest.mark.parametrize("argv, word", IMPOSSIBLE)
+def test_impossible_set_up_is_an_error_with_and_without_json(run, argv, word):
+    for extra in ((), ("--json",)):
+        code, out, err = run(*argv, *extra)
+        assert out == "", extra
+        assert_one_line_error(code, out, err, "cannot be estimated", word)
+        assert code == 1
+
+
+@pytest.mark.parametrize("argv", ANSWERED)
+def test_an_answer_exits_0_with_and_without_json(run, argv):
+    code, out, err = run(*argv)
+    assert (code, err) == (0, ""), err
+    assert "fits: " in out
+    code, out, err = run(*argv, "--json")
+    assert (code, err) == (0, ""), err
+    assert isinstance(json.loads(out)["values"]["fits"], bool)
+
+
+# --------------------------------------------------------------------------- small faults
+
+
+def test_show_reads_a_config_path_as_infer_does(run, run_json, tmp_path, monkeypatch):
+    folder = tmp_path / "tiny-hf"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY_HF_CONFIG))
+    monkeypatch.chdir(folder)
+    params = run_json("infer", "./config.json", "--on", "h100")["values"]["params"]
+    for name in ("./config.json", "config.json", ".", str(folder), str(folder / "config.json")):
+        data = run_json("show", name)
+        assert data["object"] == "model" and data["id"] == "tiny-hf", name
+        assert data["params"] == params, name
+    code, out, err = run("show", "./config.json")
+    assert code == 0 and err == ""
+    assert "num_layers: 4" in out
+
+
+def test_show_a_path_that_does_not_exist(run, tmp_path):
+    missing = tmp_path / "nowhere" / "config.json"
+    code, out, err = run("show", missing)
+    assert_one_line_error(code, out, err, str(missing), "no such file")
+
+
+@pytest.mark.parametrize("argv", [
+    ("models",), ("infer", "tiny", "--on", "h100"), ("train", "tiny", "--on", "h100"),
+    ("explain", "infer", "tiny", "--on", "h100", "--quantity", "tpot_s"), ("show", "tiny"),
+])
+def test_registry_after_the_command(run, registry, argv):
+    before = run("--registry", registry, *argv)
+    after = run(*argv, "--registry", registry)
+    assert before[0] == 0 and before[2] == ""
+    assert after == before
+
+
+def test_registry_before_and_after_the_command_both_count(run_json, registry, tmp_path):
+    other = tmp_path / "other"
+    (other / "models").mkdir(parents=True)
+    (other / "models" / "tiny2.toml").write_text(TINY_TOML.replace('"tiny"', '"tiny2"'))
+    ids = {m["id"] for m in run_json("--registry", registry, "models", "--registry", other)}
+    assert {"tiny", "big", "tiny2"} <= ids
+
+
+@pytest.mark.parametrize("argv", [
+    ("infer", "tiny", "--on", "h100x", "--debug"),
+    ("--debug", "infer", "tiny", "--on", "h100x"),
+    ("explain", "train", "tiny", "--on", "h100x", "--quantity", "step_s", "--debug"),
+])
+def test_debug_after_the_command_reraises(registry, argv):
+    with pytest.raises(UnknownNameError):
+        main(["--registry", str(registry), *argv])
+
+
+NEGATIVE_VALUES = [
+    (("train", "tiny", "--on", "h100", "--tokens", "-5T"), "tokens"),
+    (("train", "tiny", "--on", "h100", "--seq", "-2k"), "seq"),
+    (("train", "tiny", "--on", "h100", "--global-batch", "-1e3"), "global batch"),
+    (("train", "tiny", "--on", "h100", "--micro-batch", "-1"), "micro-batch"),
+    (("train", "tiny", "--on", "h100", "--dp", "-4"), "dp"),
+    (("infer", "tiny", "--on", "h100", "--batch", "-1e3"), "batch"),
+    (("infer", "tiny", "--on", "h100", "--prompt", "-1k"), "prompt"),
+    (("infer", "tiny", "--on", "h100", "--output", "-256"), "output"),
+    (("infer", "tiny", "--on", "h100", "--tp", "-2"), "tp"),
+    (("infer", "tiny", "--on", "h100", "--devices", "-8"), "devices"),
+    (("infer", "tiny", "--on", "h100", "--price", "-2.5"), "price"),
+    (("infer", "tiny", "--on", "h100", "--price", "-2 USD/h"), "price"),
+    (("infer", "tiny", "--on", "h100", "--draft", "tiny", "--gamma", "-4"), "gamma"),
+    (("infer", "tiny", "--on", "h100", "--draft", "tiny", "--accept", "-0.5"), "accept"),
+    (("distill", "tiny", "--teacher", "tiny", "--on", "h100", "--tokens", "-9T"), "tokens"),
+    (("distill", "tiny", "--teacher", "tiny", "--tokens", "1B", "--on", "h100", "--serve-tp",
+      "-2"), "tp"),
+]
+
+
+@pytest.mark.parametrize("argv, name", NEGATIVE_VALUES)
+def test_negative_values_reach_our_own_check(run, registry, argv, name):
+    code, out, err = run("--registry", registry, *argv)
+    line = assert_one_line_error(code, out, err, name, argv[-1])
+    assert code == 1, line                       # our error, not argparse's usage error
+    assert "expected one argument" not in line
+
+
+def test_an_option_in_place_of_a_value_is_still_a_usage_error(run, registry):
+    code, out, err = run("--registry", registry, "train", "tiny", "--on", "h100", "--tokens",
+                         "--json")
+    assert_one_line_error(code, out, err, "--tokens", "expected one argument")
+    assert code == 2
+
+
+# --------------------------------------------------------------------------- figures of a plan that does not fit
+
+RUN_FIGURES_INFER = ("ttft_s", "tpot_s", "e2e_latency_s", "throughput_tokens_per_s",
+                     "tokens_per_s_per_user", "mfu", "mbu", "cost_per_mtok_usd",
+                     "energy_per_token_j")
+RUN_FIGURES_TRAIN = ("step_s", "micro_batch_s", "tokens_per_s", "mfu", "hfu", "wall_clock_s",
+                     "device_hours", "cost_usd", "energy_j")
+MEMORY_FIGURES = ("params", "weight_bytes_per_device", "activation_bytes",
+                  "memory_per_device_bytes", "usable_memory_bytes", "memory_shortfall_bytes",
+                  "fits", "price_usd_per_hour", "peak_flops_per_s", "kernel_overhead_s")
+
+
+def _marked(out: str, label: str) -> bool:
+    line = next(line for line in out.splitlines() if line.strip().startswith(label))
+    return line.rstrip().endswith(" *")
+
+
+@pytest.mark.parametrize("command, model, run_figures, labels", [
+    ("infer", "big", RUN_FIGURES_INFER,
+     ("time to first token", "time per output token", "whole request", "throughput",
+      "MFU", "MBU", "cost per million tokens", "energy per token")),
+    ("train", "big", RUN_FIGURES_TRAIN,
+     ("step time", "one micro-batch", "tokens per second", "MFU", "HFU", "wall clock",
+      "device-hours", "cost", "energy")),
+])
+def test_figures_of_a_plan_that_does_not_fit_are_hypothetical(run, run_json, registry, command,
+                                                              model, run_figures, labels):
+    data = run_json("--registry", registry, command, model, "--on", "h100")
+    assert data["values"]["fits"] is False
+    hypothetical = data["hypothetical"]
+    assert set(run_figures) <= set(hypothetical)
+    assert not set(MEMORY_FIGURES) & set(hypothetical)
+    assert set(hypothetical) <= set(data["values"])
+    assert all(is_number(data["values"][q]) for q in hypothetical)   # values stay numbers
+    code, out, err = run("--registry", registry, command, model, "--on", "h100")
+    assert code == 0 and err == ""
+    assert "figures marked * are hypothetical" in out
+    for label in labels:
+        assert _marked(out, label), label
+    for label in ("weights", "activations", "total"):   # why it does not fit: facts
+        assert not _marked(out, label), label
+
+
+@pytest.mark.parametrize("command", ["infer", "train"])
+def test_a_plan_that_fits_has_no_hypothetical_figures(run, run_json, registry, command):
+    data = run_json("--registry", registry, command, "tiny", "--on", "h100")
+    assert data["values"]["fits"] is True and data["hypothetical"] == []
+    code, out, err = run("--registry", registry, command, "tiny", "--on", "h100")
+    assert "hypothetical" not in out and " *\n" not in out
+
+
+def test_batch_beyond_memory_marks_only_the_run(run_json):
+    data = run_json("infer", "llama-3-70b", "--on", "h100", "--tp", "2", "--batch", "1000")
+    assert data["values"]["fits"] is False
+    assert {"cost_per_mtok_usd", "throughput_tokens_per_s", "tpot_s"} <= \
+        set(data["hypothetical"])
+    assert "max_batch" not in data["hypothetical"]       # the batch that would fit: a fact
+    assert "kv_cache_bytes_per_device" not in data["hypothetical"]
+
+
+DISTILL = ("distill", "llama-3.2-1b", "--on", "a100-40gb", "--devices", "1", "--seq", "8192",
+           "--batch", "64")
+
+
+def test_distill_figures_resting_on_a_part_that_does_not_fit_are_hypothetical(run, run_json):
+    # the student's training does not fit on one 40 GB device; serving at a 100k prompt
+    # fits neither model on one device
+    data = run_json(*DISTILL, "--serve-tp", "1", "--teacher-serve-tp", "1", "--prompt", "100000")
+    v, hypothetical = data["values"], set(data["hypothetical"])
+    assert v["teacher_pass_fits"] and not v["student_training_fits"]
+    assert not v["teacher_serving_fits"] and not v["student_serving_fits"]
+    assert {"student_training_s", "student_training_cost_usd", "making_cost_usd",
+            "teacher_cost_per_mtok_usd", "student_cost_per_mtok_usd", "saving_per_mtok_usd",
+            "break_even_tokens"} <= hypothetical
+    assert not {"teacher_pass_s", "teacher_pass_cost_usd", "distill_tokens",
+                "student_params"} & hypothetical              # the teacher pass fits
+    assert all(is_number(v[q]) for q in hypothetical)
+    code, out, err = run(*DISTILL, "--serve-tp", "1", "--teacher-serve-tp", "1",
+                         "--prompt", "100000")
+    assert code == 0 and err == ""
+    assert "figures marked * are hypothetical" in out.splitlines()[1]
+    assert _marked(out, "student training") and _marked(out, "total")
+    assert not _marked(out, "teacher targets")
+    assert "USD * per million tokens" in out
+
+
+def test_distill_that_fits_everywhere_has_no_hypothetical_figures(run, run_json):
+    argv = ("distill", "llama-3.2-1b", "--on", "h100", "--devices", "64", "--seq", "8192",
+            "--recompute", "full", "--batch", "64")
+    assert run_json(*argv)["hypothetical"] == []
+    code, out, err = run(*argv)
+    assert code == 0 and "hypothetical" not in out and " *" not in out
