@@ -70,6 +70,59 @@ def roofline_s(op: Operation, flops_per_s: Number, bytes_per_s: Number) -> Numbe
     return op.count * np.maximum(compute_s, memory_s)
 
 
+#: tokens a tensor-core tile covers: a tile of dequantised weights serves this many tokens.
+DEQUANT_TILE_TOKENS = 16.0
+
+
+def operations_time_s(ops, flops_per_s: Number, bytes_per_s: Number, overhead_s: Number,
+                      kv_bytes_per_s: Number = None, dequant_s_per_byte: Number = 0.0,
+                      weight_bytes_per_element: float = 2.0) -> Number:
+    """Sum of each operation's own roofline time, plus a fixed overhead per occurrence.
+
+    Args:
+        ops: a phase's table (or any iterable of operations).
+        flops_per_s, bytes_per_s: achievable arithmetic and memory rates of one device.
+        overhead_s: fixed time each occurrence adds (launch, ramp-up, tail).
+        kv_bytes_per_s: the rate KV-cache bytes are read at, when it differs from
+            ``bytes_per_s`` (a paged cache gathers blocks).
+        dequant_s_per_byte: vector time to dequantise a byte of weights stored narrower than
+            the arithmetic runs; it adds to the weights' memory time once per
+            ``DEQUANT_TILE_TOKENS`` tokens the operation runs (its tokens are its FLOPs over 2
+            per stored weight of ``weight_bytes_per_element`` bytes).
+    """
+    dequantises = type(dequant_s_per_byte) is not float or dequant_s_per_byte != 0.0
+    dequantises = dequantises and bool(np.any(dequant_s_per_byte))
+    if kv_bytes_per_s is None and not dequantises:
+        # The loop spells roofline_s out so that a single estimate (plain floats, dozens of
+        # operations) pays no call per operation. It adds term by term from 0, as sum() did
+        # over roofline_s's np.float64 terms, so the result is the same to the bit.
+        time_s = 0
+        try:
+            for _, flops, weight_bytes, activation_bytes, kv_bytes, count in rows(ops):
+                compute_s = flops / flops_per_s
+                memory_s = (weight_bytes + activation_bytes + kv_bytes) / bytes_per_s
+                # as np.maximum: the larger, or NaN when either is NaN
+                bound_s = memory_s if memory_s > compute_s or memory_s != memory_s \
+                    else compute_s
+                time_s = time_s + (count * bound_s + count * overhead_s)
+            return time_s
+        except ValueError:
+            # arrays of more than one value (sweeps) have no truth value: numpy's maximum
+            return sum([roofline_s(op, flops_per_s, bytes_per_s) + op.count * overhead_s
+                        for op in ops])
+    kv_rate = bytes_per_s if kv_bytes_per_s is None else kv_bytes_per_s
+    time_s = 0.0
+    for _, flops, weight_bytes, activation_bytes, kv_bytes, count in rows(ops):
+        memory_s = (weight_bytes + activation_bytes) / bytes_per_s + kv_bytes / kv_rate
+        if dequantises and np.any(weight_bytes):
+            held = np.where(weight_bytes > 0, weight_bytes, 1.0)
+            tiles = np.maximum(np.ceil(flops * weight_bytes_per_element / (2.0 * held)
+                                       / DEQUANT_TILE_TOKENS), 1.0)
+            memory_s = memory_s + weight_bytes * dequant_s_per_byte * tiles
+        time_s = time_s + count * (maximum(flops / flops_per_s, memory_s) + overhead_s)
+    return plain(time_s)
+
+
 def plain(value: Number) -> Number:
     """A plain float for a 0-d value, the array otherwise.
 

@@ -12,8 +12,8 @@ from .model import Architecture, AttentionVariant, Model, OptionSpec
 from .precision import bytes_per_element, compute_precision
 from .scenario import InferenceWorkload, Plan, System, TrainingWorkload
 from .errors import ScenarioError
-from .operations import (Operation, Table, ceil, concat, floor, maximum, minimum, plain, roofline_s, rows, table,
-                         total, where)
+from .operations import (Operation, Table, ceil, concat, floor, maximum, minimum,
+                         operations_time_s, plain, roofline_s, rows, table, total, where)
 # a formula may estimate a second scenario (the draft model of speculative decoding on the
 # same devices): the engine's own entry point, so a plugin needs no private access
 from .scenario import Scenario
@@ -27,7 +27,8 @@ __all__ = [
     "System", "Plan", "InferenceWorkload", "TrainingWorkload",
     "hookimpl", "load_accelerator", "load_model", "read_toml", "structure",
     "bytes_per_element", "compute_precision", "ScenarioError",
-    "Operation", "Table", "table", "concat", "rows", "roofline_s", "total", "plain", "where",
+    "Operation", "Table", "table", "concat", "rows", "roofline_s", "operations_time_s", "total",
+    "plain", "where",
     "maximum", "minimum", "floor", "ceil",
     "Scenario", "ServingWorkload", "estimate",
 ]

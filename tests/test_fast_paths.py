@@ -23,7 +23,7 @@ from ridgeline.engine import Program, _bad_value, _quick_check, estimate, evalua
 from ridgeline.errors import FormulaError, ScenarioError
 from ridgeline.loader import unstructure
 from ridgeline.plugin import Operation, formula, roofline_s, total
-from ridgeline.plugins.hardware.roofline import operations_time_s
+from ridgeline.plugin import operations_time_s
 from ridgeline.scenario import InferenceWorkload, Plan, Scenario, System, TrainingWorkload
 from ridgeline.testing.strategies import scenarios
 

@@ -370,3 +370,37 @@ def test_a_serving_workload_checks_its_own_fields():
     w = ServingWorkload(ttft_target_s=0.3)
     assert "serving-curve" in w.features() and w.kind == "inference"
     assert attrs.evolve(w, role="decode").features() >= {"serving", "role-decode"}
+
+
+# ---------------------------------------------------------------- weight-only quantisation
+
+
+def test_weight_only_int_weights_pay_for_their_dequantisation():
+    # gpt-fast, Llama-2-7B on one A100-80GB at batch 1 (github.com/pytorch-labs/gpt-fast
+    # README): bf16 104.9, int8 155.6, int4 196.8 tokens/s. The bandwidth roofline alone
+    # would give int8 about 2x and int4 about 3.5x the bf16 speed; the vector work of
+    # converting every weight keeps them well under it.
+    speed = {w: ridgeline.infer("llama-2-7b", on="a100", weights=w, batch=1, prompt=512,
+                                output=200)["tokens_per_s_per_user"] for w in ("bf16", "int8",
+                                                                             "int4")}
+    assert 1.2 < speed["int8"] / speed["bf16"] < 1.7
+    assert 1.3 < speed["int4"] / speed["bf16"] < 2.2
+    for w, published in (("int8", 155.6), ("int4", 196.8)):
+        assert abs(speed[w] / published - 1) < 0.15, (w, speed[w])
+
+
+def test_weights_stored_as_computed_need_no_dequantisation():
+    fp8 = ridgeline.infer("llama-3.1-8b", on="h100", weights="fp8", activations="fp8",
+                          quantities=["weight_dequant_s_per_byte"])
+    assert fp8["weight_dequant_s_per_byte"] == 0.0
+    w8a16 = ridgeline.infer("llama-3.1-8b", on="h100", weights="fp8",
+                            quantities=["weight_dequant_s_per_byte"])
+    assert w8a16["weight_dequant_s_per_byte"] > 0.0
+
+
+def test_dequantisation_amortises_over_the_tokens_of_a_tile():
+    # the same weights dequantised once serve a tile of 16 tokens: batch 16 costs no more
+    # dequantisation than batch 1, so its step is far less than 16 times longer
+    one, sixteen = (ridgeline.infer("llama-2-7b", on="a100", weights="int4", batch=b,
+                                    prompt=512, output=200)["tpot_s"] for b in (1, 16))
+    assert sixteen < 1.5 * one

@@ -6,7 +6,8 @@ differently (weights in on-chip SRAM, a fixed-function ASIC) registers more spec
 
 from __future__ import annotations
 
-from ridgeline.plugin import ScenarioError, compute_precision, formula, hookimpl, roofline_s, rows
+from ridgeline.plugin import (ScenarioError, bytes_per_element, compute_precision, formula,
+                              hookimpl, operations_time_s)
 
 
 @formula(unit="")
@@ -72,47 +73,69 @@ def kernel_overhead_s(system):
     return system.eff.kernel_overhead_s
 
 
-def operations_time_s(ops, flops_per_s, bytes_per_s, overhead_s):
-    """Sum of each operation's own roofline time, plus a fixed overhead per occurrence."""
-    # The loop spells roofline_s out so that a single estimate (plain floats, dozens of
-    # operations) pays no call per operation. It adds term by term from 0, as sum() did over
-    # roofline_s's np.float64 terms (which sum() adds one by one, never with the compensated
-    # float summation of Python 3.12+), so the result is the same to the bit.
-    time_s = 0
-    try:
-        for _, flops, weight_bytes, activation_bytes, kv_bytes, count in rows(ops):
-            compute_s = flops / flops_per_s
-            memory_s = (weight_bytes + activation_bytes + kv_bytes) / bytes_per_s
-            # as np.maximum: the larger, or NaN when either is NaN
-            bound_s = memory_s if memory_s > compute_s or memory_s != memory_s else compute_s
-            time_s = time_s + (count * bound_s + count * overhead_s)
-        return time_s
-    except ValueError:
-        # arrays of more than one value (sweeps) have no truth value: numpy's maximum instead
-        return sum([roofline_s(op, flops_per_s, bytes_per_s) + op.count * overhead_s
-                    for op in ops])
+#: vector instructions that turn one stored weight into the arithmetic precision: int8 and
+#: fp8 convert, then scale (2); int4 and fp4 also shift and mask their nibble out (4). Counted
+#: from the arithmetic of the conversion, not measured.
+DEQUANT_INSTRUCTIONS = {"int8": 2.0, "fp8": 2.0, "fp6": 4.0, "int4": 4.0, "fp4": 4.0}
+
+@formula(unit="s/B")
+def weight_dequant_s_per_byte(model, system):
+    """Vector-unit seconds to dequantise one byte of weights stored narrower than the
+    arithmetic runs (weight-only quantisation: int8/int4/fp8 weights, 16-bit activations),
+    per pass over a weight tile; 0 when weights are used as stored.
+
+    Each weight is converted and scaled (``DEQUANT_INSTRUCTIONS``) on the vector units, at one
+    instruction per lane per cycle: half the fp32 FLOP/s peak (an FMA counts 2). The
+    conversion waits on the load and the product waits on the conversion, so this time adds
+    to the weights' memory time rather than hiding under it: published batch-1 measurements of
+    weight-only kernels stay well under the bandwidth roofline (gpt-fast's int8 and int4
+    Llama-2-7B on an A100 reach about 65% and 45% of it). An accelerator without an fp32 peak
+    in its registry file gets no such term.
+    """
+    peaks = system.accelerator.peak_flops_per_s
+    compute = compute_precision(model.activations_dtype, peaks) if peaks else None
+    stored = model.weights_dtype
+    instructions = DEQUANT_INSTRUCTIONS.get(stored, 0.0)
+    vector = peaks.get("fp32") if peaks else None
+    if not instructions or compute == stored or not vector or \
+            bytes_per_element(stored) >= bytes_per_element(compute):
+        return 0.0
+    return instructions / bytes_per_element(stored) / (vector / 2.0)
+
+
+def _weight_element_bytes(model):
+    return bytes_per_element(model.weights_dtype)
 
 
 @formula(workload="inference")
-def prefill_compute_s(prefill_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s, kernel_overhead_s):
+def prefill_compute_s(prefill_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s,
+                      kernel_overhead_s, weight_dequant_s_per_byte, model):
     """Prefill time on one device: each operation's roofline time, summed."""
     return operations_time_s(prefill_operations, compute_flops_per_s,
-                             memory_bandwidth_bytes_per_s, kernel_overhead_s)
+                             memory_bandwidth_bytes_per_s, kernel_overhead_s,
+                             dequant_s_per_byte=weight_dequant_s_per_byte,
+                             weight_bytes_per_element=_weight_element_bytes(model))
 
 
 @formula(workload="inference")
-def decode_compute_s(decode_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s, kernel_overhead_s):
+def decode_compute_s(decode_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s,
+                     kernel_overhead_s, weight_dequant_s_per_byte, model):
     """One decode step on one device (average context): each operation's roofline, summed."""
     return operations_time_s(decode_operations, compute_flops_per_s,
-                             memory_bandwidth_bytes_per_s, kernel_overhead_s)
+                             memory_bandwidth_bytes_per_s, kernel_overhead_s,
+                             dequant_s_per_byte=weight_dequant_s_per_byte,
+                             weight_bytes_per_element=_weight_element_bytes(model))
 
 
 @formula(workload="inference")
 def first_decode_compute_s(first_decode_operations, compute_flops_per_s,
-                           memory_bandwidth_bytes_per_s, kernel_overhead_s):
+                           memory_bandwidth_bytes_per_s, kernel_overhead_s,
+                           weight_dequant_s_per_byte, model):
     """The first decode step (context = prompt) on one device."""
     return operations_time_s(first_decode_operations, compute_flops_per_s,
-                             memory_bandwidth_bytes_per_s, kernel_overhead_s)
+                             memory_bandwidth_bytes_per_s, kernel_overhead_s,
+                             dequant_s_per_byte=weight_dequant_s_per_byte,
+                             weight_bytes_per_element=_weight_element_bytes(model))
 
 
 @formula(workload="training")
@@ -123,7 +146,7 @@ def training_forward_compute_s(training_forward_operations, compute_flops_per_s,
                              memory_bandwidth_bytes_per_s, kernel_overhead_s)
 
 
-FORMULAS = (compute_dtype_fallback, peak_flops_per_s, compute_flops_per_s,
+FORMULAS = (weight_dequant_s_per_byte, compute_dtype_fallback, peak_flops_per_s, compute_flops_per_s,
             peak_memory_bandwidth_bytes_per_s, memory_bandwidth_bytes_per_s,
             memory_capacity_bytes, ridge_point_flops_per_byte, step_overhead_s, kernel_overhead_s,
             prefill_compute_s, decode_compute_s, first_decode_compute_s,

@@ -30,8 +30,9 @@ from typing import Any, NamedTuple
 import attrs
 import numpy as np
 
-from ridgeline.plugin import (Scenario, ScenarioError, ceil, estimate, floor, formula, hookimpl, maximum,
-                              minimum, plain, rows, table, total, where)
+from ridgeline.plugin import (Scenario, ScenarioError, bytes_per_element, ceil, estimate, floor,
+                              formula, hookimpl, maximum, minimum, operations_time_s, plain,
+                              rows, table, total, where)
 
 SERVING = "serving"
 
@@ -240,20 +241,13 @@ def paged_kv_bandwidth_fraction():
     return 0.9
 
 
-def _operations_time_s(ops, flops_per_s, bytes_per_s, overhead_s, kv_fraction):
+def _operations_time_s(ops, flops_per_s, bytes_per_s, overhead_s, kv_fraction,
+                       dequant_s_per_byte, model):
     """Each operation's roofline, the KV cache read at the paged fraction of the bandwidth."""
-    kv_bytes_per_s = bytes_per_s * kv_fraction
-    time_s = 0.0
-    try:  # plain numbers: comparisons, no call per operation
-        for _, flops, weights, activations, kv, count in rows(ops):
-            compute_s = flops / flops_per_s
-            memory_s = (weights + activations) / bytes_per_s + kv / kv_bytes_per_s
-            time_s += count * ((memory_s if memory_s > compute_s else compute_s) + overhead_s)
-        return time_s
-    except ValueError:  # arrays (sweeps) have no truth value
-        return sum(count * (maximum(flops / flops_per_s, (weights + activations) / bytes_per_s
-                                    + kv / kv_bytes_per_s) + overhead_s)
-                   for _, flops, weights, activations, kv, count in rows(ops))
+    return operations_time_s(ops, flops_per_s, bytes_per_s, overhead_s,
+                             kv_bytes_per_s=bytes_per_s * kv_fraction,
+                             dequant_s_per_byte=dequant_s_per_byte,
+                             weight_bytes_per_element=bytes_per_element(model.weights_dtype))
 
 
 @formula(workload="inference", features=SERVING)
@@ -268,12 +262,13 @@ def mixed_iteration_s(mixed_iteration_operations, compute_flops_per_s,
                       memory_bandwidth_bytes_per_s, kernel_overhead_s,
                       paged_kv_bandwidth_fraction, decode_tp_comm_s, prefill_tp_comm_s,
                       decode_ep_comm_s, prefill_ep_comm_s, chunk_share_of_prefill,
-                      pipeline_hop_s, step_overhead_s, sampling_s):
+                      pipeline_hop_s, step_overhead_s, sampling_s, weight_dequant_s_per_byte,
+                      model):
     """GPU time of an iteration with a prefill chunk: the merged operations' rooflines, the
     decode's communication and the chunk's share of the prefill's, sampling."""
     compute_s = _operations_time_s(mixed_iteration_operations, compute_flops_per_s,
                                    memory_bandwidth_bytes_per_s, kernel_overhead_s,
-                                   paged_kv_bandwidth_fraction)
+                                   paged_kv_bandwidth_fraction, weight_dequant_s_per_byte, model)
     comm_s = decode_tp_comm_s + decode_ep_comm_s + \
         chunk_share_of_prefill * (prefill_tp_comm_s + prefill_ep_comm_s)
     return compute_s + comm_s + pipeline_hop_s + step_overhead_s + sampling_s
@@ -282,12 +277,13 @@ def mixed_iteration_s(mixed_iteration_operations, compute_flops_per_s,
 @formula(workload="inference", features=SERVING)
 def decode_iteration_s(decode_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s,
                        kernel_overhead_s, paged_kv_bandwidth_fraction, decode_tp_comm_s,
-                       decode_ep_comm_s, pipeline_hop_s, step_overhead_s, sampling_s):
+                       decode_ep_comm_s, pipeline_hop_s, step_overhead_s, sampling_s,
+                       weight_dequant_s_per_byte, model):
     """GPU time of an iteration that only decodes: the decode step's rooflines (the KV cache
     paged), its communication, sampling."""
     return _operations_time_s(decode_operations, compute_flops_per_s,
                               memory_bandwidth_bytes_per_s, kernel_overhead_s,
-                              paged_kv_bandwidth_fraction) + \
+                              paged_kv_bandwidth_fraction, weight_dequant_s_per_byte, model) + \
         decode_tp_comm_s + decode_ep_comm_s + pipeline_hop_s + step_overhead_s + sampling_s
 
 
