@@ -70,8 +70,8 @@ def roofline_s(op: Operation, flops_per_s: Number, bytes_per_s: Number) -> Numbe
     return op.count * np.maximum(compute_s, memory_s)
 
 
-#: tokens a tensor-core tile covers: a tile of dequantised weights serves this many tokens.
-DEQUANT_TILE_TOKENS = 16.0
+#: tokens a matrix-multiply block covers: a block of dequantised weights serves this many.
+DEQUANT_TILE_TOKENS = 128.0
 
 
 def operations_time_s(ops, flops_per_s: Number, bytes_per_s: Number, overhead_s: Number,
@@ -86,9 +86,10 @@ def operations_time_s(ops, flops_per_s: Number, bytes_per_s: Number, overhead_s:
         kv_bytes_per_s: the rate KV-cache bytes are read at, when it differs from
             ``bytes_per_s`` (a paged cache gathers blocks).
         dequant_s_per_byte: vector time to dequantise a byte of weights stored narrower than
-            the arithmetic runs; it adds to the weights' memory time once per
-            ``DEQUANT_TILE_TOKENS`` tokens the operation runs (its tokens are its FLOPs over 2
-            per stored weight of ``weight_bytes_per_element`` bytes).
+            the arithmetic runs. A pass over the weights adds to their memory time (the
+            conversion waits on the load); an operation over many tokens repeats it once per
+            ``DEQUANT_TILE_TOKENS`` tokens (its tokens are its FLOPs over 2 per stored weight of
+            ``weight_bytes_per_element`` bytes), on the vector units, beside the matrix units.
     """
     dequantises = type(dequant_s_per_byte) is not float or dequant_s_per_byte != 0.0
     dequantises = dequantises and bool(np.any(dequant_s_per_byte))
@@ -114,12 +115,14 @@ def operations_time_s(ops, flops_per_s: Number, bytes_per_s: Number, overhead_s:
     time_s = 0.0
     for _, flops, weight_bytes, activation_bytes, kv_bytes, count in rows(ops):
         memory_s = (weight_bytes + activation_bytes) / bytes_per_s + kv_bytes / kv_rate
+        bound_s = maximum(flops / flops_per_s, memory_s)
         if dequantises and np.any(weight_bytes):
             held = np.where(weight_bytes > 0, weight_bytes, 1.0)
             tiles = np.maximum(np.ceil(flops * weight_bytes_per_element / (2.0 * held)
                                        / DEQUANT_TILE_TOKENS), 1.0)
-            memory_s = memory_s + weight_bytes * dequant_s_per_byte * tiles
-        time_s = time_s + count * (maximum(flops / flops_per_s, memory_s) + overhead_s)
+            pass_s = weight_bytes * dequant_s_per_byte
+            bound_s = maximum(maximum(bound_s, memory_s + pass_s), pass_s * tiles)
+        time_s = time_s + count * (bound_s + overhead_s)
     return plain(time_s)
 
 

@@ -398,9 +398,9 @@ def test_weights_stored_as_computed_need_no_dequantisation():
     assert w8a16["weight_dequant_s_per_byte"] > 0.0
 
 
-def test_dequantisation_amortises_over_the_tokens_of_a_tile():
-    # the same weights dequantised once serve a tile of 16 tokens: batch 16 costs no more
-    # dequantisation than batch 1, so its step is far less than 16 times longer
-    one, sixteen = (ridgeline.infer("llama-2-7b", on="a100", weights="int4", batch=b,
-                                    prompt=512, output=200)["tpot_s"] for b in (1, 16))
-    assert sixteen < 1.5 * one
+def test_dequantisation_hides_under_the_arithmetic_of_a_long_prefill():
+    # over thousands of tokens the matrix units set the pace; the vector units dequantise
+    # beside them, so int4 weights prefill about as fast as bf16 ones
+    bf16, int4 = (ridgeline.infer("llama-2-7b", on="a100", weights=w, batch=4, prompt=2048,
+                                  output=16)["prefill_s"] for w in ("bf16", "int4"))
+    assert int4 == pytest.approx(bf16, rel=0.1)

@@ -86,11 +86,12 @@ def weight_dequant_s_per_byte(model, system):
 
     Each weight is converted and scaled (``DEQUANT_INSTRUCTIONS``) on the vector units, at one
     instruction per lane per cycle: half the fp32 FLOP/s peak (an FMA counts 2). The
-    conversion waits on the load and the product waits on the conversion, so this time adds
-    to the weights' memory time rather than hiding under it: published batch-1 measurements of
+    conversion waits on the load and the product waits on the conversion, so a pass adds to
+    the weights' memory time rather than hiding under it: published batch-1 measurements of
     weight-only kernels stay well under the bandwidth roofline (gpt-fast's int8 and int4
-    Llama-2-7B on an A100 reach about 65% and 45% of it). An accelerator without an fp32 peak
-    in its registry file gets no such term.
+    Llama-2-7B on an A100 reach about 65% and 45% of it). Over many tokens the pass repeats
+    per block of tokens, beside the matrix units (see ``operations_time_s``). An accelerator
+    without an fp32 peak in its registry file gets no such term.
     """
     peaks = system.accelerator.peak_flops_per_s
     compute = compute_precision(model.activations_dtype, peaks) if peaks else None
