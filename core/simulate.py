@@ -19,6 +19,7 @@ import heapq
 import math
 import sys
 import time
+import types
 from collections import deque
 from typing import Any, Callable, Optional, Union
 
@@ -164,7 +165,7 @@ class Simulation:
     concurrency: float
     """Requests in the deployment (in flight and waiting), time-weighted mean."""
     iteration_s: float
-    """Mean iteration time in the window."""
+    """Mean iteration time in the window (idle time between iterations left out)."""
     prefill_iteration_fraction: float
     """Share of the window's iterations that carry a prefill chunk."""
     ttft: tuple
@@ -481,6 +482,7 @@ def simulate(estimate, *, requests: Any = 10_000, seed: Any = 0, prompt_cv: Any 
     cum_queue: list = []   # ... of waiting requests
     cum_iter: list = []    # iterations so far
     cum_mixed: list = []   # iterations with a prefill chunk so far
+    cum_busy: list = []    # time spent in iterations so far (not idle)
 
     queue: deque = deque()
     prefill: deque = deque()
@@ -499,7 +501,7 @@ def simulate(estimate, *, requests: Any = 10_000, seed: Any = 0, prompt_cv: Any 
     area_run = 0.0
     area_queue = 0.0
     mixed_iters = 0
-    inf = math.inf
+    busy = 0.0
     heappush, heappop = heapq.heappush, heapq.heappop
     heapq.heapify(pending)
 
@@ -595,6 +597,7 @@ def simulate(estimate, *, requests: Any = 10_000, seed: Any = 0, prompt_cv: Any 
         area_queue += len(queue) * dt
         if c:
             mixed_iters += k
+        busy += dt
         t += dt
         it += k
         last = it - 1
@@ -662,6 +665,7 @@ def simulate(estimate, *, requests: Any = 10_000, seed: Any = 0, prompt_cv: Any 
             cum_queue.append(area_queue)
             cum_iter.append(it)
             cum_mixed.append(mixed_iters)
+            cum_busy.append(busy)
         if in_loop:
             # a closed loop: each completion sends the next request (after a think time)
             for _ in range(done - completed_now):
@@ -673,8 +677,8 @@ def simulate(estimate, *, requests: Any = 10_000, seed: Any = 0, prompt_cv: Any 
 
     return _result(e, w, n, seed, replicas, prompt_cv, output_cv, prompts, outputs,
                    np.array(arrival), np.array(admitted), np.array(first), np.array(finish),
-                   done_order, cum_run, cum_queue, cum_iter, cum_mixed, it, preemptions,
-                   started)
+                   done_order, cum_run, cum_queue, cum_iter, cum_mixed, cum_busy, it,
+                   preemptions, started)
 
 
 def _blocks_allow(phase: list, b: int, blk: int, it: int, free: int, k: int) -> int:
@@ -701,7 +705,7 @@ _ANALYTIC = ("throughput_tokens_per_s", "requests_per_s", "batch", "iteration_s"
 
 def _result(e, w, n, seed, replicas, prompt_cv, output_cv, prompts, outputs, arrival,
             admitted, first, finish, done_order, cum_run, cum_queue, cum_iter, cum_mixed,
-            iterations, preemptions, started) -> Simulation:
+            cum_busy, iterations, preemptions, started) -> Simulation:
     order = np.asarray(done_order)
     ends = finish[order]
     cut = int(n * WARMUP_SHARE)
@@ -710,21 +714,23 @@ def _result(e, w, n, seed, replicas, prompt_cv, output_cv, prompts, outputs, arr
         # the steady window: from the completion of the first 10% to that of the first 90%
         t0, t1 = float(ends[lo]), float(ends[hi])
         inside = order[lo + 1:hi + 1]
-        run0, q0, it0, mix0 = cum_run[lo], cum_queue[lo], cum_iter[lo], cum_mixed[lo]
+        run0, q0, it0, mix0, busy0 = (cum_run[lo], cum_queue[lo], cum_iter[lo],
+                                      cum_mixed[lo], cum_busy[lo])
     else:
         # too few requests for a window: the whole run
         t0, t1 = 0.0, float(ends[-1])
         inside = order
-        run0 = q0 = it0 = mix0 = 0
+        run0 = q0 = it0 = mix0 = busy0 = 0
     span = t1 - t0
-    run1, q1, it1, mix1 = cum_run[hi], cum_queue[hi], cum_iter[hi], cum_mixed[hi]
+    run1, q1, it1, mix1, busy1 = (cum_run[hi], cum_queue[hi], cum_iter[hi], cum_mixed[hi],
+                                  cum_busy[hi])
     iters = it1 - it0
     if span > 0:
         per_replica_tokens = float(outputs[inside].sum()) / span
         per_replica_requests = inside.size / span
         batch = (run1 - run0) / span
         queued = (q1 - q0) / span
-        iteration = span / iters if iters else math.nan
+        iteration = (busy1 - busy0) / iters if iters else math.nan
     else:
         per_replica_tokens = per_replica_requests = batch = queued = iteration = math.nan
     fraction = (mix1 - mix0) / iters if iters else math.nan
@@ -751,3 +757,16 @@ def _result(e, w, n, seed, replicas, prompt_cv, output_cv, prompts, outputs, arr
         wall_s=time.perf_counter() - started, analytic=analytic, arrival_s=arrival,
         admitted_s=admitted, first_token_s=first, finish_s=finish, prompt_tokens=prompts,
         output_tokens=outputs)
+
+
+class _CallableModule(types.ModuleType):
+    """``ridgeline.simulate`` names both this module and its function. Importing the module
+    (``from ridgeline.simulate import Simulation``) binds the package's attribute to the
+    module, so the module calls the function too: ``ridgeline.simulate(e)`` works whichever
+    was loaded first."""
+
+    def __call__(self, *args, **kwargs) -> Simulation:
+        return simulate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
