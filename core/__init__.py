@@ -26,6 +26,7 @@ _EXPORTS = {
     "RidgelineError": "errors", "PluginError": "errors", "RegistryError": "errors",
     "ScenarioError": "errors", "UnknownNameError": "errors", "ConflictError": "errors",
     "FormulaError": "errors", "CycleError": "errors",
+    "simulate": "simulate",
 }
 
 __all__ = sorted(_EXPORTS)
