@@ -370,11 +370,41 @@ def _overloaded(stable):
 
 
 @formula(workload="inference", features=SERVING)
-def ttft_mean_s(queue_wait_s, prefill_wait_s, prefill_service_s, stable):
-    """Mean time to first token: the wait for a slot, for the chunks ahead, and the
-    prompt's own chunks."""
+def iteration_in_progress_s(batch):
+    """Wait for the iteration under way when a request arrives: none in a closed loop, where
+    a request is sent as another finishes, at an iteration's end."""
+    return 0.0 * batch
+
+
+def _residual_s(f, mixed_s, decode_s):
+    """Mean remainder of the iteration under way at a random instant (renewal theory:
+    E[T^2] / 2E[T]; a random arrival more often lands in a long mixed iteration)."""
+    mean_s = f * mixed_s + (1.0 - f) * decode_s
+    return (f * mixed_s ** 2 + (1.0 - f) * decode_s ** 2) / (2.0 * mean_s)
+
+
+@formula("iteration_in_progress_s", workload="inference", features=(SERVING, "load-rate"))
+def iteration_in_progress_poisson_s(prefill_iteration_fraction, mixed_iteration_s,
+                                    decode_iteration_s):
+    """Wait for the iteration under way when a request arrives: an engine admits only
+    between iterations."""
+    return _residual_s(prefill_iteration_fraction, mixed_iteration_s, decode_iteration_s)
+
+
+@formula("iteration_in_progress_s", workload="inference", features=(SERVING, "load-users"))
+def iteration_in_progress_users_s(prefill_iteration_fraction, mixed_iteration_s,
+                                  decode_iteration_s):
+    """Users send when they finish thinking, at random instants of an iteration."""
+    return _residual_s(prefill_iteration_fraction, mixed_iteration_s, decode_iteration_s)
+
+
+@formula(workload="inference", features=SERVING)
+def ttft_mean_s(queue_wait_s, iteration_in_progress_s, prefill_wait_s, prefill_service_s,
+                stable):
+    """Mean time to first token: the wait for a slot, for the iteration under way, for the
+    chunks ahead, and the prompt's own chunks."""
     _overloaded(stable)
-    return queue_wait_s + prefill_wait_s + prefill_service_s
+    return queue_wait_s + iteration_in_progress_s + prefill_wait_s + prefill_service_s
 
 
 @formula(workload="inference", features=SERVING)
@@ -384,21 +414,23 @@ def tpot_mean_s(iteration_s):
 
 
 def _ttft_at(percentile, queue_wait_s, queue_wait_probability, prefill_wait_s,
-             prefill_budget_utilisation, prefill_service_s):
+             prefill_budget_utilisation, prefill_service_s, iteration_in_progress_s):
     """Time to first token at ``percentile``: both waits have exponential tails; the
-    prompt's own chunks are fixed."""
-    return _tail_wait_s(queue_wait_s, queue_wait_probability, percentile) + \
+    iteration under way and the prompt's own chunks count at their means."""
+    return iteration_in_progress_s + \
+        _tail_wait_s(queue_wait_s, queue_wait_probability, percentile) + \
         _tail_wait_s(prefill_wait_s, minimum(prefill_budget_utilisation, 0.999), percentile) + \
         prefill_service_s
 
 
 @formula("ttft_s", workload="inference", features=SERVING)
 def serving_ttft_s(workload, queue_wait_s, queue_wait_probability, prefill_wait_s,
-                   prefill_budget_utilisation, prefill_service_s, stable):
+                   prefill_budget_utilisation, prefill_service_s, iteration_in_progress_s,
+                   stable):
     """Time to first token at the workload's percentile (the median by default)."""
     _overloaded(stable)
     return _ttft_at(workload.percentile, queue_wait_s, queue_wait_probability, prefill_wait_s,
-                    prefill_budget_utilisation, prefill_service_s)
+                    prefill_budget_utilisation, prefill_service_s, iteration_in_progress_s)
 
 
 @formula("tpot_s", workload="inference", features=SERVING)
@@ -516,7 +548,9 @@ FORMULAS = (scheduler_max_sequences, scheduler_max_tokens, kv_block_tokens, repl
             mixed_iteration_operations, paged_kv_bandwidth_fraction, sampling_s,
             mixed_iteration_s, decode_iteration_s,
             engine_host_s_per_iteration, iteration_s, prefill_wait_s, prefill_service_s,
-            queue_wait_s, queue_wait_probability, e2e_service_s, ttft_mean_s, tpot_mean_s,
+            queue_wait_s, queue_wait_probability, e2e_service_s, iteration_in_progress_s,
+            iteration_in_progress_poisson_s, iteration_in_progress_users_s, ttft_mean_s,
+            tpot_mean_s,
             serving_ttft_s, serving_tpot_s, serving_e2e_latency_s, requests_per_s_per_replica,
             requests_per_s, serving_throughput_tokens_per_s, throughput_tokens_per_s_per_device,
             serving_tokens_per_s_per_user, concurrency, iteration_flops, iteration_bytes,
@@ -543,11 +577,15 @@ class ServingCurve(NamedTuple):
     prefill_budget_utilisation: Any
     prefill_service_s: Any
     requests_per_s_per_replica: Any
+    prefill_iteration_fraction: Any
+    mixed_iteration_s: Any
+    decode_iteration_s: Any
 
 
 _CURVE_QUANTITIES = ("batch", "iteration_s", "tpot_s", "e2e_service_s", "prefill_wait_s",
                      "prefill_budget_utilisation", "prefill_service_s",
-                     "requests_per_s_per_replica")
+                     "requests_per_s_per_replica", "prefill_iteration_fraction",
+                     "mixed_iteration_s", "decode_iteration_s")
 
 
 @formula(workload="inference", features=(SERVING, CURVE), unit="object")
@@ -712,7 +750,8 @@ def max_rate_within_slo_per_s(workload, serving_curve, replicas):
         c.e2e_service_s[-1]
     ttft = _tail_wait_s(wait, rho ** np.sqrt(2.0 * (slots + 1.0)), p) + \
         _tail_wait_s(c.prefill_wait_s, minimum(c.prefill_budget_utilisation, 0.999), p) + \
-        c.prefill_service_s
+        c.prefill_service_s + _residual_s(c.prefill_iteration_fraction,
+                                          c.mixed_iteration_s, c.decode_iteration_s)
     busy = np.minimum(c.batch + _z(p) * np.sqrt(c.batch), slots)
     tpot = np.maximum(_interp(busy, c.batch, c.iteration_s), c.tpot_s)
     ok = np.ones(np.shape(ttft), dtype=bool)
@@ -729,13 +768,14 @@ def max_rate_within_slo_per_s(workload, serving_curve, replicas):
 
 @formula(workload="inference", features=(SERVING, CURVE), unit="")
 def slo_met(workload, stable, tpot_s, queue_wait_s, queue_wait_probability, prefill_wait_s,
-            prefill_budget_utilisation, prefill_service_s):
+            prefill_budget_utilisation, prefill_service_s, iteration_in_progress_s):
     """1 when TTFT and TPOT at the percentile are within their targets at this load (0 when
     the deployment is overloaded)."""
     ok = stable
     if workload.ttft_target_s is not None:
         ttft = _ttft_at(workload.percentile, queue_wait_s, queue_wait_probability,
-                        prefill_wait_s, prefill_budget_utilisation, prefill_service_s)
+                        prefill_wait_s, prefill_budget_utilisation, prefill_service_s,
+                        iteration_in_progress_s)
         ok = ok * where(ttft <= workload.ttft_target_s, 1.0, 0.0)
     if workload.tpot_target_s is not None:
         ok = ok * where(tpot_s <= workload.tpot_target_s, 1.0, 0.0)
