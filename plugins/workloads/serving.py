@@ -140,9 +140,11 @@ def requested_concurrency_closed_loop(workload, replicas):
 
 @formula("batch", workload="inference", features=SERVING, unit="")
 def serving_batch(requested_concurrency_per_replica, concurrency_limit):
-    """Sequences in flight per replica (at least one, so that a deployment that does not fit
-    is still priced: ``fits`` then says so)."""
-    return maximum(minimum(requested_concurrency_per_replica, concurrency_limit), 1.0)
+    """Sequences in flight per replica, a whole number: what is asked for (under a Poisson
+    rate or users, the mean, rounded), up to the limit, and at least one, so that a deployment
+    that does not fit is still priced (``fits`` then says so)."""
+    return maximum(minimum(floor(requested_concurrency_per_replica + 0.5), concurrency_limit),
+                   1.0)
 
 
 @formula(workload="inference", features=SERVING, unit="")
@@ -338,6 +340,12 @@ def prefill_wait_s(prefill_budget_utilisation, mixed_iteration_s, batch, prompt_
 def prefill_service_s(prompt_tokens, prefill_chunk_tokens, mixed_iteration_s):
     """The prompt's own chunks: the first token comes out of the last one."""
     return ceil(prompt_tokens / prefill_chunk_tokens) * mixed_iteration_s
+
+
+@formula("prefill_s", workload="inference", features=SERVING)
+def serving_prefill_s(prefill_service_s):
+    """A prompt's prefill in service: its own chunks (not a static batch of prompts)."""
+    return prefill_service_s
 
 
 @formula(workload="inference", features=SERVING)
@@ -548,6 +556,7 @@ FORMULAS = (scheduler_max_sequences, scheduler_max_tokens, kv_block_tokens, repl
             mixed_iteration_operations, paged_kv_bandwidth_fraction, sampling_s,
             mixed_iteration_s, decode_iteration_s,
             engine_host_s_per_iteration, iteration_s, prefill_wait_s, prefill_service_s,
+            serving_prefill_s,
             queue_wait_s, queue_wait_probability, e2e_service_s, iteration_in_progress_s,
             iteration_in_progress_poisson_s, iteration_in_progress_users_s, ttft_mean_s,
             tpot_mean_s,
