@@ -62,10 +62,11 @@ __all__ = ["distill", "Distillation", "break_even_tokens", "distill_report"]
 _TEACHER_PASS = ("forward_only_wall_clock_s", "forward_only_device_hours",
                  "forward_only_cost_usd", "forward_only_fits",
                  "forward_only_memory_per_device_bytes", "usable_memory_bytes", "params")
+# every part that says whether it fits also says by how much it does not
 _TRAINING = ("wall_clock_s", "device_hours", "cost_usd", "fits", "memory_per_device_bytes",
-             "usable_memory_bytes", "params")
+             "usable_memory_bytes", "memory_shortfall_bytes", "params")
 _SERVING = ("cost_per_mtok_usd", "throughput_tokens_per_s", "fits", "replica_devices",
-            "memory_per_device_bytes", "usable_memory_bytes")
+            "memory_per_device_bytes", "usable_memory_bytes", "memory_shortfall_bytes")
 
 #: largest model-parallel group (tp x pp) the automatic searches try for one copy of a model;
 #: 64 devices hold 5 TB of HBM on H100s, more than any preset needs.
