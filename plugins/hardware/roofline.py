@@ -9,7 +9,7 @@ from __future__ import annotations
 from ridgeline.plugin import ScenarioError, compute_precision, formula, hookimpl, roofline_s, rows
 
 
-@formula(unit="")
+@formula(unit="", domain="flag")
 def compute_dtype_fallback(model, system):
     """1 when the accelerator has no peak for the activations' precision and a wider one is used."""
     peaks = system.accelerator.peak_flops_per_s
