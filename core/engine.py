@@ -127,35 +127,34 @@ _AT_MOST_ONE = frozenset(("fraction", "flag"))
 _REAL_TYPES = (int, float, np.integer, np.floating)
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, _REAL_TYPES)
-
-
 def _check_lines(steps, names: dict) -> list[str]:
     """The quick check of the compiled functions, on the locals of ``steps``' values: sets
     ``_ok`` to whether every value is a real number inside its quantity's domain (see
-    :func:`_compile`)."""
-    def bound(values: list, op: str, limit: str, fold: str) -> list:
-        if not values:
-            return []
-        if len(values) == 1:
-            return [f"{values[0]} {op} {limit}"]
-        return [f"{fold}(({', '.join(values)},)) {op} {limit}"]
+    :func:`_compile`).
 
+    The sum of finite numbers is finite (or overflows, a false alarm that only sends the
+    values to the full check); any inf or NaN makes it inf or NaN, and any complex value
+    makes it complex. Arrays, strings and other values raise here or give a sum of another
+    type, and go to the full check too. Then each domain's bounds, and a remainder for the
+    values that must be whole. Chains of ``+`` and of comparisons with float constants run
+    as CPython's specialised float instructions: a few times cheaper than ``sum()`` or
+    ``min()`` of a tuple, which compare through the generic protocol.
+    """
     numbers = [names[f.produces] for f in steps if f.domain != "structured"]
     if not numbers:
         return ["    _ok = True"]
-    parts = ["(type(_t) is float or _is_real(_t))", "_isfinite(_t)"]
-    parts += bound([names[f.produces] for f in steps if f.domain in _NON_NEGATIVE
-                    and f.domain != "count"], ">=", "0", "_min")
-    parts += bound([names[f.produces] for f in steps if f.domain == "count"], ">=", "1", "_min")
-    parts += bound([names[f.produces] for f in steps if f.domain in _AT_MOST_ONE], "<=", "1",
-                   "_max")
+    # chunks keep the expression shallow: the compiler recurses once per "+"
+    chunks = [" + ".join(numbers[i:i + 50]) for i in range(0, len(numbers), 50)]
+    total = chunks[0] if len(chunks) == 1 else f"_sum(({', '.join(chunks)},))"
+    parts = ["(type(_t) is float or _isinstance(_t, _REAL))", "_isfinite(_t)"]
+    parts += [f"{names[f.produces]} >= 0.0" for f in steps if f.domain in _NON_NEGATIVE]
+    parts += [f"{names[f.produces]} <= 1.0" for f in steps if f.domain in _AT_MOST_ONE]
     whole = [names[f.produces] for f in steps if f.domain in _WHOLE]
     if whole:  # every remainder is >= 0, so their "or" is 0 only when each one is
         parts.append("not (" + " or ".join(f"{w} % 1" for w in whole) + ")")
-    return ["    try:", f"      _t = _sum(({', '.join(numbers)},))",
-            f"      _ok = bool({' and '.join(parts)})",
+    # a whole number >= 0 is >= 1 unless it is 0: a truth test
+    parts += [names[f.produces] for f in steps if f.domain == "count"]
+    return ["    try:", f"      _t = {total}", f"      _ok = bool({' and '.join(parts)})",
             "    except Exception:", "      _ok = False"]
 
 
@@ -193,11 +192,6 @@ def _compile(steps: tuple[Formula, ...], static: Optional[tuple[str, ...]] = Non
         body.append(f"    {', '.join(names[q] for q in static)}, = _static")
     for i, f in enumerate(steps):
         body.append(f"    {names[f.produces]} = f{i}({', '.join(names[p] for p in f.params)})")
-    # The sum of finite numbers is finite (or overflows, a false alarm that only sends the
-    # values to the full check); any inf or NaN makes it inf or NaN, and any complex value
-    # makes it complex. Arrays, strings and other values raise here and go to the full check
-    # too. sum() over a tuple adds plain floats in C. Then each domain's bounds: a min or
-    # max over the values that have one, and a remainder for those that must be whole.
     checked = _check_lines(steps, names)
     args = "_values, _static" if static is not None else "_values"
     if returns == "tuple and check":
@@ -216,11 +210,11 @@ def _compile(steps: tuple[Formula, ...], static: Optional[tuple[str, ...]] = Non
         functions = [f"  def run({args}):", *body, *store, "    return _values",
                      f"  def run_checked({args}):", *body, *store, *checked, "    return _ok",
                      "  return run, run_checked"]
-    lines = ["def make(_isfinite, _min, _max, _sum, _is_real, "
+    lines = ["def make(_isfinite, _min, _max, _sum, _isinstance, _REAL, "
              + ", ".join(f"f{i}" for i in range(len(steps))) + "):", *functions]
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), "<ridgeline program>", "exec"), namespace)
-    return namespace["make"](math.isfinite, min, max, sum, _is_real,
+    return namespace["make"](math.isfinite, min, max, sum, isinstance, _REAL_TYPES,
                              *(f.function for f in steps))
 
 
