@@ -714,6 +714,13 @@ def check_inputs(catalog: Catalog, inputs: Any, *, what: str = "given",
             raise ScenarioError(f"inputs: quantity names are strings, got {name!r}")
         domain = quantity_domain(catalog, name)
         if domain == "structured":
+            # operation tables and per-device dimensions pass between formulas; a number,
+            # a string or an array in their place would fail far from here
+            if not arrays or value is None or isinstance(value, (str, bytes, int, float, complex,
+                                                                 np.ndarray, np.generic)):
+                raise ScenarioError(f"{what} {name}: it is {DOMAINS[domain]} that formulas "
+                                    f"hand each other, not a value that can be given; give "
+                                    f"the numbers it is made of instead")
             out[name] = value
             continue
         if isinstance(value, (bool, np.bool_)) and domain != "flag":
@@ -817,6 +824,8 @@ def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
         f = e.program.formula_of.get(q)
         if q in SCENARIO_NAMES or (f is not None and f.domain == "structured"):
             continue
+        if isinstance(v, (bool, np.bool_)) and (f is None or f.domain != "flag"):
+            v = float(v)  # a formula's True is 1; only a flag is an array of bools
         values[q] = np.broadcast_to(v, (size,)).reshape(shape)
     result = Estimate(scenario, values, e.program, catalog, e._skipped_here)
     result.axes = tuple(axes)

@@ -109,6 +109,17 @@ def test_given_values_are_checked_by_estimate_and_distill_too(catalog):
                           inputs={"price_usd_per_hour": -1.0})
 
 
+@pytest.mark.parametrize("inputs", [{"decode_operations": 2.0}, {"dense_shard": 0.99},
+                                    {"prefill_operations": None}])
+def test_structured_quantities_cannot_be_given_as_numbers(inputs, catalog):
+    (name,) = inputs
+    with pytest.raises(ScenarioError, match=f"given {name}: .*structured value"):
+        _infer(inputs=inputs)
+    s = api.infer_scenario("llama-3-8b", on="h100", catalog=catalog)
+    with pytest.raises(ScenarioError, match=f"given {name}"):
+        estimate(s, ["tpot_s"], inputs=inputs)
+
+
 def test_good_given_values_still_work():
     e = _infer(inputs={"price_usd_per_hour": 0.0, "output_tokens": 64, "acceptance_rate": 1.0,
                        "kernel_overhead_s": np.float64(2e-6)}, draft="llama-3.2-1b")
