@@ -151,7 +151,7 @@ def _check_lines(steps, names: dict) -> list[str]:
     parts += [f"{names[f.produces]} <= 1.0" for f in steps if f.domain in _AT_MOST_ONE]
     whole = [names[f.produces] for f in steps if f.domain in _WHOLE]
     if whole:  # every remainder is >= 0, so their "or" is 0 only when each one is
-        parts.append("not (" + " or ".join(f"{w} % 1" for w in whole) + ")")
+        parts.append("not (" + " or ".join(f"{w} % 1.0" for w in whole) + ")")
     # a whole number >= 0 is >= 1 unless it is 0: a truth test
     parts += [names[f.produces] for f in steps if f.domain == "count"]
     return ["    try:", f"      _t = {total}", f"      _ok = bool({' and '.join(parts)})",
@@ -646,8 +646,9 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
     catalog = catalog or default_catalog()
     if check:
         scenario.check()
-    return _estimate(scenario, quantities, catalog,
-                     check_inputs(catalog, inputs) if inputs is not None else {})
+    # infer() and train() pass an empty dict when nothing is given: skip the checks' set-up
+    empty = inputs is None or (type(inputs) is dict and not inputs)
+    return _estimate(scenario, quantities, catalog, {} if empty else check_inputs(catalog, inputs))
 
 
 def _estimate(scenario: Scenario, quantities: Optional[Iterable[str]], catalog: Catalog,
