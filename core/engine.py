@@ -24,7 +24,7 @@ from .errors import (ConflictError, CycleError, FormulaError, RidgelineError, Sc
                      UnknownNameError)
 from .formula import SCENARIO_NAMES, Formula
 from .scenario import Scenario
-from .units import DOMAINS, STRUCTURED_UNITS, format_value, value_problem
+from .units import DOMAINS, format_value, value_problem
 
 __all__ = ["Program", "compile_program", "evaluate", "Estimate", "estimate", "sweep",
            "check_inputs", "check_used", "quantity_domain"]
@@ -112,10 +112,6 @@ class Program:
             self._statics[key] = [model, system, plan, statics, None]
         return statics, ok
 
-
-#: units of values that are not numbers: operation tables, and other structured values
-#: (per-device dimensions) that formulas hand to each other.
-_STRUCTURED = STRUCTURED_UNITS
 
 #: domains whose values are never negative, and those whose values are whole numbers.
 _NON_NEGATIVE = frozenset(("nonnegative", "count", "whole", "fraction", "flag"))
@@ -438,6 +434,13 @@ def _shape_of(values: dict) -> tuple:
 
 def _check_step(f: Formula, values: dict, shape: tuple) -> None:
     if f.domain == "structured":
+        # only on the slow path, after a step raised: a table that is no tuple of rows is
+        # blamed on the formula that made it, not on the roofline that choked on it
+        value = values[f.produces]
+        if f.unit == "table" and not isinstance(value, tuple):
+            raise FormulaError(f.name, f.plugin, f"{f.produces} is {type(value).__name__} "
+                               f"{value!r:.40}, expected an operation table (a tuple of "
+                               f"rows: ridgeline.plugin.table(...))")
         return
     problem = value_problem(values[f.produces], f.domain, shape)
     if problem:

@@ -200,6 +200,22 @@ def test_a_plugin_value_outside_its_domain_is_a_formula_error(catalog_factory, q
         assert quantity in str(info.value)
 
 
+@pytest.mark.parametrize("value", ["abc", None, 3.0])
+def test_a_plugin_table_that_is_no_table_is_blamed_on_the_plugin(catalog_factory, value):
+    @formula("decode_operations", family="dense", kind="gpu", workload="inference", unit="table")
+    def rogue(model):
+        return value
+
+    import types
+    module = types.ModuleType("rogue-plugin")
+    module.ridgeline_register_formulas = hookimpl(lambda register: register(rogue))
+    c = catalog_factory(module, builtins=True)
+    s = api.infer_scenario("llama-3-8b", on="h100", catalog=c)
+    with pytest.raises(FormulaError, match="expected an operation table") as info:
+        estimate(s, ["tpot_s"], catalog=c)
+    assert info.value.plugin == "rogue-plugin"
+
+
 def test_a_plugin_array_of_the_grid_shape_is_fine_and_a_wrong_shape_is_not(catalog_factory):
     grid = {"prompt_tokens": [128.0, 1024.0, 4096.0]}
 
