@@ -315,7 +315,7 @@ def bench_vectorised(cat, scenario, repeat: int, results: list) -> None:
 
     grid = {"batch": range(1, 1001), "prompt_tokens": range(64, 64 + 1000 * 8, 8)}
     e = sweep(scenario, grid, [FINAL], catalog=cat)
-    assert e[FINAL].shape == (n_points,)
+    assert e[FINAL].shape == (1000, 1000) and e.axes == ("batch", "prompt_tokens")
     t_sweep = best_per_call(lambda: sweep(scenario, grid, [FINAL], catalog=cat), 1, repeat)
     print(f"   sweep(1000 batch x 1000 prompt_tokens)           {fmt_time(t_sweep)}"
           f"   {fmt_rate(n_points / t_sweep)}")

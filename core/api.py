@@ -17,7 +17,7 @@ import attrs
 from ._arguments import expected, flag, shown
 from .accelerator import Accelerator, Efficiency
 from .catalog import Catalog, default_catalog
-from .engine import Estimate, estimate
+from .engine import Estimate, check_inputs, check_used, estimate
 from .errors import ScenarioError, UnknownNameError
 from .model import Model
 from .precision import check as check_precision
@@ -201,19 +201,11 @@ def _system(accelerator: Accelerator, devices: int, price, efficiency) -> System
 
 
 def _given(inputs: Optional[Mapping[str, Any]], catalog: Catalog) -> dict:
-    """Given quantities: known names, finite numbers (a typo must not be ignored silently)."""
-    if not inputs:
+    """Given quantities: known names, single numbers inside each quantity's domain (a typo
+    must not be ignored silently, and a given count of 0.5 is as wrong as ``batch=0.5``)."""
+    if inputs is None or (isinstance(inputs, Mapping) and not inputs):
         return {}
-    out = {}
-    for name, value in inputs.items():
-        if name not in catalog.formulas:
-            from .errors import UnknownNameError
-            raise UnknownNameError("quantity", name, list(catalog.formulas))
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                not math.isfinite(value):
-            raise ScenarioError(f"given {name} must be a finite number, got {value!r}")
-        out[name] = float(value)
-    return out
+    return check_inputs(catalog, inputs, arrays=False)
 
 
 def _check_given(e: Estimate, given: Mapping[str, float], every_quantity: bool) -> Estimate:
@@ -222,12 +214,8 @@ def _check_given(e: Estimate, given: Mapping[str, float], every_quantity: bool) 
     gap in the report."""
     if not given:
         return e
-    used = {p for f in e.program.steps for p in f.params}
-    unused = sorted(set(given) - used) if every_quantity else []
-    if unused:
-        raise ScenarioError(f"given {unused[0]} is not used by this estimate (no formula for "
-                            f"{e.scenario.model.id} on {e.scenario.system.accelerator.id} "
-                            f"needs it)")
+    if every_quantity:
+        check_used(e, given)
     for quantity, reason in e.skipped.items():
         if any(name in reason for name in given):
             raise ScenarioError(f"{quantity}: {reason}")

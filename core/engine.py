@@ -16,16 +16,19 @@ import itertools
 import math
 from typing import Any, Iterable, Mapping, Optional
 
+import attrs
 import numpy as np
 
 from ._arguments import expected, name, names
 from .catalog import Catalog, default_catalog
-from .errors import ConflictError, CycleError, FormulaError, RidgelineError, ScenarioError
+from .errors import (ConflictError, CycleError, FormulaError, RidgelineError, ScenarioError,
+                     UnknownNameError)
 from .formula import SCENARIO_NAMES, Formula
 from .scenario import Scenario
-from .units import format_value
+from .units import DOMAINS, format_value, value_problem
 
-__all__ = ["Program", "compile_program", "evaluate", "Estimate", "sweep"]
+__all__ = ["Program", "compile_program", "evaluate", "Estimate", "estimate", "sweep",
+           "check_inputs", "check_used", "quantity_domain"]
 
 #: the key, in a catalog's cache of programs, of "every quantity that applies".
 _ALL = "every quantity"
@@ -78,7 +81,7 @@ class Program:
         self._statics: dict = {}
         self.time_quantities = tuple(f.produces for f in steps if f.unit == "s")
         # quantities of unit "table" (operation lists) and "object" are structured, not numbers
-        self.checked = tuple(f for f in steps if f.unit not in _STRUCTURED)
+        self.checked = tuple(f for f in steps if f.domain != "structured")
         self.checked_quantities = tuple(f.produces for f in self.checked)
 
     def static_values(self, model: Any, system: Any, plan: Any) -> tuple[dict, bool]:
@@ -111,9 +114,45 @@ class Program:
         return statics, ok
 
 
-#: units of values that are not numbers: operation tables, and other structured values
-#: (per-device dimensions) that formulas hand to each other.
-_STRUCTURED = frozenset(("table", "object"))
+#: domains whose values are never negative, and those whose values are whole numbers.
+_NON_NEGATIVE = frozenset(("nonnegative", "count", "whole", "fraction", "flag"))
+_WHOLE = frozenset(("count", "whole", "flag"))
+_AT_MOST_ONE = frozenset(("fraction", "flag"))
+
+#: types whose values are real numbers: the sum of the values in the quick check has one of
+#: them exactly when no value is complex (a numpy complex converts to float with a warning).
+_REAL_TYPES = (int, float, np.integer, np.floating)
+
+
+def _check_lines(steps, names: dict) -> list[str]:
+    """The quick check of the compiled functions, on the locals of ``steps``' values: sets
+    ``_ok`` to whether every value is a real number inside its quantity's domain (see
+    :func:`_compile`).
+
+    The sum of finite numbers is finite (or overflows, a false alarm that only sends the
+    values to the full check); any inf or NaN makes it inf or NaN, and any complex value
+    makes it complex. Arrays, strings and other values raise here or give a sum of another
+    type, and go to the full check too. Then each domain's bounds, and a remainder for the
+    values that must be whole. Chains of ``+`` and of comparisons with float constants run
+    as CPython's specialised float instructions: a few times cheaper than ``sum()`` or
+    ``min()`` of a tuple, which compare through the generic protocol.
+    """
+    numbers = [names[f.produces] for f in steps if f.domain != "structured"]
+    if not numbers:
+        return ["    _ok = True"]
+    # chunks keep the expression shallow: the compiler recurses once per "+"
+    chunks = [" + ".join(numbers[i:i + 50]) for i in range(0, len(numbers), 50)]
+    total = chunks[0] if len(chunks) == 1 else f"_sum(({', '.join(chunks)},))"
+    parts = ["(type(_t) is float or _isinstance(_t, _REAL))", "_isfinite(_t)"]
+    parts += [f"{names[f.produces]} >= 0.0" for f in steps if f.domain in _NON_NEGATIVE]
+    parts += [f"{names[f.produces]} <= 1.0" for f in steps if f.domain in _AT_MOST_ONE]
+    whole = [names[f.produces] for f in steps if f.domain in _WHOLE]
+    if whole:  # every remainder is >= 0, so their "or" is 0 only when each one is
+        parts.append("not (" + " or ".join(f"{w} % 1.0" for w in whole) + ")")
+    # a whole number >= 0 is >= 1 unless it is 0: a truth test
+    parts += [names[f.produces] for f in steps if f.domain == "count"]
+    return ["    try:", f"      _t = {total}", f"      _ok = bool({' and '.join(parts)})",
+            "    except Exception:", "      _ok = False"]
 
 
 def _compile(steps: tuple[Formula, ...], static: Optional[tuple[str, ...]] = None,
@@ -150,18 +189,8 @@ def _compile(steps: tuple[Formula, ...], static: Optional[tuple[str, ...]] = Non
         body.append(f"    {', '.join(names[q] for q in static)}, = _static")
     for i, f in enumerate(steps):
         body.append(f"    {names[f.produces]} = f{i}({', '.join(names[p] for p in f.params)})")
-    # The sum of finite numbers is finite (or overflows, a false alarm that only sends the
-    # values to the full check); any inf or NaN makes it inf or NaN. Arrays, strings and
-    # other values raise here and go to the full check too. sum() over a tuple adds plain
-    # floats in C.
-    numbers = [names[f.produces] for f in steps if f.unit not in _STRUCTURED]
-    times = [names[f.produces] for f in steps if f.unit == "s"]
-    check = f"_isfinite(_sum(({', '.join(numbers)},)))" if numbers else "True"
-    if times:
-        check += f" and _min(({', '.join(times)},)) >= 0"
+    checked = _check_lines(steps, names)
     args = "_values, _static" if static is not None else "_values"
-    checked = ["    try:", f"      _ok = bool({check})",
-               "    except (TypeError, ValueError, OverflowError):", "      _ok = False"]
     if returns == "tuple and check":
         result = "(" + "".join(f"{names[f.produces]}, " for f in steps) + ")"
         functions = [f"  def run_static_checked({args}):", *body, *checked,
@@ -178,11 +207,12 @@ def _compile(steps: tuple[Formula, ...], static: Optional[tuple[str, ...]] = Non
         functions = [f"  def run({args}):", *body, *store, "    return _values",
                      f"  def run_checked({args}):", *body, *store, *checked, "    return _ok",
                      "  return run, run_checked"]
-    lines = ["def make(_isfinite, _min, _sum, " + ", ".join(f"f{i}" for i in range(len(steps)))
-             + "):", *functions]
+    lines = ["def make(_isfinite, _min, _max, _sum, _isinstance, _REAL, "
+             + ", ".join(f"f{i}" for i in range(len(steps))) + "):", *functions]
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), "<ridgeline program>", "exec"), namespace)
-    return namespace["make"](math.isfinite, min, sum, *(f.function for f in steps))
+    return namespace["make"](math.isfinite, min, max, sum, isinstance, _REAL_TYPES,
+                             *(f.function for f in steps))
 
 
 def _candidates(catalog: Catalog, quantity: str, features: tuple) -> list[Formula]:
@@ -295,30 +325,18 @@ def compile_program(catalog: Catalog, features: tuple, targets: Iterable[str],
             order[:] = snapshot[1]
             if _candidates(catalog, t, scenario_features):  # applies but cannot be computed
                 skipped[t] = str(exc)
+    # a quantity's values are checked by the strictest domain its formulas declare: a plugin
+    # that replaces the built-in batch without saying it is a count still returns a count
+    order = [f if f.domain == quantity_domain(catalog, f.produces)
+             else attrs.evolve(f, domain=quantity_domain(catalog, f.produces)) for f in order]
     program = Program(features, order, inputs, targets, skipped)
     catalog._cache[key] = program
     return program
 
 
-def _bad_value(value: Any, is_time: bool) -> Optional[str]:
-    if isinstance(value, (bool, str)) or value is None:
-        return None
-    if isinstance(value, int):  # finite however large (math.isfinite would overflow)
-        return f"produced a negative time {value!r}" if is_time and value < 0 else None
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return f"produced {value!r}"
-        if is_time and value < 0:
-            return f"produced a negative time {value!r}"
-        return None
-    if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
-        if not np.all(np.isfinite(value)):
-            return "produced a non-finite value in an array"
-        if is_time and np.any(value < 0):
-            return "produced a negative time in an array"
-    elif isinstance(value, np.generic):
-        return _bad_value(value.item(), is_time)
-    return None
+def _bad_value(value: Any, domain: str, shape: tuple = ()) -> Optional[str]:
+    """What is wrong with a formula's value, or ``None`` (see :func:`units.value_problem`)."""
+    return value_problem(value, domain, shape)
 
 
 def evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any] = (),
@@ -363,29 +381,21 @@ def _evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any],
     except Exception:
         _rerun_to_blame(program, values)
         raise  # pragma: no cover - the re-run always raises
+    shape = np.broadcast_shapes(*(np.shape(v) for v in inputs.values())) if vectorised else ()
     for f in program.checked:
-        if f.produces not in values:
-            continue
-        problem = _bad_value(values[f.produces], f.unit == "s")
-        if problem:
-            raise FormulaError(f.name, f.plugin, f"{f.produces} {problem}; inputs: " +
-                               ", ".join(f"{p}={_short(values.get(p))}"
-                                         for p in f.quantity_params()))
+        if f.produces in values:
+            _check_step(f, values, shape)
     return values
 
 
 def _quick_check(program: Program, values: dict) -> bool:
-    """True when every value is a finite real and every time >= 0 (scalars only, fast)."""
-    get = values.__getitem__
-    try:
-        if not math.isfinite(math.fsum(map(get, program.checked_quantities))):
-            return False
-        return min(map(get, program.time_quantities), default=0.0) >= 0
-    except (TypeError, ValueError, OverflowError):
-        return False
+    """True when every value is a real scalar inside its quantity's domain (a reference for
+    the compiled check: the same rules, one value at a time)."""
+    return all(value_problem(values[f.produces], f.domain) is None for f in program.checked)
 
 
 def _run_skipping(program: Program, values: dict, skipped: dict) -> None:
+    shape = _shape_of(values)
     for f in program.steps:
         missing = [p for p in f.params if p in skipped]
         if missing:
@@ -397,13 +407,18 @@ def _run_skipping(program: Program, values: dict, skipped: dict) -> None:
         except ScenarioError as exc:
             skipped[f.produces] = str(exc)
             values.pop(f.produces, None)
+            continue
         except RidgelineError:
             raise
         except Exception as exc:
             raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
+        _check_step(f, values, shape)
 
 
 def _rerun_to_blame(program: Program, values: dict) -> None:
+    """Run the steps one by one, checking each value as it comes: a value outside its domain
+    is blamed on the formula that made it, not on the one that choked on it later."""
+    shape = _shape_of(values)
     for f in program.steps:
         try:
             values[f.produces] = f.function(*(values[p] for p in f.params))
@@ -411,6 +426,34 @@ def _rerun_to_blame(program: Program, values: dict) -> None:
             raise
         except Exception as exc:
             raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
+        _check_step(f, values, shape)
+
+
+def _shape_of(values: dict) -> tuple:
+    """The shape of a sweep's grid from the given arrays among ``values`` (``()`` for none)."""
+    arrays = [v.shape for v in values.values() if isinstance(v, np.ndarray)]
+    try:
+        return np.broadcast_shapes(*arrays) if arrays else ()
+    except ValueError:
+        return ()
+
+
+def _check_step(f: Formula, values: dict, shape: tuple) -> None:
+    if f.domain == "structured":
+        # only on the slow path, after a step raised: a table that is no tuple of rows is
+        # blamed on the formula that made it, not on the roofline that choked on it
+        value = values[f.produces]
+        if f.unit == "table" and not isinstance(value, tuple):
+            raise FormulaError(f.name, f.plugin, f"{f.produces} is {type(value).__name__} "
+                               f"{value!r:.40}, expected an operation table (a tuple of "
+                               f"rows: ridgeline.plugin.table(...))")
+        return
+    problem = value_problem(values[f.produces], f.domain, shape)
+    if problem:
+        params = f.quantity_params()
+        raise FormulaError(f.name, f.plugin, f"{f.produces} is {problem}" + (
+            "; inputs: " + ", ".join(f"{p}={_short(values.get(p))}" for p in params)
+            if params else ""))
 
 
 def _short(value: Any) -> str:
@@ -437,6 +480,8 @@ class Estimate:
         self.program = program
         self.catalog = catalog
         self._skipped_here = skipped
+        self.axes: tuple[str, ...] = ()
+        """A sweep's axes: the grid's names, in the order of the values' dimensions."""
 
     @property
     def _values(self) -> dict:
@@ -559,11 +604,14 @@ class Estimate:
     def to_dict(self) -> dict:
         """Plain data: ``values`` in SI units, ``units``, ``provenance``, ``skipped``."""
         values = {k: _plain(v) for k, v in self.values.items()}
-        return {"values": values,
-                "units": {k: self.unit(k) for k in values},
-                "provenance": {k: f"{f.plugin}:{f.name}" for k, f in
-                               self.program.formula_of.items()},
-                "skipped": dict(self.skipped)}
+        out = {"values": values,
+               "units": {k: self.unit(k) for k in values},
+               "provenance": {k: f"{f.plugin}:{f.name}" for k, f in
+                              self.program.formula_of.items()},
+               "skipped": dict(self.skipped)}
+        if self.axes:
+            out["axes"] = list(self.axes)
+        return out
 
     def __repr__(self) -> str:
         return f"<Estimate of {len(self.values)} quantities>"
@@ -605,8 +653,15 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
         scenario: what to estimate.
         quantities: names of quantities; ``None`` computes every one that applies.
         catalog: defaults to :func:`ridgeline.default_catalog`.
-        inputs: values given for quantities instead of computing them (numbers or arrays).
+        inputs: values given for quantities instead of computed (numbers or arrays), each
+            checked against its quantity's domain (see :func:`check_inputs`).
         check: check the plan against the system first.
+
+    Raises:
+        UnknownNameError: a given quantity that no formula produces.
+        ScenarioError: a given value outside its quantity's domain; a scenario that cannot be
+            estimated.
+        FormulaError: a formula raised, or returned a value outside its quantity's domain.
     """
     if type(scenario) is not Scenario and not isinstance(scenario, Scenario):
         raise expected("scenario", "a Scenario (from ridgeline.scenario(...))", scenario)
@@ -618,9 +673,16 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
         scenario.check()
     if inputs is not None and not isinstance(inputs, Mapping):
         raise expected("inputs", "a mapping of quantity names to values, or None", inputs)
-    inputs = dict(inputs) if inputs else {}
     if quantities is not None and type(quantities) is not list and type(quantities) is not tuple:
         quantities = names(quantities, "quantities")
+    # infer() and train() pass an empty dict when nothing is given: skip the checks' set-up
+    empty = inputs is None or (type(inputs) is dict and not inputs)
+    return _estimate(scenario, quantities, catalog, {} if empty else check_inputs(catalog, inputs))
+
+
+def _estimate(scenario: Scenario, quantities: Optional[Iterable[str]], catalog: Catalog,
+              inputs: dict) -> Estimate:
+    """:func:`estimate` with checked ``inputs``."""
     optional = quantities is None
     features = scenario.features()
     if optional:
@@ -638,18 +700,163 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
     return Estimate(scenario, values, program, catalog, skipped)
 
 
+#: domains from the strictest to the loosest: a quantity whose formulas disagree (a plugin's
+#: formula declaring less than the built-in one) is checked by the strictest.
+_STRICTEST_FIRST = ("count", "whole", "flag", "fraction", "nonnegative", "real", "structured")
+
+
+def quantity_domain(catalog: Catalog, name: str) -> str:
+    """The domain (see :data:`ridgeline.units.DOMAINS`) of a quantity of ``catalog``.
+
+    Raises:
+        UnknownNameError: no formula of the catalog produces ``name``.
+    """
+    key = ("domain of", name)
+    domain = catalog._cache.get(key)
+    if domain is None:
+        formulas = catalog.formulas.get(name)
+        if not formulas:
+            raise UnknownNameError("quantity", name, catalog.formulas)
+        domain = catalog._cache[key] = min((f.domain for f in formulas),
+                                           key=_STRICTEST_FIRST.index)
+    return domain
+
+
+def check_inputs(catalog: Catalog, inputs: Any, *, what: str = "given",
+                 arrays: bool = True) -> dict:
+    """Given values (``inputs=`` of every entry point, a sweep's axes) checked against the
+    domain of their quantity: a count is a whole number >= 1, an amount (bytes, seconds, USD,
+    joules, watts, rates) a finite number >= 0, a fraction lies from 0 to 1, and so on.
+
+    Numbers come back as floats, arrays as they are. ``arrays=False`` accepts numbers only.
+
+    Raises:
+        UnknownNameError: a name no formula of ``catalog`` produces.
+        ScenarioError: ``inputs`` is not a mapping, or a value is outside its domain; the
+            message names the quantity and what was expected.
+    """
+    if not isinstance(inputs, Mapping):
+        raise ScenarioError(f"inputs must be a mapping of quantity names to values (e.g. "
+                            f"{{'capacity_factor': 1.25}}), got {type(inputs).__name__}")
+    out = {}
+    for name, value in inputs.items():
+        if not isinstance(name, str):
+            raise ScenarioError(f"inputs: quantity names are strings, got {name!r}")
+        domain = quantity_domain(catalog, name)
+        if domain == "structured":
+            # operation tables and per-device dimensions pass between formulas; a number,
+            # a string or an array in their place would fail far from here
+            if not arrays or value is None or isinstance(value, (str, bytes, int, float, complex,
+                                                                 np.ndarray, np.generic)):
+                raise ScenarioError(f"{what} {name}: it is {DOMAINS[domain]} that formulas "
+                                    f"hand each other, not a value that can be given; give "
+                                    f"the numbers it is made of instead")
+            out[name] = value
+            continue
+        if isinstance(value, (bool, np.bool_)) and domain != "flag":
+            raise ScenarioError(f"{what} {name}: got {value!r}, expected "
+                                f"{DOMAINS[domain]}")
+        if isinstance(value, np.ndarray):
+            if not arrays:
+                raise ScenarioError(f"{what} {name} must be a single number, got an array "
+                                    f"(ridgeline.sweep evaluates arrays of values)")
+            problem = value_problem(value, domain, value.shape)
+        else:
+            problem = value_problem(value, domain)
+        if problem:
+            raise ScenarioError(f"{what} {name}: got {problem}")
+        out[name] = value if isinstance(value, np.ndarray) else float(value)
+    return out
+
+
+def check_used(estimate: Estimate, names: Iterable[str], what: str = "given",
+               requested: bool = False) -> None:
+    """Raise when a given quantity (``inputs=``, a sweep's axis) changes nothing: no formula
+    of the estimate uses it (with ``requested``, the quantities asked for count as used).
+    Such a name is most likely a typo or meant for another model."""
+    program = estimate.program
+    used = {p for f in program.steps for p in f.params}
+    if requested:
+        used.update(program.targets)
+    unused = sorted(set(names) - used)
+    if unused:
+        s = estimate.scenario
+        raise ScenarioError(f"{what} {unused[0]} is not used by this estimate (no formula for "
+                            f"{s.model.id} on {s.system.accelerator.id} needs it)")
+
+
+#: plan fields, which a sweep cannot vary (yet): they choose the compiled program.
+_PLAN_FIELDS = ("tp", "pp", "dp", "ep", "sp", "micro_batch", "interleave", "zero", "recompute",
+                "offload", "attention", "devices")
+
+
+def _axis(name: str, values: Any) -> np.ndarray:
+    """A sweep axis's values as a 1-D array, or a ScenarioError naming the axis."""
+    expected = "a list or 1-D array of numbers"
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise ScenarioError(f"sweep axis {name!r}: expected {expected}, got "
+                            f"{type(values).__name__} {values!r:.40}")
+    try:
+        axis = values if isinstance(values, np.ndarray) else np.asarray(list(values))
+    except (ValueError, TypeError, OverflowError):
+        axis = None
+    if axis is None or axis.dtype.kind not in "fiub":
+        raise ScenarioError(f"sweep axis {name!r}: expected {expected}, got {values!r:.60}")
+    if axis.ndim != 1:
+        raise ScenarioError(f"sweep axis {name!r}: expected {expected}, got an array of "
+                            f"shape {axis.shape}")
+    if axis.size == 0:
+        raise ScenarioError(f"sweep axis {name!r}: sweep needs at least one value on every "
+                            f"axis")
+    return axis
+
+
 def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
           quantities: Optional[Iterable[str]] = None, *, catalog: Optional[Catalog] = None,
           ) -> Estimate:
     """Evaluate a whole grid of numeric inputs in one vectorised pass.
 
     ``grid`` maps quantity names (``batch``, ``memory_bandwidth_bytes_per_s``, ...) to the
-    values to try; the result's values are arrays over the Cartesian product, in the order of
-    ``numpy.meshgrid(..., indexing="ij")`` flattened.
+    values to try, each checked against the quantity's domain (a batch is a whole number
+    >= 1). The result's ``axes`` are the grid's names in order, and every numeric quantity
+    is an array of the grid's shape ``(len(axis0), len(axis1), ...)``, as
+    ``numpy.meshgrid(..., indexing="ij")`` lays it out: a quantity that does not depend on
+    the grid is broadcast to it (a read-only view).
+
+    Raises:
+        UnknownNameError: an axis that is no quantity.
+        ScenarioError: an axis with no values, values that are not numbers or lie outside
+            the quantity's domain, a plan degree as an axis, an axis that no formula of the
+            estimate uses.
     """
-    axes = [np.asarray(list(v), dtype=float) for v in grid.values()]
-    if not axes or any(a.size == 0 for a in axes):
-        raise ScenarioError("sweep needs at least one value on every axis")
-    mesh = np.meshgrid(*axes, indexing="ij")
-    inputs = {k: m.ravel() for k, m in zip(grid, mesh)}
-    return estimate(scenario, quantities, catalog=catalog, inputs=inputs)
+    catalog = catalog or default_catalog()
+    if not isinstance(grid, Mapping) or not grid:
+        raise ScenarioError("sweep needs a grid: a mapping of quantity names to the values to "
+                            "try (e.g. {'batch': [1, 8, 64]})")
+    for name in grid:
+        if not isinstance(name, str):
+            raise ScenarioError(f"sweep axes are named by quantity names (strings), got {name!r}")
+        if name not in catalog.formulas and name in _PLAN_FIELDS:
+            raise ScenarioError(f"sweep axis {name!r}: plan degrees are not sweep axes yet (the "
+                                f"plan chooses the formulas and how the model is split); call "
+                                f"ridgeline.infer() or ridgeline.train() once per plan")
+        quantity_domain(catalog, name)  # an unknown name, before its values
+    axes = check_inputs(catalog, {name: _axis(name, values) for name, values in grid.items()},
+                        what="sweep axis")
+    shape = tuple(a.size for a in axes.values())
+    mesh = np.meshgrid(*(a.astype(float) for a in axes.values()), indexing="ij")
+    scenario.check()
+    e = _estimate(scenario, quantities, catalog, {k: m.ravel() for k, m in zip(axes, mesh)})
+    check_used(e, axes, "sweep axis", requested=quantities is not None)
+    values = dict(e._values)
+    size = math.prod(shape)
+    for q, v in values.items():
+        f = e.program.formula_of.get(q)
+        if q in SCENARIO_NAMES or (f is not None and f.domain == "structured"):
+            continue
+        if isinstance(v, (bool, np.bool_)) and (f is None or f.domain != "flag"):
+            v = float(v)  # a formula's True is 1; only a flag is an array of bools
+        values[q] = np.broadcast_to(v, (size,)).reshape(shape)
+    result = Estimate(scenario, values, e.program, catalog, e._skipped_here)
+    result.axes = tuple(axes)
+    return result

@@ -116,7 +116,10 @@ class ScenarioError(ValueError, RidgelineError):
 
 
 class FormulaError(RidgelineError):
-    """A formula raised, or produced a value that is not a finite number."""
+    """A formula raised, or returned a value outside its quantity's domain: not a real
+    number (``None``, a string, a complex number, a list), not finite, negative where the
+    unit is physical, not whole where the quantity is a count, or an array that does not
+    broadcast to a sweep's grid. ``plugin`` and ``formula`` name who returned it."""
 
     def __init__(self, formula: str, plugin: str, reason: str):
         self.formula = formula

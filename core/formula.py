@@ -18,7 +18,7 @@ from typing import Callable, Optional
 from attrs import field, frozen
 
 from . import _validators as v
-from .units import unit_of
+from .units import DOMAINS, STRUCTURED_UNITS, domain_of, unit_of
 
 #: parameter names that receive the scenario's objects rather than quantities.
 SCENARIO_NAMES = ("model", "system", "plan", "workload")
@@ -108,6 +108,16 @@ class Formula:
     unit: str = ""
     """Unit symbol; inferred from the name's suffix when not given."""
 
+    domain: str = field(validator=v.one_of(*DOMAINS))
+    """The values the quantity takes (a key of :data:`ridgeline.units.DOMAINS`): ``count``,
+    ``whole``, ``fraction``, ``flag``, ``nonnegative``, ``real`` or ``structured``. The
+    engine checks every value the formula returns, and every value given for the quantity,
+    against it."""
+
+    @domain.default
+    def _domain_of_unit(self) -> str:
+        return domain_of(self.unit)
+
     doc: str = ""
     plugin: str = ""
     """Set when the formula is registered: the plugin that gave it."""
@@ -127,7 +137,8 @@ class Formula:
 
 
 def formula(produces: str | Callable | None = None, *, family=None, kind=None, workload=None,
-            plan=(), features=(), unit: str | None = None) -> Callable:
+            plan=(), features=(), unit: str | None = None,
+            domain: str | None = None) -> Callable:
     """Make a :class:`Formula` of a function; use as ``@formula`` or ``@formula("name", ...)``.
 
     Args:
@@ -142,6 +153,24 @@ def formula(produces: str | Callable | None = None, *, family=None, kind=None, w
             with ``table(*rows)`` or ``concat(*tables)``), ``"object"`` for another
             structured value that formulas hand each other (per-device dimensions).
             Neither is checked as a number, and the JSON output lists them apart.
+        domain: the values the quantity takes, when its unit does not say it all:
+
+            - ``"count"``: a whole number >= 1 (``batch``, ``prompt_tokens``, ``params``,
+              devices, layers, steps);
+            - ``"whole"``: a whole number >= 0 (``max_batch``: 0 when nothing fits; layers
+              left on the host);
+            - ``"fraction"``: from 0 to 1 (``mfu``, a probability such as
+              ``acceptance_rate``);
+            - ``"flag"``: 0 or 1, or a bool (``fits``);
+            - ``"nonnegative"``: a finite number >= 0; the default for every physical unit
+              (s, B, FLOP, B/s, FLOP/s, W, J, USD, tokens/s), since amounts are never negative;
+            - ``"real"``: any finite number; the default for dimensionless quantities.
+
+            Quantities of unit ``"table"`` or ``"object"`` are ``"structured"``. The engine
+            checks every value a formula returns against its domain (a value outside it is a
+            :class:`FormulaError` naming the plugin and the formula), and every value a user
+            gives for the quantity (``inputs=``, a sweep's axis: a :class:`ScenarioError`).
+            Formulas that produce the same quantity must declare the same domain.
 
     Example::
 
@@ -160,10 +189,15 @@ def formula(produces: str | Callable | None = None, *, family=None, kind=None, w
                                 f"a plain positional parameter")
             params.append(p.name)
         name = produces or function.__name__
+        symbol = unit_of(name) if unit is None else unit
+        if domain is not None and (domain == "structured") != (symbol in STRUCTURED_UNITS):
+            raise ValueError(f"formula {function.__qualname__}: domain {domain!r} does not fit "
+                             f"unit {symbol!r} (tables and objects, and only they, are "
+                             f"structured)")
         return Formula(produces=name, function=function, params=tuple(params),
                        applies=Applies(family=family, kind=kind, workload=workload,
                                        plan=(_names(plan) or frozenset())
                                        | (_names(features) or frozenset())),
-                       unit=unit_of(name) if unit is None else unit,
+                       unit=symbol, domain=domain_of(symbol) if domain is None else domain,
                        doc=inspect.cleandoc(function.__doc__ or ""))
     return wrap

@@ -130,6 +130,19 @@ def ridgeline_register_formulas(register: "Callable[[Formula], None]") -> None:
     parameters depend only on ``model``, ``system`` and ``plan`` once per such triple and
     reuses the value in later estimates.
 
+    What a formula may return: a real number (``int``, ``float`` or a numpy real scalar), or
+    in a sweep a real numpy array that broadcasts to the grid's shape, inside its quantity's
+    *domain*: every physical unit (s, B, FLOP, B/s, W, J, USD, ...) is ``nonnegative``, a
+    dimensionless quantity ``real`` unless ``formula(..., domain=...)`` says ``count`` (a
+    whole number >= 1: batch, tokens, params, devices), ``whole`` (>= 0), ``fraction``
+    (0 to 1) or ``flag`` (0 or 1, or a bool). ``unit="table"`` and ``unit="object"`` values
+    are structured and keep their own shapes. A formula that replaces another checks against
+    the strictest domain declared for the quantity. Anything else (``None``, a string, a
+    complex number, a list, NaN, inf, an int too large for a float, a negative byte count)
+    is a :class:`ridgeline.errors.FormulaError` naming the plugin, the formula and the value;
+    a value given for the quantity (``inputs=``, a sweep's axis) outside the domain is a
+    :class:`ridgeline.errors.ScenarioError` naming the quantity.
+
     Example::
 
         from ridgeline.plugin import formula

@@ -225,3 +225,103 @@ def format_value(value: float, unit: str, digits: int = 3) -> str:
         if mag >= scale:
             return f"{v / scale:.{digits}g} {p}{unit}"
     return f"{v:.{digits}g} {unit}"
+
+
+# ------------------------------------------------------------------ what values a quantity takes
+
+#: The domains a quantity's values lie in, with what a value must be to belong. A formula
+#: declares its quantity's domain (``formula(..., domain="count")``); the engine checks every
+#: value a formula returns, every given input and every sweep axis against it.
+DOMAINS: dict[str, str] = {
+    "real": "a finite real number",
+    "nonnegative": "a finite real number >= 0",
+    "count": "a whole number >= 1",
+    "whole": "a whole number >= 0",
+    "fraction": "a real number from 0 to 1",
+    "flag": "0 or 1 (or a bool)",
+    "structured": "a structured value (an operation table or an object)",
+}
+
+#: units whose values are not numbers: operation tables, and structured values (per-device
+#: dimensions) that formulas hand each other.
+STRUCTURED_UNITS = frozenset(("table", "object"))
+
+
+def domain_of(unit: str) -> str:
+    """The domain a quantity of ``unit`` has unless its formula says otherwise.
+
+    Every physical unit (s, B, FLOP, B/s, W, J, USD, ...) measures an amount, which is never
+    negative; a dimensionless quantity (``""``) may be any finite real number.
+    """
+    if unit in STRUCTURED_UNITS:
+        return "structured"
+    return "real" if unit == "" else "nonnegative"
+
+
+_REAL_SCALARS = (int, float, np.integer, np.floating)
+
+
+def value_problem(value: object, domain: str, shape: tuple = ()) -> str | None:
+    """What is wrong with ``value`` as a value of a quantity of ``domain``, or ``None``.
+
+    ``value`` may be a number or a real numpy array that broadcasts to ``shape`` (the shape of
+    a sweep's grid; ``()`` for a single estimate). Numbers from numpy count as numbers; a bool
+    counts as 0 or 1, but an array of bools only for a flag.
+    """
+    if domain == "structured":
+        return None
+    if isinstance(value, np.ndarray):
+        kind = value.dtype.kind
+        if kind not in "fiub" or (kind == "b" and domain != "flag"):
+            return f"an array of {value.dtype}, expected {DOMAINS[domain]}"
+        try:
+            fits = np.broadcast_shapes(value.shape, shape) == tuple(shape)
+        except ValueError:
+            fits = False
+        if not fits:
+            return f"an array of shape {value.shape}, expected " + (
+                f"one that broadcasts to the grid's shape {tuple(shape)}" if shape
+                else "a single number")
+        if kind == "f" and not np.all(np.isfinite(value)):
+            return "a non-finite value in an array"
+        if value.size == 0:
+            return None
+        return _range_problem(value, domain, in_array=True)
+    if isinstance(value, (bool, np.bool_)):  # a formula's True is 1
+        return None if value or domain != "count" else \
+            f"{value!r}, expected {DOMAINS[domain]}"
+    if not isinstance(value, _REAL_SCALARS):
+        shown = repr(value)
+        if len(shown) > 40:
+            shown = shown[:37] + "..."
+        return f"{type(value).__name__} {shown}, expected {DOMAINS[domain]}"
+    try:
+        number = float(value)
+    except OverflowError:
+        return f"{value!r:.40}, which is not a finite number"
+    if not math.isfinite(number):
+        return f"{number!r}, which is not a finite number"
+    return _range_problem(value, domain, in_array=False)
+
+
+def _range_problem(value, domain: str, in_array: bool) -> str | None:
+    """The range part of :func:`value_problem`, for a finite number or array."""
+    if domain == "real":
+        return None
+    where = " in an array" if in_array else ""
+    low = np.min(value).item() if in_array else value
+    if domain in ("count", "whole", "flag"):
+        whole = bool(np.all(np.floor(value) == value)) if in_array else \
+            float(value).is_integer()
+        if not whole:
+            bad = value[np.floor(value) != value].flat[0].item() if in_array else value
+            return f"{bad!r}{where}, expected {DOMAINS[domain]}"
+    least = 1 if domain == "count" else 0
+    if low < least:
+        which = ", which is negative;" if low < 0 else ","
+        return f"{low!r}{where}{which} expected {DOMAINS[domain]}"
+    if domain in ("fraction", "flag"):
+        high = np.max(value).item() if in_array else value
+        if high > 1:
+            return f"{high!r}{where}, expected {DOMAINS[domain]}"
+    return None

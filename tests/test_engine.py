@@ -329,7 +329,7 @@ def test_formula_that_raises_is_a_formula_error_naming_plugin_and_formula(catalo
 
 
 @pytest.mark.parametrize("quantity, value, reason", [
-    ("bad_s", -1.0, "negative time"),
+    ("bad_s", -1.0, "negative"),
     ("bad_s", math.nan, "nan"),
     ("bad_bytes", math.inf, "inf"),
     ("bad_bytes", -math.inf, "inf"),
@@ -347,13 +347,20 @@ def test_non_finite_values_and_negative_times_are_formula_errors(catalog, quanti
     assert quantity in str(info.value)
 
 
-def test_negative_values_that_are_not_times_are_allowed(catalog):
+def test_negative_amounts_are_formula_errors_and_a_real_domain_allows_them(catalog):
     @formula
     def margin_bytes(model):
         return -5.0
 
-    est = estimate(scenario(), ["margin_bytes"], catalog=catalog(plugin("m", margin_bytes)))
-    assert est["margin_bytes"] == -5.0
+    with pytest.raises(FormulaError, match="margin_bytes is -5.0, which is negative"):
+        estimate(scenario(), ["margin_bytes"], catalog=catalog(plugin("m", margin_bytes)))
+
+    @formula(domain="real")
+    def log_ratio(model):
+        return -5.0
+
+    est = estimate(scenario(), ["log_ratio"], catalog=catalog(plugin("m", log_ratio)))
+    assert est["log_ratio"] == -5.0
 
 
 def test_a_bad_value_inside_a_sweep_is_a_formula_error(catalog):
@@ -361,8 +368,12 @@ def test_a_bad_value_inside_a_sweep_is_a_formula_error(catalog):
     def gap_s(base_s):
         return np.where(base_s > 2, -1.0, base_s)
 
-    c = catalog(plugin("gappy", gap_s))
-    with pytest.raises(FormulaError, match="negative time"):
+    @formula
+    def base_s():
+        return 1.0
+
+    c = catalog(plugin("gappy", gap_s, base_s))
+    with pytest.raises(FormulaError, match="negative"):
         sweep(scenario(), {"base_s": [1.0, 2.0, 3.0]}, ["gap_s"], catalog=c)
 
 
@@ -425,15 +436,14 @@ def test_sweep_equals_scalar_estimates_point_by_point(catalog):
     links = [1e9, 5e11, 3e12]
     swept = sweep(scenario(), {"payload_bytes": payloads, "link_bytes_per_s": links},
                   ["overlapped_s", "stream_s"], catalog=c)
-    assert swept["overlapped_s"].shape == (len(payloads) * len(links),)
-    k = 0
-    for p in payloads:                               # numpy.meshgrid(indexing="ij") order
-        for link in links:
+    assert swept.axes == ("payload_bytes", "link_bytes_per_s")
+    assert swept["overlapped_s"].shape == (len(payloads), len(links))
+    for i, p in enumerate(payloads):
+        for j, link in enumerate(links):
             one = estimate(scenario(), ["overlapped_s", "stream_s"], catalog=c,
                            inputs={"payload_bytes": p, "link_bytes_per_s": link})
             for q in ("overlapped_s", "stream_s"):
-                assert_quantity_close(swept[q][k], one[q], rel=1e-12, what=q)
-            k += 1
+                assert_quantity_close(swept[q][i, j], one[q], rel=1e-12, what=q)
 
 
 # the factory holds no state between examples, so a function-scoped fixture is safe here
@@ -445,11 +455,11 @@ def test_vectorised_equals_scalar(payloads, latencies, catalog_factory):
     c = catalog_factory(SWEEP_PLUGIN)
     swept = sweep(scenario(), {"payload_bytes": payloads, "latency_s": latencies},
                   ["overlapped_s"], catalog=c)
-    grid = [(p, lat) for p in payloads for lat in latencies]
-    for k, (p, lat) in enumerate(grid):
-        one = estimate(scenario(), ["overlapped_s"], catalog=c,
-                       inputs={"payload_bytes": p, "latency_s": lat})
-        assert_quantity_close(swept["overlapped_s"][k], one["overlapped_s"], rel=1e-12)
+    for i, p in enumerate(payloads):
+        for j, lat in enumerate(latencies):
+            one = estimate(scenario(), ["overlapped_s"], catalog=c,
+                           inputs={"payload_bytes": p, "latency_s": lat})
+            assert_quantity_close(swept["overlapped_s"][i, j], one["overlapped_s"], rel=1e-12)
 
 
 def test_sweep_needs_values_on_every_axis(catalog):

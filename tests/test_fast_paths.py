@@ -118,19 +118,26 @@ def test_total_is_the_sum_over_occurrences(ops, field):
 ODD_VALUES = st.one_of(
     st.floats(-1e300, 1e300), st.integers(-10**400, 10**400), st.booleans(),
     st.sampled_from([float("inf"), float("-inf"), float("nan"), None, "text", 0.0, -0.0,
-                     np.float64("nan"), np.float64(-1.0), np.float64(2.0),
-                     np.array([1.0, 2.0]), np.array([1.0, np.nan]), np.array([-1.0, 1.0]),
-                     np.array([3.0])]))
+                     0.5, 1.0, 2.0, 1j, np.complex128(1.0), {}, [1, 2], object(),
+                     np.float64("nan"), np.float64(-1.0), np.float64(2.0), np.int64(3),
+                     np.bool_(True), np.array(2.0), np.array([1.0, 2.0]),
+                     np.array([1.0, np.nan]), np.array([-1.0, 1.0]), np.array([3.0])]))
+
+#: (unit, domain) pairs: a time, every domain of a dimensionless quantity, and a table.
+KINDS = (("s", None), ("", "real"), ("", "nonnegative"), ("", "count"), ("", "whole"),
+         ("", "fraction"), ("", "flag"), ("table", None))
 
 
 def _program(values, units):
     """A program of one formula per value, each returning its value, chained so that every
-    formula runs; ``units`` says which are times (``s``), numbers or tables."""
+    formula runs; ``units`` holds (unit, domain) pairs (see ``KINDS``), or a bare unit."""
     steps = []
     for i, (value, unit) in enumerate(zip(values, units)):
+        unit, domain = unit if isinstance(unit, tuple) else (unit, None)
         name = f"q{i}_s" if unit == "s" else f"q{i}"
         previous = steps[-1].produces if steps else "workload"
-        f = formula(name, unit=unit or "")(eval(f"lambda {previous}, _v=None: _v"))
+        f = formula(name, unit=unit or "", domain=domain)(
+            eval(f"lambda {previous}, _v=None: _v"))
         f = attrs.evolve(f, function=(lambda *a, _v=value: _v), params=(previous,))
         steps.append(f)
     return Program(("toy", "gpu", "inference", frozenset()), steps, frozenset(),
@@ -143,13 +150,12 @@ SCENARIO = types.SimpleNamespace(model=None, system=None, plan=None, workload=No
 # the odd values include inf - inf on purpose: numpy's warning about it is expected here
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(ODD_VALUES, st.sampled_from(("s", "", "table"))), min_size=1,
-                max_size=12))
+@given(st.lists(st.tuples(ODD_VALUES, st.sampled_from(KINDS)), min_size=1, max_size=12))
 def test_the_fast_check_rejects_exactly_what_the_full_check_rejects(items):
     values = [v for v, _ in items]
     units = [u for _, u in items]
     program = _program(values, units)
-    bad = any(_bad_value(v, u == "s") for v, u in items if u != "table")
+    bad = any(_bad_value(v, f.domain) for v, f in zip(values, program.steps))
     if bad:
         with pytest.raises(FormulaError):
             evaluate(program, SCENARIO)
@@ -194,15 +200,13 @@ def test_a_sweep_equals_single_estimates_through_the_float_paths(catalog):
     quantities = ["tpot_s", "ttft_s", "prefill_compute_s", "decode_compute_s"]
     grid = sweep(s, {"batch": [1, 7, 64], "prompt_tokens": [128, 3000]}, quantities,
                  catalog=catalog)
-    i = 0
-    for batch in (1, 7, 64):
-        for prompt in (128, 3000):
+    for i, batch in enumerate((1, 7, 64)):
+        for j, prompt in enumerate((128, 3000)):
             one = estimate(s, quantities, catalog=catalog,
                            inputs={"batch": float(batch), "prompt_tokens": float(prompt)})
             for q in quantities:
-                assert grid[q][i] == pytest.approx(one[q], rel=1e-12), (q, batch, prompt)
+                assert grid[q][i, j] == pytest.approx(one[q], rel=1e-12), (q, batch, prompt)
                 assert type(one[q]) is float
-            i += 1
 
 
 def test_estimates_repeat_exactly(catalog):

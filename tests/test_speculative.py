@@ -134,13 +134,11 @@ def test_a_sweep_equals_single_estimates():
     grid = {"batch": [1.0, 8.0], "acceptance_rate": [0.0, 0.6, 0.9]}
     wanted = ["tpot_s", "speculative_speedup", "memory_per_device_bytes"]
     swept = sweep(s, grid, wanted)
-    i = 0
-    for b in grid["batch"]:
-        for alpha in grid["acceptance_rate"]:
+    for i, b in enumerate(grid["batch"]):
+        for j, alpha in enumerate(grid["acceptance_rate"]):
             one = estimate(s, wanted, inputs={"batch": b, "acceptance_rate": alpha})
             for q in wanted:
-                assert swept[q][i] == pytest.approx(one[q], rel=1e-12), (q, b, alpha)
-            i += 1
+                assert swept[q][i, j] == pytest.approx(one[q], rel=1e-12), (q, b, alpha)
 
 
 def test_speculation_pays_most_when_the_target_streams_its_weights():
@@ -168,7 +166,7 @@ def test_a_draft_with_another_vocabulary_is_refused():
     (dict(draft="llama-3.2-1b", accept=1.5), "accept must be a number from 0 to 1"),
     (dict(draft="llama-3.2-1b", gamma=0), "gamma must be a whole number"),
     (dict(draft="llama-3.2-1b", inputs={"acceptance_rate": -0.1}),
-     "acceptance_rate must be a number from 0 to 1"),
+     "acceptance_rate.* from 0 to 1"),
 ])
 def test_bad_speculation_arguments_get_one_clear_error(kw, message):
     with pytest.raises(ScenarioError, match=message):

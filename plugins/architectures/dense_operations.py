@@ -250,7 +250,7 @@ def prefill_operations(prefill_attention_operations, prefill_mlp_operations,
                   prefill_other_operations)
 
 
-@formula(workload="inference", unit="")
+@formula(workload="inference", unit="", domain="count")
 def decode_new_tokens():
     """Tokens each sequence feeds through the model per decode step: 1 (speculative decoding
     verifies several at once)."""

@@ -121,25 +121,25 @@ def non_embedding_params(model) -> int:
 # ``attention_params_per_layer`` and a mixture of experts just ``mlp_params``.
 
 
-@formula(family="dense")
+@formula(family="dense", domain="whole")
 def attention_params_per_layer(model):
     """Parameters of one layer's attention (Q, K, V, output; biases)."""
     return attention_params(model)
 
 
-@formula(family="dense")
+@formula(family="dense", domain="whole")
 def norm_params_per_layer(model):
     """Parameters of one layer's norms."""
     return model.norms_per_layer * norm_params(model)
 
 
-@formula("mlp_params", family="dense")
+@formula("mlp_params", family="dense", domain="whole")
 def mlp_params_all_layers(model):
     """Parameters of every layer's MLP."""
     return model.num_layers * mlp_params(model)
 
 
-@formula("params", family="dense")
+@formula("params", family="dense", domain="count")
 def params_from_parts(model, embedding_params, attention_params_per_layer,
                       norm_params_per_layer, mlp_params, final_norm_params, lm_head_params):
     """Total unique parameters (a tied LM head counted once, buffers excluded)."""
@@ -148,19 +148,19 @@ def params_from_parts(model, embedding_params, attention_params_per_layer,
             + mlp_params + final_norm_params + lm_head_params)
 
 
-@formula(family="dense")
+@formula(family="dense", domain="count")
 def active_params(params):
     """Parameters each token uses: all of them in a dense model."""
     return params
 
 
-@formula("non_embedding_params", family="dense")
+@formula("non_embedding_params", family="dense", domain="whole")
 def non_embedding_params_from_parts(params, embedding_params, lm_head_params):
     """Parameters outside the embeddings and LM head: the layers and the final norm."""
     return params - embedding_params - lm_head_params
 
 
-FORMULAS = tuple(formula(f.__name__, family="dense")(f) for f in (
+FORMULAS = tuple(formula(f.__name__, family="dense", domain="whole")(f) for f in (
     embedding_params, lm_head_params, final_norm_params)) + (
     attention_params_per_layer, norm_params_per_layer, mlp_params_all_layers, params_from_parts,
     active_params, non_embedding_params_from_parts)

@@ -76,13 +76,13 @@ def forward_only_memory_per_device_bytes(weight_bytes_per_device,
     return weight_bytes_per_device + training_activation_bytes_per_layer + logits
 
 
-@formula(workload="training", features="forward-only", unit="")
+@formula(workload="training", features="forward-only", unit="", domain="flag")
 def forward_only_fits(forward_only_memory_per_device_bytes, usable_memory_bytes):
     """Whether the forward-only pass fits in each device's usable memory."""
     return forward_only_memory_per_device_bytes <= usable_memory_bytes
 
 
-@formula(workload="training", features="forward-only", unit="")
+@formula(workload="training", features="forward-only", unit="", domain="nonnegative")
 def forward_only_device_hours(forward_only_wall_clock_s, training_devices):
     """Device-hours of the forward-only pass over every token."""
     return forward_only_wall_clock_s * training_devices / 3600.0

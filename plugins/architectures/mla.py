@@ -186,7 +186,7 @@ def mla_attention_params(model) -> int:
     return query + key_value + output
 
 
-@formula(family="dense", features="attention-mla")
+@formula(family="dense", features="attention-mla", domain="whole")
 def attention_params_per_layer(model):
     """Parameters of one layer's multi-head latent attention: the query (compressed or not),
     the key/value down-projection to the latent and rotary key, its norm, the up-projection

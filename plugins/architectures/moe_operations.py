@@ -154,7 +154,7 @@ def moe_mlp_operations(model, plan, tokens, compute_factor, imbalance, stages=1,
 # ---- tunable inputs
 
 
-@formula(family="moe", unit="")
+@formula(family="moe", unit="", domain="nonnegative")
 def capacity_factor():
     """Expert capacity / each expert's even share of the token-expert assignments.
 
@@ -166,7 +166,7 @@ def capacity_factor():
     return 1.0
 
 
-@formula(family="moe", unit="")
+@formula(family="moe", unit="", domain="nonnegative")
 def expert_load_imbalance():
     """Tokens routed to the busiest expert-parallel device / the mean over devices.
 
@@ -177,7 +177,7 @@ def expert_load_imbalance():
     return 1.0
 
 
-@formula(family="moe", unit="")
+@formula(family="moe", unit="", domain="nonnegative")
 def expert_compute_factor(plan, capacity_factor, expert_load_imbalance):
     """Expert work on the busiest device relative to an even share: the capacity padding
     (``capacity_factor``), or the busiest device's load when it is larger (dropless routing
@@ -216,7 +216,7 @@ def prefill_mlp_operations(model, plan, batch, prompt_tokens, expert_compute_fac
                               _checked_imbalance(plan, expert_load_imbalance))
 
 
-@formula(family="moe", workload="inference", unit="")
+@formula(family="moe", workload="inference", unit="", domain="nonnegative")
 def decode_experts_touched(model, batch, decode_new_tokens):
     """Distinct routed experts a decode step reads per MoE layer, all devices together:
     ``E·(1 - (1 - k/E)^T)`` for the ``T = batch x new tokens`` tokens (uniform routing)."""
@@ -224,7 +224,7 @@ def decode_experts_touched(model, batch, decode_new_tokens):
     return experts_touched(s.experts, s.top_k, batch * decode_new_tokens)
 
 
-@formula(family="moe", workload="inference", unit="")
+@formula(family="moe", workload="inference", unit="", domain="nonnegative")
 def decode_experts_read_per_device(model, plan, batch, decode_new_tokens,
                                    expert_load_imbalance):
     """Routed experts whose weights the busiest device reads per MoE layer in a decode step

@@ -148,26 +148,26 @@ def qk_norm_params(model) -> int:
 # ---- formulas: the MoE family replaces the MLP's share of the dense composition
 
 
-@formula("mlp_params", family="moe")
+@formula("mlp_params", family="moe", domain="whole")
 def moe_mlp_params(model):
     """Parameters of every layer's MLP: routers, all routed experts, shared experts and gates,
     and the dense MLP of the leading dense layers."""
     return all_mlp_params(model)
 
 
-@formula(family="moe", unit="")
+@formula(family="moe", unit="", domain="whole")
 def routed_expert_params(model):
     """Parameters of every routed expert of every MoE layer (held in memory, mostly idle)."""
     return all_routed_expert_params(model)
 
 
-@formula(family="moe", unit="")
+@formula(family="moe", unit="", domain="whole")
 def qk_norm_params_per_layer(model):
     """Parameters of one layer's per-head query and key norms (Qwen3); 0 without them."""
     return qk_norm_params(model)
 
 
-@formula("params", family="moe")
+@formula("params", family="moe", domain="count")
 def moe_params_from_parts(model, embedding_params, attention_params_per_layer,
                           norm_params_per_layer, qk_norm_params_per_layer, mlp_params,
                           final_norm_params, lm_head_params):
@@ -178,7 +178,7 @@ def moe_params_from_parts(model, embedding_params, attention_params_per_layer,
             + mlp_params + final_norm_params + lm_head_params)
 
 
-@formula("active_params", family="moe")
+@formula("active_params", family="moe", domain="count")
 def moe_active_params(model, params):
     """Parameters one token uses: all but the routed experts it does not run (router and
     shared experts in full)."""

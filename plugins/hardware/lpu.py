@@ -35,7 +35,7 @@ KIND = "lpu"
 # ---------------------------------------------------------------- how many chips
 
 
-@formula(kind=KIND, workload="inference", family="dense", unit="")
+@formula(kind=KIND, workload="inference", family="dense", unit="", domain="count")
 def replica_devices(system, plan):
     """Chips one replica spans: all of the system's, pipelined chip to chip."""
     return spread_devices(system, plan, KIND)
@@ -50,7 +50,7 @@ def lpu_prefill_activation_bytes_per_sequence(model):
     return 2.0 * model.hidden_size * bytes_per_element(model.activations_dtype)
 
 
-@formula(kind=KIND, workload="inference", unit="")
+@formula(kind=KIND, workload="inference", unit="", domain="count")
 def devices_needed(weight_bytes, kv_cache_bytes, activation_bytes, usable_memory_bytes):
     """Chips needed to hold the model in SRAM: ceil((weights + KV cache) / (usable SRAM per
     chip - the activations in flight on each chip)). Weights dominate; the KV cache at this
@@ -78,14 +78,14 @@ def lpu_kv_cache_bytes_per_token_per_device(kv_cache_bytes_per_token, replica_de
 # ---------------------------------------------------------------- the pipeline
 
 
-@formula(kind=KIND, workload="inference", unit="")
+@formula(kind=KIND, workload="inference", unit="", domain="count")
 def lpu_micro_batch(batch, replica_devices):
     """Sequences each chip processes at a time: the batch split into min(batch, chips)
     micro-batches, so that a full pipeline has one on every chip."""
     return plain(np.ceil(batch / np.minimum(batch, replica_devices)))
 
 
-@formula(kind=KIND, workload="inference", unit="")
+@formula(kind=KIND, workload="inference", unit="", domain="fraction")
 def lpu_pipeline_occupancy(batch, replica_devices):
     """Fraction of the chips busy at any moment: min(batch, chips) / chips (1 = pipeline full)."""
     return plain(np.minimum(batch, replica_devices) / replica_devices)

@@ -29,7 +29,7 @@ def weight_bytes_per_device(weight_bytes, plan):
 # ---- inference
 
 
-@formula(workload="inference")
+@formula(workload="inference", domain="count")
 def context_tokens(prompt_tokens, output_tokens):
     """Tokens each sequence holds in its KV cache by the end of the request."""
     return prompt_tokens + output_tokens
@@ -60,7 +60,7 @@ def memory_per_device_bytes(weight_bytes_per_device, kv_cache_bytes_per_device,
     return weight_bytes_per_device + kv_cache_bytes_per_device + activation_bytes
 
 
-@formula(workload="inference", unit="")
+@formula(workload="inference", unit="", domain="whole")
 def max_batch(usable_memory_bytes, weight_bytes_per_device, kv_cache_bytes_per_token_per_device,
               context_tokens, prefill_activation_bytes_per_sequence):
     """Largest batch whose weights, KV cache and activations fit (0 if the weights alone don't)."""
@@ -94,7 +94,7 @@ def weight_bytes_per_device_zero3(weight_bytes, plan):
     return weight_bytes / (plan.tp * plan.pp * plan.dp)
 
 
-@formula(workload="training")
+@formula(workload="training", domain="nonnegative")
 def in_flight_micro_batches(plan, micro_batches_per_step):
     """Micro-batches whose activations the first pipeline stage holds at once (1F1B: pp;
     interleaved: x (1 + (pp-1)/(pp·v)), Narayanan et al. 2021)."""
@@ -124,7 +124,7 @@ def training_memory_per_device_bytes(weight_bytes_per_device, gradient_bytes_per
 # ---- fit
 
 
-@formula(unit="")
+@formula(unit="", domain="flag")
 def fits(memory_per_device_bytes, usable_memory_bytes):
     """Whether everything one device must hold fits in its usable memory."""
     return memory_per_device_bytes <= usable_memory_bytes

@@ -10,7 +10,7 @@ from ridgeline.plugin import (ScenarioError, bytes_per_element, compute_precisio
                               hookimpl, operations_time_s)
 
 
-@formula(unit="")
+@formula(unit="", domain="flag")
 def compute_dtype_fallback(model, system):
     """1 when the accelerator has no peak for the activations' precision and a wider one is used."""
     peaks = system.accelerator.peak_flops_per_s

@@ -75,13 +75,13 @@ def rooflines_s(ops, flops_per_s, bytes_per_s):
 # ---------------------------------------------------------------- placement and memory
 
 
-@formula(kind=KIND, workload="inference", family="dense", unit="")
+@formula(kind=KIND, workload="inference", family="dense", unit="", domain="count")
 def replica_devices(system, plan):
     """Wafers one replica spans: all of the system's (layers pipelined across them)."""
     return spread_devices(system, plan, KIND)
 
 
-@formula(kind=KIND, workload="inference", unit="")
+@formula(kind=KIND, workload="inference", unit="", domain="flag")
 def wafer_weights_resident(weight_bytes, kv_cache_bytes, activation_bytes, usable_memory_bytes,
                            replica_devices):
     """1 when the weights and KV cache, spread over the wafers, fit in SRAM beside the
@@ -106,7 +106,7 @@ def wafer_kv_cache_bytes_per_token_per_device(kv_cache_bytes_per_token, replica_
     return kv_cache_bytes_per_token / replica_devices
 
 
-@formula(kind=KIND, workload="inference", unit="")
+@formula(kind=KIND, workload="inference", unit="", domain="count")
 def devices_needed(weight_bytes, kv_cache_bytes, activation_bytes, usable_memory_bytes):
     """Wafers needed to keep the weights and KV cache in SRAM, each wafer also holding the
     activations of the layer it is running: ceil((weights + KV) / (usable SRAM - activations))."""
@@ -124,7 +124,7 @@ def wafer_core_sram_bytes(system):
     return 48e3
 
 
-@formula(kind=KIND, unit="")
+@formula(kind=KIND, unit="", domain="nonnegative")
 def wafer_cores(memory_capacity_bytes, wafer_core_sram_bytes):
     """Cores on one wafer: its SRAM over the SRAM of one core (WSE-3: 44 GB / 48 kB = 916,667
     against the 900,000 published; WSE-2: 833,333 against 850,000)."""
@@ -140,7 +140,7 @@ def wafer_fabric_hop_s(system):
     return 1e-9
 
 
-@formula(kind=KIND, unit="")
+@formula(kind=KIND, unit="", domain="nonnegative")
 def wafer_fabric_traversals_per_layer(model):
     """Dependent crossings of the mesh one token needs per transformer layer, each matrix or
     reduction spread over the whole wafer: a matrix-vector product broadcasts its input along
@@ -290,7 +290,7 @@ def wafer_prefill_s(prefill_operations, wafer_compute_flops_per_s, memory_bandwi
     return np.maximum(on_wafer, wafer_weight_stream_s) + step_overhead_s
 
 
-@formula(kind=KIND, workload="inference", unit="")
+@formula(kind=KIND, workload="inference", unit="", domain="fraction")
 def wafer_fabric_share(wafer_decode_fabric_s, decode_step_s):
     """Fraction of a decode step spent in the fabric pipeline (the dominant term at batch 1)."""
     return wafer_decode_fabric_s / decode_step_s

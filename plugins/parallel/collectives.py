@@ -88,7 +88,7 @@ def _tp_all_reduces_s(model, plan, tokens, per_layer, layers, bandwidth, latency
 # ---- what one collective costs (hardware plugins override these)
 
 
-@formula(unit="")
+@formula(unit="", domain="whole")
 def tp_all_reduces_per_layer(model):
     """Tensor-parallel all-reduces per layer in one forward pass: 2 for the sequential block
     (after attention and after the MLP, Megatron), 1 for a parallel block (GPT-J, PaLM: the

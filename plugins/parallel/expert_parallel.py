@@ -179,7 +179,7 @@ def gradient_sync_s_ep(model, plan, system, params, routed_expert_params):
     return total
 
 
-@formula(family="moe", unit="")
+@formula(family="moe", unit="", domain="whole")
 def routed_expert_params_per_device(model, plan):
     """Routed-expert parameters one device holds (``1/(pp·ep·etp)`` of them)."""
     return all_routed_expert_params(model) / (plan.pp * plan.ep * expert_tensor_parallel(plan))

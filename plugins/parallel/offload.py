@@ -154,11 +154,13 @@ def prefetch_layers(per_layer_compute_s, latency_s):
     return np.maximum(MIN_BUFFER_LAYERS, 1.0 + ahead)
 
 
-def _per_tier(function, produces=None, *, workload=None, plan=(), unit=None, tiers=TIERS):
+def _per_tier(function, produces=None, *, workload=None, plan=(), unit=None, domain=None,
+              tiers=TIERS):
     """The formula once per offload tier (a formula's plan features must all hold, so "host or
     NVMe" is two registrations of one function)."""
     return tuple(formula(produces or function.__name__, workload=workload,
-                         plan=(tier, *plan), unit=unit)(function) for tier in tiers)
+                         plan=(tier, *plan), unit=unit, domain=domain)(function)
+                 for tier in tiers)
 
 
 def _host_link(system):
@@ -501,15 +503,15 @@ FORMULAS = (
                tiers=("offload-host",)),
     *_per_tier(offload_fetch_latency_s_nvme, "offload_fetch_latency_s", workload="inference",
                tiers=("offload-nvme",)),
-    *_per_tier(offload_layers, unit=""),
+    *_per_tier(offload_layers, unit="", domain="whole"),
     *_per_tier(weight_bytes_per_layer_per_device),
     *_per_tier(non_layer_weight_bytes_per_device),
     *_per_tier(offload_layer_transfer_s, workload="inference"),
     *_per_tier(offload_room_bytes_per_device, workload="inference"),
-    *_per_tier(offload_prefetch_layers, workload="inference", unit=""),
-    *_per_tier(offload_buffer_layers, workload="inference", unit=""),
-    *_per_tier(offload_resident_layers, workload="inference", unit=""),
-    *_per_tier(offload_streamed_layers, workload="inference", unit=""),
+    *_per_tier(offload_prefetch_layers, workload="inference", unit="", domain="whole"),
+    *_per_tier(offload_buffer_layers, workload="inference", unit="", domain="whole"),
+    *_per_tier(offload_resident_layers, workload="inference", unit="", domain="whole"),
+    *_per_tier(offload_streamed_layers, workload="inference", unit="", domain="whole"),
     *_per_tier(offload_streamed_bytes_per_step_per_device, workload="inference"),
     *_per_tier(weight_bytes_per_device_streamed, "weight_bytes_per_device",
                workload="inference"),
@@ -517,9 +519,10 @@ FORMULAS = (
     *_per_tier(decode_step_s_streamed, "decode_step_s", workload="inference"),
     *_per_tier(first_decode_step_s_streamed, "first_decode_step_s", workload="inference"),
     *_per_tier(decode_step_without_prefetch_s, workload="inference"),
-    *_per_tier(offload_link_bound_decode, "offload_link_bound", workload="inference", unit=""),
-    *_per_tier(prefill_offload_link_bound, workload="inference", unit=""),
-    *_per_tier(max_batch_streamed, "max_batch", workload="inference", unit=""),
+    *_per_tier(offload_link_bound_decode, "offload_link_bound", workload="inference", unit="",
+               domain="flag"),
+    *_per_tier(prefill_offload_link_bound, workload="inference", unit="", domain="flag"),
+    *_per_tier(max_batch_streamed, "max_batch", workload="inference", unit="", domain="whole"),
     *_per_tier(optimizer_bytes_per_device_offloaded, "optimizer_bytes_per_device",
                workload="training"),
     *_per_tier(gradient_bytes_per_device_offloaded, "gradient_bytes_per_device",
@@ -529,7 +532,8 @@ FORMULAS = (
     *_per_tier(offload_link_bytes_per_step_per_device, workload="training"),
     *_per_tier(offload_link_s, workload="training"),
     *_per_tier(offload_exposed_s, workload="training"),
-    *_per_tier(offload_link_bound_training, "offload_link_bound", workload="training", unit=""),
+    *_per_tier(offload_link_bound_training, "offload_link_bound", workload="training", unit="",
+               domain="flag"),
     *_per_tier(host_memory_bandwidth_bytes_per_s, workload="training"),
     *_per_tier(optimizer_step_s_host, "optimizer_step_s", workload="training",
                tiers=("offload-host",)),

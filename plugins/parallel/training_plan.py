@@ -14,7 +14,7 @@ from __future__ import annotations
 from ridgeline.plugin import formula, hookimpl, maximum, roofline_s
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="count")
 def micro_batches_per_step(global_batch, micro_batch_size, plan):
     """Micro-batches each pipeline runs per step: global batch / (dp x micro-batch)."""
     return global_batch / (plan.dp * micro_batch_size)

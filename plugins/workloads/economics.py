@@ -45,7 +45,7 @@ def energy_per_token_j(device_power_w, replica_devices, throughput_tokens_per_s)
     return device_power_w * replica_devices / throughput_tokens_per_s
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="nonnegative")
 def device_hours(wall_clock_s, training_devices):
     """Device-hours the whole run takes."""
     return wall_clock_s * training_devices / 3600.0

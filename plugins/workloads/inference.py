@@ -14,25 +14,25 @@ from __future__ import annotations
 from ridgeline.plugin import formula, hookimpl, total
 
 
-@formula(workload="inference", unit="")
+@formula(workload="inference", unit="", domain="count")
 def batch(workload):
     """Sequences served together."""
     return workload.batch
 
 
-@formula(workload="inference", unit="")
+@formula(workload="inference", unit="", domain="count")
 def prompt_tokens(workload):
     """Prompt length of each sequence, in tokens."""
     return workload.prompt_tokens
 
 
-@formula(workload="inference", unit="")
+@formula(workload="inference", unit="", domain="count")
 def output_tokens(workload):
     """Tokens generated per sequence."""
     return workload.output_tokens
 
 
-@formula(workload="inference", unit="")
+@formula(workload="inference", unit="", domain="nonnegative")
 def decode_context_tokens(prompt_tokens, output_tokens):
     """Average context a decode step attends to over the generation (prompt + half the output):
     attention cost is linear in context, so the average step gives the exact total."""
@@ -124,20 +124,20 @@ def decode_step_bytes(decode_operations, plan):
     return total(decode_operations, "bytes") * plan.tp
 
 
-@formula(workload="inference", unit="")
+@formula(workload="inference", unit="", domain="nonnegative")
 def decode_arithmetic_intensity(decode_step_flops, decode_step_bytes):
     """FLOP per byte of a decode step: about the batch size with 16-bit weights, until the
     KV cache dominates (essay 000's "free win until compute-bound")."""
     return decode_step_flops / decode_step_bytes
 
 
-@formula(workload="inference", unit="")
+@formula(workload="inference", unit="", domain="count")
 def replica_devices(plan):
     """Devices serving one copy of the model (tp x pp)."""
     return plan.tp * plan.pp
 
 
-@formula(workload="inference", unit="")
+@formula(workload="inference", unit="", domain="fraction")
 def mfu(prefill_flops, first_decode_step_flops, decode_step_flops, output_tokens,
         e2e_latency_s, peak_flops_per_s, replica_devices):
     """Model FLOPs utilisation over the request: FLOPs done / (time x peak of every device).
@@ -150,13 +150,13 @@ def mfu(prefill_flops, first_decode_step_flops, decode_step_flops, output_tokens
     return done / (e2e_latency_s * peak_flops_per_s * replica_devices)
 
 
-@formula(workload="inference", unit="")
+@formula(workload="inference", unit="", domain="fraction")
 def decode_mfu(decode_step_flops, tpot_s, peak_flops_per_s, replica_devices):
     """FLOPs utilisation while decoding: essay 003's "0.2 % at batch 1"."""
     return decode_step_flops / (tpot_s * peak_flops_per_s * replica_devices)
 
 
-@formula(workload="inference", unit="")
+@formula(workload="inference", unit="", domain="fraction")
 def mbu(decode_step_bytes, tpot_s, peak_memory_bandwidth_bytes_per_s, replica_devices):
     """Memory-bandwidth utilisation while decoding: bytes moved per step / (step time x peak
     bandwidth of every device)."""

@@ -39,25 +39,25 @@ SERVING = "serving"
 # ---------------------------------------------------------------- the scheduler's limits
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="count")
 def scheduler_max_sequences(workload):
     """Sequences in flight per replica, at most (max_num_seqs / max_batch_size)."""
     return float(workload.max_sequences)
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="count")
 def scheduler_max_tokens(workload):
     """Tokens per iteration, at most: decode tokens and prefill chunks together."""
     return float(workload.max_tokens)
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="count")
 def kv_block_tokens(workload):
     """Tokens per KV-cache block: the cache is allocated a block at a time."""
     return float(workload.block_tokens)
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="count")
 def replicas(system, plan):
     """Copies of the model the deployment runs: its devices over tp x pp."""
     return float(system.devices // (plan.tp * plan.pp))
@@ -81,7 +81,7 @@ def kv_cache_room_bytes_per_device(usable_memory_bytes, weight_bytes_per_device,
     return maximum(usable_memory_bytes - weight_bytes_per_device - activation_bytes, 0.0)
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="whole")
 def kv_cache_capacity_tokens(kv_cache_room_bytes_per_device, kv_cache_bytes_per_token_per_device,
                              kv_block_tokens):
     """Tokens of context one replica's KV cache holds, in whole blocks."""
@@ -90,7 +90,7 @@ def kv_cache_capacity_tokens(kv_cache_room_bytes_per_device, kv_cache_bytes_per_
     return blocks * kv_block_tokens
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
 def kv_tokens_per_sequence(workload, prompt_tokens, output_tokens, kv_block_tokens):
     """KV-cache tokens one sequence in flight takes: with ``reserve`` admission the blocks
     for its whole prompt and output, from admission on; ``on-demand``, its mean context over
@@ -100,20 +100,20 @@ def kv_tokens_per_sequence(workload, prompt_tokens, output_tokens, kv_block_toke
     return prompt_tokens + output_tokens / 2.0 + kv_block_tokens / 2.0
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="whole")
 def kv_concurrency_limit(kv_cache_capacity_tokens, kv_tokens_per_sequence):
     """Sequences the KV cache holds at once."""
     return floor(kv_cache_capacity_tokens / kv_tokens_per_sequence)
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="whole")
 def token_budget_concurrency_limit(scheduler_max_tokens, prompt_tokens, output_tokens):
     """Sequences the token budget sustains: each decoded token brings ``prompt/output`` prompt
     tokens to prefill, and both share the iteration's ``max_tokens``."""
     return floor(scheduler_max_tokens / (1.0 + prompt_tokens / output_tokens))
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="whole")
 def concurrency_limit(scheduler_max_sequences, kv_concurrency_limit,
                       token_budget_concurrency_limit):
     """Sequences in flight per replica at saturation: the tightest of the scheduler's limit,
@@ -125,14 +125,14 @@ def concurrency_limit(scheduler_max_sequences, kv_concurrency_limit,
 # ---------------------------------------------------------------- how many are in flight
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
 def requested_concurrency_per_replica(concurrency_limit):
     """Sequences each replica is asked to hold: at saturation, as many as it can."""
     return concurrency_limit
 
 
 @formula("requested_concurrency_per_replica", workload="inference",
-         features=(SERVING, "load-concurrency"), unit="")
+         features=(SERVING, "load-concurrency"), unit="", domain="nonnegative")
 def requested_concurrency_closed_loop(workload, replicas):
     """A closed loop of ``concurrency`` requests, spread evenly over the replicas."""
     return workload.concurrency / replicas
@@ -147,7 +147,7 @@ def serving_batch(requested_concurrency_per_replica, concurrency_limit):
                    1.0)
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
 def queued_requests_per_replica(requested_concurrency_per_replica, batch):
     """Requests of a closed loop that wait for a free slot (beyond the concurrency limit)."""
     return maximum(requested_concurrency_per_replica - batch, 0.0)
@@ -192,13 +192,13 @@ def merge_tables(decode_ops, prefill_ops, scale) -> Table:
     return table(*merged)
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
 def prefill_tokens_per_iteration(batch, prompt_tokens, output_tokens):
     """Prompt tokens prefilled per iteration on average: each decoded token's share."""
     return batch * prompt_tokens / output_tokens
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
 def prefill_chunk_tokens(scheduler_max_tokens, batch, prompt_tokens,
                          prefill_tokens_per_iteration):
     """Prompt tokens an iteration with a prefill chunk carries: what is waiting (one
@@ -208,20 +208,20 @@ def prefill_chunk_tokens(scheduler_max_tokens, batch, prompt_tokens,
     return maximum(minimum(scheduler_max_tokens - batch, waiting), 1.0)
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="fraction")
 def prefill_iteration_fraction(prefill_tokens_per_iteration, prefill_chunk_tokens):
     """Fraction of iterations that carry a prefill chunk."""
     return minimum(prefill_tokens_per_iteration / prefill_chunk_tokens, 1.0)
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
 def prefill_budget_utilisation(prefill_tokens_per_iteration, scheduler_max_tokens, batch):
     """Prompt tokens to prefill over the budget the decodes leave: how busy the prefill
     queue is (1 at the token-budget limit)."""
     return prefill_tokens_per_iteration / maximum(scheduler_max_tokens - batch, 1.0)
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
 def chunk_share_of_prefill(prefill_chunk_tokens, batch, prompt_tokens):
     """A chunk as a fraction of the prefill table (``batch`` whole prompts)."""
     return prefill_chunk_tokens / (batch * prompt_tokens)
@@ -233,7 +233,7 @@ def mixed_iteration_operations(decode_operations, prefill_operations, chunk_shar
     return merge_tables(decode_operations, prefill_operations, chunk_share_of_prefill)
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="fraction")
 def paged_kv_bandwidth_fraction():
     """Bandwidth a decode-attention kernel reaches reading a paged KV cache, as a fraction of
     what it reaches on a contiguous one: 0.9. Blocks of 16-32 tokens per head are gathered
@@ -355,7 +355,7 @@ def queue_wait_s(queued_requests_per_replica, batch, e2e_service_s):
     return queued_requests_per_replica / batch * e2e_service_s
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="fraction")
 def queue_wait_probability(queued_requests_per_replica):
     """Probability that a request waits for a slot (closed loop: all or none)."""
     return where(queued_requests_per_replica > 0, 1.0, 0.0)
@@ -494,7 +494,7 @@ def serving_tokens_per_s_per_user(tpot_mean_s):
     return 1.0 / tpot_mean_s
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
 def concurrency(batch, queued_requests_per_replica, replicas, stable):
     """Requests in the deployment on average: in flight and waiting for a slot."""
     _overloaded(stable)
@@ -650,7 +650,7 @@ def arrival_rate_per_s(workload):
     return workload.rate_per_s
 
 
-@formula(workload="inference", features=(SERVING, "load-rate"), unit="")
+@formula(workload="inference", features=(SERVING, "load-rate"), unit="", domain="nonnegative")
 def utilisation(arrival_rate_per_s, replicas, serving_curve):
     """Arrivals over what the replicas complete at their concurrency limit (1 or more:
     overloaded, the queue grows without bound)."""
@@ -658,7 +658,7 @@ def utilisation(arrival_rate_per_s, replicas, serving_curve):
 
 
 @formula("requested_concurrency_per_replica", workload="inference",
-         features=(SERVING, "load-rate"), unit="")
+         features=(SERVING, "load-rate"), unit="", domain="nonnegative")
 def requested_concurrency_poisson(arrival_rate_per_s, replicas, serving_curve):
     """Sequences in flight under Poisson arrivals: the concurrency whose completion rate
     (Little's law on the curve) equals each replica's share of the arrivals."""
@@ -683,7 +683,7 @@ def queue_wait_poisson_s(utilisation, serving_curve):
 
 
 @formula("queue_wait_probability", workload="inference", features=(SERVING, "load-rate"),
-         unit="")
+         unit="", domain="fraction")
 def queue_wait_probability_poisson(utilisation, serving_curve):
     """Probability that an arrival finds every slot busy (Sakasegawa's form)."""
     c = serving_curve.batch[-1]
@@ -691,7 +691,7 @@ def queue_wait_probability_poisson(utilisation, serving_curve):
 
 
 @formula("queued_requests_per_replica", workload="inference", features=(SERVING, "load-rate"),
-         unit="")
+         unit="", domain="nonnegative")
 def queued_requests_poisson(arrival_rate_per_s, replicas, queue_wait_s):
     """Requests waiting for a slot on each replica (Little's law on the queue)."""
     return arrival_rate_per_s / replicas * queue_wait_s
@@ -713,7 +713,7 @@ def tpot_poisson_s(workload, serving_curve, batch):
     return maximum(_interp(busy, c.batch, c.iteration_s), _interp(batch, c.batch, c.tpot_s))
 
 
-@formula(workload="inference", features=(SERVING, "load-users"), unit="")
+@formula(workload="inference", features=(SERVING, "load-users"), unit="", domain="nonnegative")
 def users_per_replica(workload, replicas):
     """Users each replica serves."""
     return workload.users / replicas
@@ -734,7 +734,7 @@ def _users_at(curve, think_time_s):
 
 
 @formula("requested_concurrency_per_replica", workload="inference",
-         features=(SERVING, "load-users"), unit="")
+         features=(SERVING, "load-users"), unit="", domain="nonnegative")
 def requested_concurrency_users(users_per_replica, think_time_s, serving_curve):
     """Sequences in flight for users who think: the concurrency at which in-flight and
     thinking users add up to the users (beyond the limit, the rest wait for a slot)."""
@@ -775,7 +775,7 @@ def max_rate_within_slo_per_s(workload, serving_curve, replicas):
     return plain(np.where(within > 0, rate, 0.0) * replicas)
 
 
-@formula(workload="inference", features=(SERVING, CURVE), unit="")
+@formula(workload="inference", features=(SERVING, CURVE), unit="", domain="flag")
 def slo_met(workload, stable, tpot_s, queue_wait_s, queue_wait_probability, prefill_wait_s,
             prefill_budget_utilisation, prefill_service_s, iteration_in_progress_s):
     """1 when TTFT and TPOT at the percentile are within their targets at this load (0 when
@@ -791,13 +791,14 @@ def slo_met(workload, stable, tpot_s, queue_wait_s, queue_wait_probability, pref
     return ok
 
 
-@formula(workload="inference", features=SERVING, unit="")
+@formula(workload="inference", features=SERVING, unit="", domain="flag")
 def stable(requested_concurrency_per_replica):
     """1 when the deployment keeps up with its load (a fixed number in flight always does)."""
     return 1.0 + 0.0 * requested_concurrency_per_replica
 
 
-@formula("stable", workload="inference", features=(SERVING, "load-rate"), unit="")
+@formula("stable", workload="inference", features=(SERVING, "load-rate"), unit="",
+         domain="flag")
 def stable_poisson(utilisation):
     """1 when arrivals stay below what the replicas complete at their limit."""
     return where(utilisation < 1.0, 1.0, 0.0)
@@ -810,14 +811,14 @@ DECODE_ONLY = "role-decode"
 
 
 @formula("prefill_tokens_per_iteration", workload="inference", features=(SERVING, DECODE_ONLY),
-         unit="")
+         unit="", domain="nonnegative")
 def no_prefill_tokens(batch):
     """A decode pool prefills nothing: prompts arrive with their KV cache."""
     return 0.0 * batch
 
 
 @formula("token_budget_concurrency_limit", workload="inference",
-         features=(SERVING, DECODE_ONLY), unit="")
+         features=(SERVING, DECODE_ONLY), unit="", domain="whole")
 def decode_only_token_limit(scheduler_max_tokens):
     """Every token of a decode pool's iteration is a decode."""
     return scheduler_max_tokens

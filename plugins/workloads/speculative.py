@@ -103,26 +103,26 @@ def _draft(system, plan, workload, batch, prompt_tokens, output_tokens):
 # --------------------------------------------------------------------------- the workload
 
 
-@formula(workload="inference", features=SPECULATIVE, unit="")
+@formula(workload="inference", features=SPECULATIVE, unit="", domain="count")
 def draft_tokens(workload):
     """Tokens the draft proposes per target step (gamma)."""
     return float(workload.draft_tokens)
 
 
-@formula(workload="inference", features=SPECULATIVE, unit="")
+@formula(workload="inference", features=SPECULATIVE, unit="", domain="fraction")
 def acceptance_rate(workload):
     """Probability that the target accepts each drafted token (alpha)."""
     return workload.acceptance_rate
 
 
-@formula("decode_new_tokens", workload="inference", features=SPECULATIVE, unit="")
+@formula("decode_new_tokens", workload="inference", features=SPECULATIVE, unit="", domain="count")
 def decode_new_tokens_verify(draft_tokens):
     """The target verifies the gamma drafted tokens and adds one of its own: gamma + 1 tokens
     per sequence in each target step."""
     return draft_tokens + 1.0
 
 
-@formula(workload="inference", features=SPECULATIVE, unit="")
+@formula(workload="inference", features=SPECULATIVE, unit="", domain="nonnegative")
 def expected_tokens_per_target_step(draft_tokens, acceptance_rate):
     """Tokens a target step yields on average, (1 - alpha^(gamma+1)) / (1 - alpha)
     (Leviathan et al. 2023, equation 1); gamma + 1 when every draft is accepted."""
@@ -213,7 +213,7 @@ def ttft_s_speculative(prefill_s, draft_prefill_s, first_decode_step_s):
     return prefill_s + draft_prefill_s + first_decode_step_s
 
 
-@formula(workload="inference", features=SPECULATIVE, unit="")
+@formula(workload="inference", features=SPECULATIVE, unit="", domain="nonnegative")
 def speculative_speedup(no_speculation_tpot_s, tpot_s):
     """How many times faster tokens come than decoding one at a time (below 1: slower)."""
     return no_speculation_tpot_s / tpot_s
@@ -222,7 +222,7 @@ def speculative_speedup(no_speculation_tpot_s, tpot_s):
 # --------------------------------------------------------------------------- utilisation
 
 
-@formula("mfu", workload="inference", features=SPECULATIVE, unit="")
+@formula("mfu", workload="inference", features=SPECULATIVE, unit="", domain="fraction")
 def mfu_speculative(prefill_flops, decode_step_flops, decode_new_tokens, output_tokens,
                     e2e_latency_s, peak_flops_per_s, replica_devices):
     """Model FLOPs utilisation: the target's FLOPs for the tokens produced (a verification pass
@@ -232,14 +232,15 @@ def mfu_speculative(prefill_flops, decode_step_flops, decode_new_tokens, output_
     return done / (e2e_latency_s * peak_flops_per_s * replica_devices)
 
 
-@formula("decode_mfu", workload="inference", features=SPECULATIVE, unit="")
+@formula("decode_mfu", workload="inference", features=SPECULATIVE, unit="",
+         domain="fraction")
 def decode_mfu_speculative(decode_step_flops, decode_new_tokens, tpot_s, peak_flops_per_s,
                            replica_devices):
     """Model FLOPs utilisation while decoding: one token's target FLOPs per tpot_s."""
     return decode_step_flops / decode_new_tokens / (tpot_s * peak_flops_per_s * replica_devices)
 
 
-@formula("mbu", workload="inference", features=SPECULATIVE, unit="")
+@formula("mbu", workload="inference", features=SPECULATIVE, unit="", domain="fraction")
 def mbu_speculative(decode_step_bytes, draft_tokens, draft_decode_step_bytes,
                     expected_tokens_per_target_step, tpot_s, peak_memory_bandwidth_bytes_per_s,
                     replica_devices):
@@ -279,7 +280,7 @@ def _per_sequence(kv_cache_bytes_per_token_per_device, draft_kv_cache_bytes_per_
                                     draft_prefill_activation_bytes_per_sequence)
 
 
-@formula("max_batch", workload="inference", features=SPECULATIVE, unit="")
+@formula("max_batch", workload="inference", features=SPECULATIVE, unit="", domain="whole")
 def max_batch_speculative(usable_memory_bytes, weight_bytes_per_device,
                           draft_weight_bytes_per_device, kv_cache_bytes_per_token_per_device,
                           draft_kv_cache_bytes_per_token_per_device, context_tokens,
@@ -336,10 +337,10 @@ def max_batch_speculative_streamed(usable_memory_bytes, non_layer_weight_bytes_p
 
 _STREAMED = tuple(
     f for tier in ("offload-host", "offload-nvme") for f in (
-        formula("offload_room_bytes_per_device", workload="inference",
-                plan=tier, features=SPECULATIVE)(offload_room_bytes_per_device_speculative),
+        formula("offload_room_bytes_per_device", workload="inference", plan=tier,
+                features=SPECULATIVE)(offload_room_bytes_per_device_speculative),
         formula("max_batch", workload="inference", plan=tier, features=SPECULATIVE,
-                unit="")(max_batch_speculative_streamed)))
+                unit="", domain="whole")(max_batch_speculative_streamed)))
 
 
 FORMULAS = (draft_tokens, acceptance_rate, decode_new_tokens_verify,

@@ -16,43 +16,43 @@ from __future__ import annotations
 from ridgeline.plugin import ceil, formula, hookimpl
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="count")
 def seq_len(workload):
     """Sequence length in tokens."""
     return workload.seq_len
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="nonnegative")
 def seq_len_for_flops(seq_len):
     """Context length the attention FLOPs are counted over (the training sequence)."""
     return seq_len
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="count")
 def global_batch(workload):
     """Sequences per optimizer step, across all data-parallel replicas."""
     return workload.global_batch
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="nonnegative")
 def training_tokens(workload):
     """Tokens to train on."""
     return workload.tokens
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="count")
 def micro_batch_size(plan):
     """Sequences per micro-batch."""
     return plan.micro_batch
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="count")
 def tokens_per_step(global_batch, seq_len):
     """Tokens per optimizer step."""
     return global_batch * seq_len
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="count")
 def steps(training_tokens, tokens_per_step):
     """Optimizer steps to see every training token."""
     return ceil(training_tokens / tokens_per_step)
@@ -102,19 +102,19 @@ def tokens_per_s(tokens_per_step, step_s):
     return tokens_per_step / step_s
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="count")
 def training_devices(plan):
     """Devices the plan uses (tp x pp x dp)."""
     return plan.tp * plan.pp * plan.dp
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="fraction")
 def mfu(model_flops_per_step, step_s, peak_flops_per_s, training_devices):
     """Model FLOPs utilisation: model FLOPs per second / peak of all devices."""
     return model_flops_per_step / (step_s * peak_flops_per_s * training_devices)
 
 
-@formula(workload="training", unit="")
+@formula(workload="training", unit="", domain="fraction")
 def hfu(hardware_flops_per_step, step_s, peak_flops_per_s, training_devices):
     """Hardware FLOPs utilisation: model and recomputed FLOPs per second / peak of all
     devices."""
