@@ -167,6 +167,9 @@ def _serve_arguments(p):
     sched.add_argument("--admission", default="reserve", choices=("reserve", "on-demand"),
                        help="reserve a request's whole KV cache on admission (TensorRT-LLM) "
                             "or grow it on demand (vLLM, SGLang)")
+    sched.add_argument("--no-chunked-prefill", dest="chunked_prefill", action="store_false",
+                       help="a prompt goes whole into one iteration (TensorRT-LLM's default); "
+                            "by default prompts are split over iterations (vLLM, SGLang)")
     slo = p.add_argument_group("latency targets")
     slo.add_argument("--ttft", metavar="T", help="time-to-first-token target (300ms)")
     slo.add_argument("--tpot", metavar="T", help="time-per-output-token target (10ms)")

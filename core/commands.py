@@ -340,7 +340,8 @@ def _serve_kwargs(args) -> dict:
                 rate=args.rate, users=args.users, think_time=args.think_time,
                 tokens_per_day=args.tokens_per_day, max_batch=args.max_batch,
                 max_tokens=args.max_tokens, block_tokens=args.block_tokens,
-                admission=args.admission, ttft=args.ttft, tpot=args.tpot,
+                admission=args.admission, chunked_prefill=args.chunked_prefill,
+                ttft=args.ttft, tpot=args.tpot,
                 percentile=args.percentile, weights=args.weights, kv=args.kv,
                 activations=args.activations, price=args.price,
                 efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set),
@@ -363,7 +364,7 @@ def _serve(args, catalog: Catalog) -> int:
             print(d.report())
         return 0
     kwargs.pop("disagg")
-    e = serve(args.model, catalog=catalog, **kwargs)
+    e = _estimable(serve(args.model, catalog=catalog, **kwargs))
     simulated = None
     if args.simulate:
         from .simulate import simulate

@@ -663,21 +663,27 @@ def estimate(scenario: Scenario, quantities: Optional[Iterable[str]] = None, *,
             estimated.
         FormulaError: a formula raised, or returned a value outside its quantity's domain.
     """
+    catalog, quantities = _arguments(scenario, quantities, catalog)
+    if check:
+        scenario.check()
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise expected("inputs", "a mapping of quantity names to values, or None", inputs)
+    # infer() and train() pass an empty dict when nothing is given: skip the checks' set-up
+    empty = inputs is None or (type(inputs) is dict and not inputs)
+    return _estimate(scenario, quantities, catalog, {} if empty else check_inputs(catalog, inputs))
+
+
+def _arguments(scenario: Any, quantities: Any, catalog: Any) -> tuple:
+    """The catalog (the default one for None) and the quantities of a call, checked."""
     if type(scenario) is not Scenario and not isinstance(scenario, Scenario):
         raise expected("scenario", "a Scenario (from ridgeline.scenario(...))", scenario)
     if catalog is None:
         catalog = default_catalog()
     elif not isinstance(catalog, Catalog):
         raise expected("catalog", "a Catalog (from ridgeline.build_catalog()) or None", catalog)
-    if check:
-        scenario.check()
-    if inputs is not None and not isinstance(inputs, Mapping):
-        raise expected("inputs", "a mapping of quantity names to values, or None", inputs)
     if quantities is not None and type(quantities) is not list and type(quantities) is not tuple:
         quantities = names(quantities, "quantities")
-    # infer() and train() pass an empty dict when nothing is given: skip the checks' set-up
-    empty = inputs is None or (type(inputs) is dict and not inputs)
-    return _estimate(scenario, quantities, catalog, {} if empty else check_inputs(catalog, inputs))
+    return catalog, quantities
 
 
 def _estimate(scenario: Scenario, quantities: Optional[Iterable[str]], catalog: Catalog,
@@ -829,7 +835,7 @@ def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
             the quantity's domain, a plan degree as an axis, an axis that no formula of the
             estimate uses.
     """
-    catalog = catalog or default_catalog()
+    catalog, quantities = _arguments(scenario, quantities, catalog)
     if not isinstance(grid, Mapping) or not grid:
         raise ScenarioError("sweep needs a grid: a mapping of quantity names to the values to "
                             "try (e.g. {'batch': [1, 8, 64]})")

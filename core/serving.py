@@ -80,6 +80,10 @@ class ServingWorkload:
     """Tokens per KV-cache block (TensorRT-LLM's default tokens_per_block is 32, vLLM's 16)."""
 
     admission: str = field(default="reserve", validator=v.one_of(*ADMISSION_POLICIES))
+    chunked_prefill: bool = field(default=True, validator=v.one_of(True, False))
+    """Whether a prompt may be split over iterations (vLLM, SGLang by default); without it a
+    prompt goes whole into one iteration (TensorRT-LLM's default), so ``max_tokens`` must
+    hold it."""
     ttft_target_s: Optional[float] = field(default=None, validator=_positive_or_none)
     tpot_target_s: Optional[float] = field(default=None, validator=_positive_or_none)
     percentile: float = field(default=50.0, validator=_percentile)
@@ -126,23 +130,36 @@ def load_fields(concurrency: Any = None, rate: Any = None, users: Any = None,
                 "concurrency": _whole(parse_count(concurrency, what="concurrency"),
                                       "concurrency", concurrency)}
     if rate is not None:
-        r = rate
-        if isinstance(rate, str):
-            try:
-                r = float(rate.strip().removesuffix("/s").strip())
-            except ValueError:
-                raise ScenarioError(f"rate must be a number of requests per second, such as "
-                                    f"2.5, got {rate!r}") from None
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) \
-                or r <= 0:
-            raise ScenarioError(f"rate must be a finite number of requests per second > 0, "
-                                f"got {rate!r}")
-        return {"load": "rate", "rate_per_s": float(r)}
+        return {"load": "rate", "rate_per_s": _positive_number(rate, "rate",
+                                                               "requests per second")}
     fields: dict = {"load": "users", "users": _whole(parse_count(users, what="users"), "users",
                                                        users)}
     if think_time is not None:
         fields["think_time_s"] = seconds(think_time, "think time", allow_zero=True)
     return fields
+
+
+def _positive_number(value: Any, what: str, unit: str) -> float:
+    """A finite number > 0 from a number or a numeric string (a trailing ``/s`` allowed)."""
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip().removesuffix("/s").strip())
+        except ValueError:
+            number = None
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        number = None
+    elif isinstance(value, int):
+        number = float(value) if abs(value) < 2**1023 else math.inf
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise ScenarioError(f"{what} must be a finite number of {unit} > 0, got "
+                            f"{_shown(value)}")
+    return float(number)
+
+
+def _shown(value: Any) -> str:
+    from ._arguments import shown
+    return shown(value)
 
 
 def _whole(number: float, what: str, given: Any) -> int:
@@ -154,19 +171,20 @@ def _whole(number: float, what: str, given: Any) -> int:
 def seconds(value: Any, what: str, *, allow_zero: bool = False) -> float:
     """A duration from a number of seconds or a string with a unit (``300ms``, ``1 s``)."""
     from .units import parse
+    number = None
     if isinstance(value, str):
-        text = value.strip()
         try:
-            number = parse(text, "s", what=what)
-        except Exception as exc:  # noqa: BLE001 - reworded below with the accepted forms
-            raise ScenarioError(f"{what} must be a duration such as 0.3, '300ms' or '1 s', "
-                                f"got {value!r}") from exc
-    elif isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ScenarioError(f"{what} must be a duration in seconds, got {value!r}")
-    else:
-        number = float(value)
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        raise ScenarioError(f"{what} must be a finite duration > 0, got {value!r}")
+            number = parse(value.strip(), "s", what=what)
+        except Exception:  # noqa: BLE001 - reworded below with the accepted forms
+            number = None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value) if not isinstance(value, int) or abs(value) < 2**1023 \
+            else math.inf
+    if number is None or not math.isfinite(number) or number < 0 or \
+            (number == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ScenarioError(f"{what} must be a finite duration {bound} such as 0.3, '300ms' "
+                            f"or '1 s', got {_shown(value)}")
     return float(number)
 
 
@@ -183,12 +201,12 @@ def targets(ttft: Any = None, tpot: Any = None, percentile: Any = None) -> dict:
             try:
                 p = float(p.strip().removeprefix("p"))
             except ValueError:
-                raise ScenarioError(f"percentile must be a number between 0 and 100, "
-                                    f"got {percentile!r}") from None
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) \
-                or not 0 < p < 100:
+                p = None
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or \
+                (isinstance(p, int) and abs(p) > 100) or not math.isfinite(p) or \
+                not 0 < p < 100:
             raise ScenarioError(f"percentile must be a number between 0 and 100 (exclusive), "
-                                f"got {percentile!r}")
+                                f"got {_shown(percentile)}")
         fields["percentile"] = float(p)
     return fields
 
@@ -230,7 +248,8 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
           prompt: Any = 512, output: Any = 256, concurrency: Any = None, rate: Any = None,
           users: Any = None, think_time: Any = None, tokens_per_day: Any = None,
           max_batch: Any = 2048, max_tokens: Any = 8192, block_tokens: Any = 32,
-          admission: str = "reserve", ttft: Any = None, tpot: Any = None,
+          admission: str = "reserve", chunked_prefill: Any = True, ttft: Any = None,
+          tpot: Any = None,
           percentile: Any = None, weights: Optional[str] = None, kv: Optional[str] = None,
           activations: Optional[str] = None, price: Any = None,
           efficiency: Optional[dict] = None, quantities: Optional[Iterable[str]] = None,
@@ -270,15 +289,24 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
         if rate is not None:
             raise ScenarioError("give a demand as rate or as tokens_per_day, not both")
         from .units import parse_count
-        daily = parse_count(tokens_per_day, what="tokens per day")
-        if daily <= 0:
-            raise ScenarioError(f"tokens per day must be > 0, got {tokens_per_day!r}")
+        try:
+            daily = parse_count(tokens_per_day, what="tokens per day")
+        except (TypeError, ValueError, OverflowError):
+            daily = None
+        if daily is None or not math.isfinite(daily) or daily <= 0:
+            raise ScenarioError(f"tokens per day must be a finite count > 0 (2B, 1e12), got "
+                                f"{_shown(tokens_per_day)}")
         rate = daily / 86400.0 / _count(output, "output")
     load = load_fields(concurrency, rate, users, think_time)
     scheduler = {"max_sequences": _count(max_batch, "max batch"),
                  "max_tokens": _count(max_tokens, "max tokens"),
                  "block_tokens": _count(block_tokens, "block tokens"),
-                 "admission": _choice(admission, ADMISSION_POLICIES, "admission")}
+                 "admission": _choice(admission, ADMISSION_POLICIES, "admission"),
+                 "chunked_prefill": _flag(chunked_prefill, "chunked_prefill")}
+    if not scheduler["chunked_prefill"] and _count(prompt, "prompt") >= scheduler["max_tokens"]:
+        raise ScenarioError(f"without chunked prefill a prompt goes whole into one iteration: "
+                            f"a prompt of {_count(prompt, 'prompt')} tokens needs max tokens "
+                            f"above it (it is {scheduler['max_tokens']})")
     workload = workload_from(_count(prompt, "prompt"), _count(output, "output"), load,
                              scheduler, {**targets(ttft, tpot, percentile),
                                          "role": _choice(role, ("both", "decode"), "role")})
@@ -294,6 +322,7 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
         kwargs = dict(prompt=prompt, output=output, concurrency=concurrency, rate=rate,
                       users=users, think_time=think_time, max_batch=max_batch,
                       max_tokens=max_tokens, block_tokens=block_tokens, admission=admission,
+                      chunked_prefill=chunked_prefill,
                       ttft=ttft, tpot=tpot, percentile=percentile, weights=weights, kv=kv,
                       activations=activations, price=price, efficiency=efficiency,
                       inputs=inputs)
@@ -327,6 +356,11 @@ def _size_free_kwargs(kwargs: dict) -> dict:
 def _count(value: Any, what: str) -> int:
     from .api import _positive_int
     return _positive_int(value, what)
+
+
+def _flag(value: Any, what: str) -> bool:
+    from ._arguments import flag
+    return flag(value, what)
 
 
 def _choice(value: Any, allowed: tuple, what: str) -> str:

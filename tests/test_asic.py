@@ -121,7 +121,7 @@ def test_given_figures_give_what_an_asic_publishing_them_gives(model, peak, band
     # the asic plugin changes only what is said when figures are missing: with them given,
     # an ASIC is priced by the generic roofline, like a device that publishes them
     published = attrs.evolve(sohu(), id="sohu-published",
-                             peak_flops_per_s={"bf16": peak, "fp32": peak / 16},
+                             peak_flops_per_s={"bf16": peak},
                              memory=(attrs.evolve(sohu().memory[0],
                                                   bandwidth_bytes_per_s=bandwidth),))
     s = Scenario(model=model, system=System(sohu()),

@@ -773,8 +773,10 @@ NEGATIVE_VALUES = [
     (("infer", "tiny", "--on", "h100", "--devices", "-8"), "devices"),
     (("infer", "tiny", "--on", "h100", "--price", "-2.5"), "price"),
     (("infer", "tiny", "--on", "h100", "--price", "-2 USD/h"), "price"),
-    (("infer", "tiny", "--on", "h100", "--draft", "tiny", "--gamma", "-4"), "gamma"),
-    (("infer", "tiny", "--on", "h100", "--draft", "tiny", "--accept", "-0.5"), "accept"),
+    (("infer", "llama-3.1-8b", "--on", "h100", "--draft", "llama-3.2-1b", "--gamma", "-4"),
+     "gamma"),
+    (("infer", "llama-3.1-8b", "--on", "h100", "--draft", "llama-3.2-1b", "--accept", "-0.5"),
+     "accept"),
     (("distill", "tiny", "--teacher", "tiny", "--on", "h100", "--tokens", "-9T"), "tokens"),
     (("distill", "tiny", "--teacher", "tiny", "--tokens", "1B", "--on", "h100", "--serve-tp",
       "-2"), "tp"),
@@ -856,7 +858,7 @@ def test_batch_beyond_memory_marks_only_the_run(run_json):
     assert "kv_cache_bytes_per_device" not in data["hypothetical"]
 
 
-DISTILL = ("distill", "llama-3.2-1b", "--on", "a100-40gb", "--devices", "1", "--seq", "8192",
+DISTILL = ("distill", "llama-3.2-1b", "--on", "a100-40gb", "--devices", "1", "--seq", "16384",
            "--batch", "64")
 
 

@@ -32,7 +32,7 @@ from ridgeline.engine import estimate, sweep
 from ridgeline.errors import RegistryError, ScenarioError
 from ridgeline.hf_config import model_from_hf_config
 from ridgeline.operations import roofline_s
-from ridgeline.plugin import System
+from ridgeline.plugin import System, bytes_per_element, operations_time_s
 from ridgeline.plugins.architectures.moe_operations import (experts_read_busiest,
                                                             experts_touched)
 from ridgeline.scenario import Scenario
@@ -257,8 +257,12 @@ def _without_router(ops):
 
 def _router_s(e, table):
     router = next(op for op in e[table] if op.name == "router")
-    return roofline_s(router, e["compute_flops_per_s"], e["memory_bandwidth_bytes_per_s"]) + \
-        router.count * e["kernel_overhead_s"]
+    # the router's weights are dequantised like any other matrix's when stored narrower
+    return operations_time_s([router], e["compute_flops_per_s"],
+                             e["memory_bandwidth_bytes_per_s"], e["kernel_overhead_s"],
+                             dequant_s_per_byte=e.get("weight_dequant_s_per_byte", 0.0),
+                             weight_bytes_per_element=bytes_per_element(
+                                 e.scenario.model.weights_dtype))
 
 
 @st.composite
@@ -282,7 +286,7 @@ INFER_QUANTITIES = ["prefill_operations", "decode_operations", "first_decode_ope
                     "params", "active_params", "weight_bytes", "kv_cache_bytes_per_device",
                     "activation_bytes", "memory_per_device_bytes", "prefill_flops", "tpot_s",
                     "ttft_s", "compute_flops_per_s", "memory_bandwidth_bytes_per_s",
-                    "kernel_overhead_s", "weight_bytes_per_device"]
+                    "kernel_overhead_s", "weight_bytes_per_device", "weight_dequant_s_per_byte"]
 
 
 @settings(max_examples=25, deadline=None)

@@ -406,3 +406,15 @@ def test_dequantisation_hides_under_the_arithmetic_of_a_long_prefill():
     bf16, int4 = (ridgeline.infer("llama-2-7b", on="a100", weights=w, batch=4, prompt=2048,
                                   output=16)["prefill_s"] for w in ("bf16", "int4"))
     assert int4 == pytest.approx(bf16, rel=0.1)
+
+
+def test_without_chunked_prefill_prompts_go_whole_into_an_iteration():
+    args = dict(on="h100", prompt=2048, output=128, **FP8)
+    whole = serve("llama-3.1-8b", chunked_prefill=False, **args)
+    assert whole["prefill_chunk_tokens"] % 2048 == 0
+    assert whole["prefill_budget_tokens"] % 2048 == 0
+    # k prompts per iteration keep up with k x output sequences and leave the rest to them
+    assert whole["token_budget_concurrency_limit"] <= \
+        serve("llama-3.1-8b", **args)["token_budget_concurrency_limit"]
+    with pytest.raises(ScenarioError, match="chunked prefill"):
+        serve("llama-3.1-8b", chunked_prefill=False, max_tokens=1024, **args)

@@ -388,10 +388,12 @@ def physical_problems(estimate: Any, *, rel: float = 1e-9) -> list:
     ``"object"``, aside): it is a real number or a numpy array of real numbers, finite, and not
     negative (ridgeline's quantities are magnitudes: times, bytes, FLOPs, watts, joules,
     dollars, rates, counts and fractions; none is signed); counts of whole things
-    (:data:`WHOLE_QUANTITIES`) are whole; utilisations (:data:`FRACTIONS`) are at most 1.
-    And between quantities, where both are present: ``mfu <= hfu``, ``hfu`` at most the compute
-    efficiency (``compute_flops_per_s / peak_flops_per_s``); ``e2e_latency_s >= ttft_s >=
-    prefill_s``; a deployment that does not fit (``fits`` false) names a positive
+    (:data:`WHOLE_QUANTITIES`, and every quantity whose formula declares the domain ``count``,
+    ``whole`` or ``flag``) are whole; utilisations (:data:`FRACTIONS`, and the domains
+    ``fraction`` and ``flag``) are at most 1. And between quantities, where both are present:
+    ``mfu <= hfu``, ``hfu`` at most the compute efficiency (``compute_flops_per_s /
+    peak_flops_per_s``); ``e2e_latency_s >= ttft_s >= prefill_s`` (for a serving estimate,
+    whose latencies are at a percentile, ``e2e_latency_s >= ttft_mean_s >= prefill_s``); a deployment that does not fit (``fits`` false) names a positive
     ``memory_shortfall_bytes``, and one that fits has none.
 
     Args:
@@ -405,6 +407,8 @@ def physical_problems(estimate: Any, *, rel: float = 1e-9) -> list:
     numeric: dict = {}
     for name, value in values.items():
         unit = estimate.unit(name)
+        made_by = estimate.formula(name)
+        domain = made_by.domain if made_by is not None else ""
         if unit in _STRUCTURED_UNITS:
             continue
         if not _real(value):
@@ -418,9 +422,10 @@ def physical_problems(estimate: Any, *, rel: float = 1e-9) -> list:
         if np.any(array < 0):
             problems.append(f"{name} = {_show(value)} is negative" + (f" ({unit})" if unit
                                                                       else ""))
-        if name in WHOLE_QUANTITIES and np.any(array != np.floor(array)):
+        whole = name in WHOLE_QUANTITIES or domain in ("count", "whole", "flag")
+        if whole and np.any(array != np.floor(array)):
             problems.append(f"{name} = {_show(value)} is not a whole number")
-        if name in FRACTIONS and np.any(array > 1.0 + rel):
+        if (name in FRACTIONS or domain in ("fraction", "flag")) and np.any(array > 1.0 + rel):
             problems.append(f"{name} = {_show(value)} is above 1")
 
     def at_most(small: str, big: str, what: str = "") -> None:
@@ -429,8 +434,14 @@ def physical_problems(estimate: Any, *, rel: float = 1e-9) -> list:
                             f"{_show(values[big])}")
 
     at_most("mfu", "hfu")
-    at_most("ttft_s", "e2e_latency_s")
-    at_most("prefill_s", "ttft_s")
+    if "ttft_mean_s" in values:
+        # serving: the whole request is a mean; the time to first token at a percentile may
+        # exceed it, its mean may not
+        at_most("ttft_mean_s", "e2e_latency_s")
+        at_most("prefill_s", "ttft_mean_s")
+    else:
+        at_most("ttft_s", "e2e_latency_s")
+        at_most("prefill_s", "ttft_s")
     if {"hfu", "compute_flops_per_s", "peak_flops_per_s"} <= numeric.keys() and \
             np.all(numeric["peak_flops_per_s"] > 0):
         efficiency = numeric["compute_flops_per_s"] / numeric["peak_flops_per_s"]

@@ -107,10 +107,21 @@ def kv_concurrency_limit(kv_cache_capacity_tokens, kv_tokens_per_sequence):
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="whole")
-def token_budget_concurrency_limit(scheduler_max_tokens, prompt_tokens, output_tokens):
+def token_budget_concurrency_limit(workload, scheduler_max_tokens, prompt_tokens,
+                                   output_tokens):
     """Sequences the token budget sustains: each decoded token brings ``prompt/output`` prompt
-    tokens to prefill, and both share the iteration's ``max_tokens``."""
-    return floor(scheduler_max_tokens / (1.0 + prompt_tokens / output_tokens))
+    tokens to prefill, and both share the iteration's ``max_tokens``. Without chunked
+    prefill a prompt goes whole into one iteration: with ``k`` prompts per iteration the
+    decodes may take ``max_tokens - k·prompt`` tokens and the prompts keep up with
+    ``k·output`` sequences; the best ``k`` is next to ``max_tokens / (prompt + output)``."""
+    if workload.chunked_prefill:
+        return floor(scheduler_max_tokens / (1.0 + prompt_tokens / output_tokens))
+    best = 0.0 * prompt_tokens
+    k0 = floor(scheduler_max_tokens / (prompt_tokens + output_tokens))
+    for k in (k0, k0 + 1.0):
+        k = maximum(k, 1.0)
+        best = maximum(best, minimum(k * output_tokens, scheduler_max_tokens - k * prompt_tokens))
+    return floor(best)
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="whole")
@@ -138,7 +149,7 @@ def requested_concurrency_closed_loop(workload, replicas):
     return workload.concurrency / replicas
 
 
-@formula("batch", workload="inference", features=SERVING, unit="")
+@formula("batch", workload="inference", features=SERVING, unit="", domain="count")
 def serving_batch(requested_concurrency_per_replica, concurrency_limit):
     """Sequences in flight per replica, a whole number: what is asked for (under a Poisson
     rate or users, the mean, rounded), up to the limit, and at least one, so that a deployment
@@ -199,13 +210,26 @@ def prefill_tokens_per_iteration(batch, prompt_tokens, output_tokens):
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
-def prefill_chunk_tokens(scheduler_max_tokens, batch, prompt_tokens,
+def prefill_budget_tokens(workload, scheduler_max_tokens, batch, prompt_tokens):
+    """Prompt tokens an iteration can prefill beside its decodes: the rest of the budget,
+    or without chunked prefill the whole prompts that fit in it."""
+    room = maximum(scheduler_max_tokens - batch, 0.0)
+    if workload.chunked_prefill:
+        return room
+    return floor(room / prompt_tokens) * prompt_tokens
+
+
+@formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
+def prefill_chunk_tokens(workload, prefill_budget_tokens, prompt_tokens,
                          prefill_tokens_per_iteration):
     """Prompt tokens an iteration with a prefill chunk carries: what is waiting (one
-    prompt, or more when more than one arrives per iteration), up to the budget the decodes
-    leave (first-come-first-served chunking fills it, across prompts)."""
+    prompt, or more when more than one arrives per iteration; whole prompts without chunked
+    prefill), up to the budget the decodes leave (first come, first served, across
+    prompts)."""
     waiting = maximum(prompt_tokens, prefill_tokens_per_iteration)
-    return maximum(minimum(scheduler_max_tokens - batch, waiting), 1.0)
+    if not workload.chunked_prefill:
+        waiting = ceil(waiting / prompt_tokens) * prompt_tokens
+    return maximum(minimum(prefill_budget_tokens, waiting), 1.0)
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="fraction")
@@ -215,10 +239,10 @@ def prefill_iteration_fraction(prefill_tokens_per_iteration, prefill_chunk_token
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
-def prefill_budget_utilisation(prefill_tokens_per_iteration, scheduler_max_tokens, batch):
+def prefill_budget_utilisation(prefill_tokens_per_iteration, prefill_budget_tokens):
     """Prompt tokens to prefill over the budget the decodes leave: how busy the prefill
     queue is (1 at the token-budget limit)."""
-    return prefill_tokens_per_iteration / maximum(scheduler_max_tokens - batch, 1.0)
+    return prefill_tokens_per_iteration / maximum(prefill_budget_tokens, 1.0)
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
@@ -325,15 +349,40 @@ def _tail_wait_s(mean_wait_s, wait_probability, percentile):
 
 
 @formula(workload="inference", features=SERVING)
-def prefill_wait_s(prefill_budget_utilisation, mixed_iteration_s, batch, prompt_tokens,
-                   prefill_chunk_tokens):
-    """Mean wait for the prefill chunks ahead (first come, first served): a queue served one
-    budget-full chunk per iteration and busy ``prefill_budget_utilisation`` of it (M/D/1),
-    never longer than the whole replica's prompts ahead."""
+def prefill_wait_s(batch):
+    """Wait for the prefill chunks ahead in a closed loop: none. A request is sent as another
+    finishes, at an iteration's end, and the next iteration's chunk takes every prompt then
+    waiting while they fit in the budget the decodes leave (at saturation the token budget
+    bounds the concurrency so that they do)."""
+    return 0.0 * batch
+
+
+def _prefill_queue_s(prefill_budget_utilisation, mixed_iteration_s, batch, prompt_tokens,
+                     prefill_chunk_tokens):
+    """Mean wait for the prefill chunks ahead (first come, first served) of requests arriving
+    at random: a queue served one budget-full chunk per iteration and busy
+    ``prefill_budget_utilisation`` of it (M/D/1), never longer than the whole replica's
+    prompts ahead."""
     f = minimum(prefill_budget_utilisation, 0.999)
     chunks_ahead = minimum(f / (2.0 * (1.0 - f)),
                            batch * prompt_tokens / prefill_chunk_tokens / 2.0)
     return chunks_ahead * mixed_iteration_s
+
+
+@formula("prefill_wait_s", workload="inference", features=(SERVING, "load-rate"))
+def prefill_wait_poisson_s(prefill_budget_utilisation, mixed_iteration_s, batch, prompt_tokens,
+                           prefill_chunk_tokens):
+    """Wait for the prefill chunks ahead under Poisson arrivals (M/D/1 on the chunk budget)."""
+    return _prefill_queue_s(prefill_budget_utilisation, mixed_iteration_s, batch,
+                            prompt_tokens, prefill_chunk_tokens)
+
+
+@formula("prefill_wait_s", workload="inference", features=(SERVING, "load-users"))
+def prefill_wait_users_s(prefill_budget_utilisation, mixed_iteration_s, batch, prompt_tokens,
+                         prefill_chunk_tokens):
+    """Users send when they finish thinking, at random: as under Poisson arrivals."""
+    return _prefill_queue_s(prefill_budget_utilisation, mixed_iteration_s, batch,
+                            prompt_tokens, prefill_chunk_tokens)
 
 
 @formula(workload="inference", features=SERVING)
@@ -520,13 +569,13 @@ def iteration_bytes(prefill_iteration_fraction, mixed_iteration_operations, deco
             + (1.0 - f) * total(decode_operations, "bytes")) * plan.tp
 
 
-@formula("mfu", workload="inference", features=SERVING, unit="")
+@formula("mfu", workload="inference", features=SERVING, unit="", domain="fraction")
 def serving_mfu(iteration_flops, iteration_s, peak_flops_per_s, replica_devices):
     """Model FLOPs utilisation of the busy deployment."""
     return iteration_flops / (iteration_s * peak_flops_per_s * replica_devices)
 
 
-@formula("mbu", workload="inference", features=SERVING, unit="")
+@formula("mbu", workload="inference", features=SERVING, unit="", domain="fraction")
 def serving_mbu(iteration_bytes, iteration_s, peak_memory_bandwidth_bytes_per_s,
                 replica_devices):
     """Memory-bandwidth utilisation of the busy deployment."""
@@ -551,11 +600,13 @@ FORMULAS = (scheduler_max_sequences, scheduler_max_tokens, kv_block_tokens, repl
             concurrency_limit, requested_concurrency_per_replica,
             requested_concurrency_closed_loop, serving_batch, queued_requests_per_replica,
             serving_kv_cache_bytes_per_device, prefill_chunk_tokens,
-            prefill_tokens_per_iteration, prefill_iteration_fraction, prefill_budget_utilisation,
+            prefill_tokens_per_iteration, prefill_budget_tokens, prefill_iteration_fraction,
+            prefill_budget_utilisation,
             chunk_share_of_prefill,
             mixed_iteration_operations, paged_kv_bandwidth_fraction, sampling_s,
             mixed_iteration_s, decode_iteration_s,
-            engine_host_s_per_iteration, iteration_s, prefill_wait_s, prefill_service_s,
+            engine_host_s_per_iteration, iteration_s, prefill_wait_s, prefill_wait_poisson_s,
+            prefill_wait_users_s, prefill_service_s,
             serving_prefill_s,
             queue_wait_s, queue_wait_probability, e2e_service_s, iteration_in_progress_s,
             iteration_in_progress_poisson_s, iteration_in_progress_users_s, ttft_mean_s,
@@ -830,20 +881,15 @@ def no_prefill_service_s(batch):
     return 0.0 * batch
 
 
-@formula("prefill_wait_s", workload="inference", features=(SERVING, DECODE_ONLY))
-def no_prefill_wait_s(batch):
-    """Nor wait for prefill chunks."""
-    return 0.0 * batch
-
-
 @formula("e2e_service_s", workload="inference", features=(SERVING, DECODE_ONLY))
 def decode_only_e2e_service_s(iteration_s, output_tokens):
     """A request in a decode pool: the tokens after the first, one per iteration."""
     return maximum(output_tokens - 1.0, 1.0) * iteration_s
 
 
+# (no prefill tokens: the prefill queue is idle, and its wait is 0 under any load)
 DECODE_ONLY_FORMULAS = (no_prefill_tokens, decode_only_token_limit, no_prefill_service_s,
-                        no_prefill_wait_s, decode_only_e2e_service_s)
+                        decode_only_e2e_service_s)
 
 
 CURVE_FORMULAS = (serving_curve, arrival_rate_per_s, utilisation, requested_concurrency_poisson,
