@@ -341,7 +341,7 @@ def _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output, 
     if setup is None:
         setup = _inference_setup(catalog, *setup_args, efficiency=efficiency)
     m, plan, system, spreads, features = setup
-    b = 1 if batch == "max" else _positive_int(batch, "batch")
+    b = 1 if type(batch) is str and batch == "max" else _positive_int(batch, "batch")
     p, o = _count(prompt, "prompt"), _count(output, "output")
     limit = m.max_seq_len
     if context_limit is not None or limit is not None and p + o > limit:
@@ -519,7 +519,7 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
     scenario = _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output,
                                weights, kv, activations, price, efficiency, given, ep, offload,
                                draft, gamma, accept, context_limit)
-    if batch == "max":
+    if type(batch) is str and batch == "max":
         fit = estimate(scenario, ["max_batch"], catalog=catalog, inputs=given)
         largest = int(fit["max_batch"])
         scenario = attrs.evolve(scenario, workload=attrs.evolve(
@@ -680,6 +680,8 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
 
 def scenario(kind: str, model: ModelLike, **kwargs) -> Scenario:
     """A scenario for ``kind`` ``"infer"`` or ``"train"`` from the same arguments."""
+    if type(kind) is not str:
+        raise ScenarioError(f"kind must be 'infer' or 'train', got {shown(kind)}")
     if kind == "infer":
         builder = infer_scenario
     elif kind == "train":

@@ -25,7 +25,7 @@ from .errors import (ConflictError, CycleError, FormulaError, RidgelineError, Sc
                      UnknownNameError)
 from .formula import SCENARIO_NAMES, Formula
 from .scenario import Scenario
-from .units import DOMAINS, format_value, value_problem
+from .units import DOMAINS, LARGEST, format_value, value_problem
 
 __all__ = ["Program", "compile_program", "evaluate", "Estimate", "estimate", "sweep",
            "check_inputs", "check_used", "quantity_domain"]
@@ -143,7 +143,9 @@ def _check_lines(steps, names: dict) -> list[str]:
     # chunks keep the expression shallow: the compiler recurses once per "+"
     chunks = [" + ".join(numbers[i:i + 50]) for i in range(0, len(numbers), 50)]
     total = chunks[0] if len(chunks) == 1 else f"_sum(({', '.join(chunks)},))"
-    parts = ["(type(_t) is float or _isinstance(_t, _REAL))", "_isfinite(_t)"]
+    # (a value beyond LARGEST makes the sum of the magnitudes beyond it too)
+    parts = ["(type(_t) is float or _isinstance(_t, _REAL))", "_isfinite(_t)",
+             f"-{LARGEST!r} < _t < {LARGEST!r}"]
     parts += [f"{names[f.produces]} >= 0.0" for f in steps if f.domain in _NON_NEGATIVE]
     parts += [f"{names[f.produces]} <= 1.0" for f in steps if f.domain in _AT_MOST_ONE]
     whole = [names[f.produces] for f in steps if f.domain in _WHOLE]
@@ -384,7 +386,11 @@ def _evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any],
     shape = np.broadcast_shapes(*(np.shape(v) for v in inputs.values())) if vectorised else ()
     for f in program.checked:
         if f.produces in values:
-            _check_step(f, values, shape)
+            try:
+                _check_step(f, values, shape)
+            except FormulaError as exc:
+                _blame_a_tiny_divisor(program, f, values, exc)
+                raise
     return values
 
 
@@ -410,9 +416,33 @@ def _run_skipping(program: Program, values: dict, skipped: dict) -> None:
             continue
         except RidgelineError:
             raise
+        except ArithmeticError as exc:
+            # a division by a zero that another formula returned: that formula's value is
+            # possible in its domain but not as a divisor; name both
+            zeros = [p for p in f.quantity_params() if p in program.formula_of
+                     and _is_zero(values.get(p))]
+            if zeros:
+                # follow the zero up to the formula that made it from values that are not 0
+                quantity = zeros[0]
+                while True:
+                    upstream = [p for p in program.formula_of[quantity].quantity_params()
+                                if p in program.formula_of and _is_zero(values.get(p))]
+                    if not upstream:
+                        break
+                    quantity = upstream[0]
+                maker = program.formula_of[quantity]
+                raise FormulaError(maker.name, maker.plugin, f"{quantity} is 0, and "
+                                   f"{f.plugin}:{f.name} divides by what follows from it "
+                                   f"({type(exc).__name__}); a {quantity} must be above "
+                                   f"0") from exc
+            raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
         except Exception as exc:
             raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
-        _check_step(f, values, shape)
+        try:
+            _check_step(f, values, shape)
+        except FormulaError as exc:
+            _blame_a_tiny_divisor(program, f, values, exc)
+            raise
 
 
 def _rerun_to_blame(program: Program, values: dict) -> None:
@@ -424,9 +454,74 @@ def _rerun_to_blame(program: Program, values: dict) -> None:
             values[f.produces] = f.function(*(values[p] for p in f.params))
         except RidgelineError:
             raise
+        except ArithmeticError as exc:
+            # a division by a zero that another formula returned: that formula's value is
+            # possible in its domain but not as a divisor; name both
+            zeros = [p for p in f.quantity_params() if p in program.formula_of
+                     and _is_zero(values.get(p))]
+            if zeros:
+                # follow the zero up to the formula that made it from values that are not 0
+                quantity = zeros[0]
+                while True:
+                    upstream = [p for p in program.formula_of[quantity].quantity_params()
+                                if p in program.formula_of and _is_zero(values.get(p))]
+                    if not upstream:
+                        break
+                    quantity = upstream[0]
+                maker = program.formula_of[quantity]
+                raise FormulaError(maker.name, maker.plugin, f"{quantity} is 0, and "
+                                   f"{f.plugin}:{f.name} divides by what follows from it "
+                                   f"({type(exc).__name__}); a {quantity} must be above "
+                                   f"0") from exc
+            raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
         except Exception as exc:
             raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
-        _check_step(f, values, shape)
+        try:
+            _check_step(f, values, shape)
+        except FormulaError as exc:
+            _blame_a_tiny_divisor(program, f, values, exc)
+            raise
+
+
+#: magnitudes below this are no physical quantity's either: a time, a rate or a size this
+#: small only comes from an error, and whatever divides by it leaves every physical scale.
+_TINY = 1e-100
+
+
+def _is_tiny(value: Any) -> bool:
+    try:
+        magnitude = np.abs(np.asarray(value, dtype=float))
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return bool(np.any((magnitude > 0) & (magnitude < _TINY)))
+
+
+def _blame_a_tiny_divisor(program: Program, f: Formula, values: dict, exc: FormulaError) -> None:
+    """A value beyond every scale made from an input that is nearly 0 (1e-300 seconds of a
+    step): blame the formula that made that input from inputs that are not, not the one that
+    divided by it."""
+    tiny = [p for p in f.quantity_params() if p in program.formula_of and _is_tiny(values.get(p))]
+    if not tiny:
+        return
+    quantity = tiny[0]
+    while True:  # up to where the tiny value first appears
+        upstream = [p for p in program.formula_of[quantity].quantity_params()
+                    if p in program.formula_of and _is_tiny(values.get(p))]
+        if not upstream:
+            break
+        quantity = upstream[0]
+    maker = program.formula_of[quantity]
+    raise FormulaError(maker.name, maker.plugin, f"{quantity} is "
+                       f"{_short(values.get(quantity))}, below any physical scale (less than "
+                       f"{_TINY:g}), and {f.plugin}:{f.name} divides by what follows from "
+                       f"it: {exc.reason}") from exc
+
+
+def _is_zero(value: Any) -> bool:
+    try:
+        return bool(np.any(np.asarray(value, dtype=float) == 0.0))
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _shape_of(values: dict) -> tuple:

@@ -648,6 +648,9 @@ def _read(source) -> tuple[Mapping[str, Any], str, str]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RegistryError(str(path), f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RegistryError(str(path), "not a config: its values are nested too deeply to "
+                                       "read") from None
     if not isinstance(data, dict):
         raise RegistryError(str(path), f"expected a JSON object of fields, got "
                                        f"{type(data).__name__}")

@@ -198,6 +198,8 @@ def read_toml(path: Path | Any) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RegistryError(name, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise RegistryError(name, "not valid TOML: nested too deeply to read") from None
 
 
 def _file(path: Any) -> Any:
@@ -240,6 +242,8 @@ def load_json(path, cls: type[T]) -> T:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise RegistryError(str(path), f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RegistryError(str(path), "not valid JSON: nested too deeply to read") from None
     except (OSError, ValueError) as exc:  # unreadable, not UTF-8, a NUL in the path
         raise RegistryError(str(path), f"cannot read: {exc}") from None
     return structure(data, cls, source=str(path))

@@ -364,8 +364,8 @@ def _flag(value: Any, what: str) -> bool:
 
 
 def _choice(value: Any, allowed: tuple, what: str) -> str:
-    if value not in allowed:
-        raise ScenarioError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
+    if type(value) is not str or value not in allowed:
+        raise ScenarioError(f"{what} must be one of {', '.join(allowed)}, got {_shown(value)}")
     return value
 
 

@@ -290,6 +290,10 @@ def value_problem(value: object, domain: str, shape: tuple = ()) -> str | None:
     if isinstance(value, (bool, np.bool_)):  # a formula's True is 1
         return None if value or domain != "count" else \
             f"{value!r}, expected {DOMAINS[domain]}"
+    if isinstance(value, np.integer) and abs(int(value)) > 2**53:
+        # numpy's fixed-width integers wrap around silently when arithmetic overflows them
+        return f"numpy {type(value).__name__} {value!r:.40}, too large to compute with " \
+               f"exactly (more than 2**53); return a float"
     if not isinstance(value, _REAL_SCALARS):
         shown = repr(value)
         if len(shown) > 40:
@@ -304,11 +308,20 @@ def value_problem(value: object, domain: str, shape: tuple = ()) -> str | None:
     return _range_problem(value, domain, in_array=False)
 
 
+#: the largest magnitude a quantity may take. The largest physical ones ridgeline computes
+#: (the FLOPs of a training run, ~1e26; its joules, ~1e16) are far below it; a value beyond it
+#: only comes from an error upstream, and would overflow the arithmetic that uses it.
+LARGEST = 1e200
+
+
 def _range_problem(value, domain: str, in_array: bool) -> str | None:
     """The range part of :func:`value_problem`, for a finite number or array."""
+    where = " in an array" if in_array else ""
+    biggest = np.max(np.abs(value)).item() if in_array else abs(value)
+    if biggest > LARGEST:
+        return f"{biggest!r}{where}, beyond any physical scale (more than {LARGEST:g})"
     if domain == "real":
         return None
-    where = " in an array" if in_array else ""
     low = np.min(value).item() if in_array else value
     if domain in ("count", "whole", "flag"):
         whole = bool(np.all(np.floor(value) == value)) if in_array else \

@@ -501,8 +501,10 @@ def _mutation(draw, base: dict, values: st.SearchStrategy) -> dict:
             parent[key] = parent[key] * factor
         else:  # the same content as another type: "4096" for 4096, [x] for x, 4096.0
             old = parent[key]
-            parent[key] = draw(st.sampled_from((str(old), [old], {"value": old},
-                                                float(old) if isinstance(old, int) else old)))
+            as_float = old
+            if isinstance(old, int) and not isinstance(old, bool):
+                as_float = float(old) if abs(old) < 2**1023 else old
+            parent[key] = draw(st.sampled_from((str(old), [old], {"value": old}, as_float)))
     return data
 
 
