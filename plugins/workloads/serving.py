@@ -544,10 +544,13 @@ def serving_tokens_per_s_per_user(tpot_mean_s):
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
-def concurrency(batch, queued_requests_per_replica, replicas, stable):
-    """Requests in the deployment on average: in flight and waiting for a slot."""
+def concurrency(requested_concurrency_per_replica, concurrency_limit,
+                queued_requests_per_replica, replicas, stable):
+    """Requests in the deployment on average: in flight (the mean, which the iteration's
+    tables take rounded) and waiting for a slot."""
     _overloaded(stable)
-    return (batch + queued_requests_per_replica) * replicas
+    in_flight = minimum(requested_concurrency_per_replica, maximum(concurrency_limit, 1.0))
+    return (in_flight + queued_requests_per_replica) * replicas
 
 
 # ---------------------------------------------------------------- utilisation, money, energy
