@@ -416,28 +416,8 @@ def _run_skipping(program: Program, values: dict, skipped: dict) -> None:
             continue
         except RidgelineError:
             raise
-        except ArithmeticError as exc:
-            # a division by a zero that another formula returned: that formula's value is
-            # possible in its domain but not as a divisor; name both
-            zeros = [p for p in f.quantity_params() if p in program.formula_of
-                     and _is_zero(values.get(p))]
-            if zeros:
-                # follow the zero up to the formula that made it from values that are not 0
-                quantity = zeros[0]
-                while True:
-                    upstream = [p for p in program.formula_of[quantity].quantity_params()
-                                if p in program.formula_of and _is_zero(values.get(p))]
-                    if not upstream:
-                        break
-                    quantity = upstream[0]
-                maker = program.formula_of[quantity]
-                raise FormulaError(maker.name, maker.plugin, f"{quantity} is 0, and "
-                                   f"{f.plugin}:{f.name} divides by what follows from it "
-                                   f"({type(exc).__name__}); a {quantity} must be above "
-                                   f"0") from exc
-            raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
         except Exception as exc:
-            raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
+            raise _raised(program, f, values, exc) from exc
         try:
             _check_step(f, values, shape)
         except FormulaError as exc:
@@ -454,28 +434,8 @@ def _rerun_to_blame(program: Program, values: dict) -> None:
             values[f.produces] = f.function(*(values[p] for p in f.params))
         except RidgelineError:
             raise
-        except ArithmeticError as exc:
-            # a division by a zero that another formula returned: that formula's value is
-            # possible in its domain but not as a divisor; name both
-            zeros = [p for p in f.quantity_params() if p in program.formula_of
-                     and _is_zero(values.get(p))]
-            if zeros:
-                # follow the zero up to the formula that made it from values that are not 0
-                quantity = zeros[0]
-                while True:
-                    upstream = [p for p in program.formula_of[quantity].quantity_params()
-                                if p in program.formula_of and _is_zero(values.get(p))]
-                    if not upstream:
-                        break
-                    quantity = upstream[0]
-                maker = program.formula_of[quantity]
-                raise FormulaError(maker.name, maker.plugin, f"{quantity} is 0, and "
-                                   f"{f.plugin}:{f.name} divides by what follows from it "
-                                   f"({type(exc).__name__}); a {quantity} must be above "
-                                   f"0") from exc
-            raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
         except Exception as exc:
-            raise FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}") from exc
+            raise _raised(program, f, values, exc) from exc
         try:
             _check_step(f, values, shape)
         except FormulaError as exc:
@@ -496,20 +456,44 @@ def _is_tiny(value: Any) -> bool:
     return bool(np.any((magnitude > 0) & (magnitude < _TINY)))
 
 
+def _origin(program: Program, f: Formula, values: dict, test) -> Optional[str]:
+    """The first of ``f``'s inputs for which ``test`` holds, followed up through the formulas
+    that made it to where the value first appears (inputs of that formula fail ``test``);
+    ``None`` when no input passes."""
+    def passing(formula: Formula) -> list:
+        return [p for p in formula.quantity_params()
+                if p in program.formula_of and test(values.get(p))]
+    found = passing(f)
+    if not found:
+        return None
+    quantity = found[0]
+    while True:
+        upstream = passing(program.formula_of[quantity])
+        if not upstream:
+            return quantity
+        quantity = upstream[0]
+
+
+def _raised(program: Program, f: Formula, values: dict, exc: Exception) -> FormulaError:
+    """The error of a formula that raised. A division by a 0 that another formula returned
+    is that formula's: 0 is in its quantity's domain, but not as a divisor; both are named."""
+    quantity = _origin(program, f, values, _is_zero) \
+        if isinstance(exc, ArithmeticError) else None
+    if quantity is None:
+        return FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}")
+    maker = program.formula_of[quantity]
+    return FormulaError(maker.name, maker.plugin, f"{quantity} is 0, and {f.plugin}:{f.name} "
+                        f"divides by what follows from it ({type(exc).__name__}); a "
+                        f"{quantity} must be above 0")
+
+
 def _blame_a_tiny_divisor(program: Program, f: Formula, values: dict, exc: FormulaError) -> None:
     """A value beyond every scale made from an input that is nearly 0 (1e-300 seconds of a
     step): blame the formula that made that input from inputs that are not, not the one that
     divided by it."""
-    tiny = [p for p in f.quantity_params() if p in program.formula_of and _is_tiny(values.get(p))]
-    if not tiny:
+    quantity = _origin(program, f, values, _is_tiny)
+    if quantity is None:
         return
-    quantity = tiny[0]
-    while True:  # up to where the tiny value first appears
-        upstream = [p for p in program.formula_of[quantity].quantity_params()
-                    if p in program.formula_of and _is_tiny(values.get(p))]
-        if not upstream:
-            break
-        quantity = upstream[0]
     maker = program.formula_of[quantity]
     raise FormulaError(maker.name, maker.plugin, f"{quantity} is "
                        f"{_short(values.get(quantity))}, below any physical scale (less than "
