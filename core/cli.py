@@ -46,17 +46,22 @@ def _placement_arguments(p, devices_default: str):
     p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
 
 
-def _infer_arguments(p):
-    _placement_arguments(p, "tp x pp; on lpu and wafer-scale, the fewest that hold the model")
+def _serving_model_arguments(p, what: str):
+    """Expert parallelism, request lengths and precisions: what infer and serve share."""
     p.add_argument("--ep", type=int, default=1,
                    help="expert-parallel degree (MoE): routed experts split over this many "
                         "devices of each tensor-parallel group (divides tp)")
-    p.add_argument("--batch", default="1", help="sequences served together, or 'max'")
-    p.add_argument("--prompt", default="512", help="prompt tokens per sequence")
-    p.add_argument("--output", default="256", help="generated tokens per sequence")
+    p.add_argument("--prompt", default="512", help=f"prompt tokens per {what}")
+    p.add_argument("--output", default="256", help=f"generated tokens per {what}")
     p.add_argument("--weights", metavar="DTYPE", help="weight precision (bf16, fp8, int4, ...)")
     p.add_argument("--kv", metavar="DTYPE", help="KV-cache precision")
     p.add_argument("--activations", metavar="DTYPE", help="activation and arithmetic precision")
+
+
+def _infer_arguments(p):
+    _placement_arguments(p, "tp x pp; on lpu and wafer-scale, the fewest that hold the model")
+    p.add_argument("--batch", default="1", help="sequences served together, or 'max'")
+    _serving_model_arguments(p, "sequence")
     p.add_argument("--offload", default="none", choices=("none", "host", "nvme"),
                    help="keep the weights in host memory or on NVMe and stream the layers "
                         "that do not fit over the host link on every pass")
@@ -140,14 +145,7 @@ def _distill_arguments(p):
 def _serve_arguments(p):
     _placement_arguments(p, "tp x pp, or with --rate/--users/--tokens-per-day the replicas "
                             "that demand needs")
-    p.add_argument("--ep", type=int, default=1,
-                   help="expert-parallel degree (MoE): routed experts split over this many "
-                        "devices of each tensor-parallel group (divides tp)")
-    p.add_argument("--prompt", default="512", help="mean prompt tokens per request")
-    p.add_argument("--output", default="256", help="mean output tokens per request")
-    p.add_argument("--weights", metavar="DTYPE", help="weight precision (bf16, fp8, int4, ...)")
-    p.add_argument("--kv", metavar="DTYPE", help="KV-cache precision")
-    p.add_argument("--activations", metavar="DTYPE", help="activation and arithmetic precision")
+    _serving_model_arguments(p, "request (mean)")
     load = p.add_argument_group("load (one of; none means saturation: maximum throughput)")
     load.add_argument("--concurrency", metavar="N", help="a closed loop of N requests in flight")
     load.add_argument("--rate", metavar="R", help="Poisson arrivals, R requests per second")

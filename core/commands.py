@@ -345,7 +345,8 @@ def _serve_kwargs(args) -> dict:
                 percentile=args.percentile, weights=args.weights, kv=args.kv,
                 activations=args.activations, price=args.price,
                 efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set),
-                disagg=getattr(args, "disagg", None))
+                disagg=getattr(args, "disagg", None),
+                context_limit=getattr(args, "context_limit", None))
 
 
 def _serve(args, catalog: Catalog) -> int:

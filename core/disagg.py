@@ -191,7 +191,8 @@ def serve_disaggregated(model, prefill: PoolSpec, decode: PoolSpec, *, on, workl
     # the prefill pool: batches of prompts that fill an iteration's token budget
     prompts_per_batch = max(1, workload.max_tokens // isl)
     common = {k: serve_kwargs[k] for k in ("weights", "kv", "activations", "price",
-                                            "efficiency") if serve_kwargs.get(k) is not None}
+                                            "efficiency", "context_limit")
+              if serve_kwargs.get(k) is not None}
     wanted = ["prefill_s", "fits", "kv_cache_bytes_per_token", "price_usd_per_hour",
               "device_power_w"]
     pre = infer(model, on=on, tp=prefill.tp, pp=prefill.pp, ep=prefill.ep,

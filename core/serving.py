@@ -254,7 +254,7 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
           activations: Optional[str] = None, price: Any = None,
           efficiency: Optional[dict] = None, quantities: Optional[Iterable[str]] = None,
           inputs: Optional[Mapping[str, Any]] = None, catalog=None, disagg: Any = None,
-          role: str = "both"):
+          role: str = "both", context_limit: Any = None):
     """Estimate a deployment serving requests with in-flight batching.
 
     Args:
@@ -277,10 +277,12 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
             ``"prefill=2x(tp=1),decode=1x(tp=4)"``: the result is then a
             :class:`ridgeline.disagg.Disaggregated` (tp, pp, ep and devices come from it).
         role: ``"decode"`` for the decode pool of a split (used by ``disagg``).
+        context_limit: as for :func:`ridgeline.infer`: prompt + output beyond the model's
+            context is an error unless this says otherwise.
 
     With no load, the deployment runs at saturation (offline, maximum throughput).
     """
-    from .api import _inference_setup, _given, _check_given
+    from .api import _check_context, _check_given, _given, _inference_setup
     from .catalog import default_catalog
     from .engine import estimate
     from .scenario import Scenario, check_plan
@@ -325,12 +327,14 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
                       chunked_prefill=chunked_prefill,
                       ttft=ttft, tpot=tpot, percentile=percentile, weights=weights, kv=kv,
                       activations=activations, price=price, efficiency=efficiency,
-                      inputs=inputs)
+                      inputs=inputs, context_limit=context_limit)
         return serve_disaggregated(model, prefill_pool, decode_pool, on=on, workload=workload,
                                    given=given, serve_kwargs=kwargs, catalog=catalog)
     m, plan, system, _spreads, _features = _inference_setup(
         catalog, model, on, None, tp, pp, weights, kv, activations, price, ep, "none",
         efficiency=efficiency)
+    _check_context(m, workload.prompt_tokens + workload.output_tokens, context_limit,
+                   "prompt + output")
     replica_devices = plan.tp * plan.pp
     if devices is not None:
         n = _count(devices, "devices")

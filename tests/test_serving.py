@@ -418,3 +418,13 @@ def test_without_chunked_prefill_prompts_go_whole_into_an_iteration():
         serve("llama-3.1-8b", **args)["token_budget_concurrency_limit"]
     with pytest.raises(ScenarioError, match="chunked prefill"):
         serve("llama-3.1-8b", chunked_prefill=False, max_tokens=1024, **args)
+
+
+def test_a_context_beyond_the_models_is_refused_unless_stated():
+    with pytest.raises(ScenarioError, match="context"):
+        serve("llama-3-70b", on="h100", tp=8, prompt=8000, output=500)
+    e = serve("llama-3-70b", on="h100", tp=8, prompt=8000, output=500, context_limit=16384)
+    assert e["prompt_tokens"] == 8000
+    with pytest.raises(ScenarioError, match="context"):
+        serve("llama-3-70b", on="h100", prompt=8000, output=500,
+              disagg="prefill=1x(tp=4),decode=1x(tp=4)")
