@@ -20,7 +20,7 @@ import attrs
 import numpy as np
 
 from ._arguments import expected, name, names
-from .catalog import Catalog, default_catalog
+from .catalog import BUILTIN_PLUGINS, Catalog, default_catalog
 from .errors import (ConflictError, CycleError, FormulaError, RidgelineError, ScenarioError,
                      UnknownNameError)
 from .formula import SCENARIO_NAMES, Formula
@@ -456,49 +456,83 @@ def _is_tiny(value: Any) -> bool:
     return bool(np.any((magnitude > 0) & (magnitude < _TINY)))
 
 
-def _origin(program: Program, f: Formula, values: dict, test) -> Optional[str]:
-    """The first of ``f``'s inputs for which ``test`` holds, followed up through the formulas
-    that made it to where the value first appears (inputs of that formula fail ``test``);
-    ``None`` when no input passes."""
-    def passing(formula: Formula) -> list:
-        return [p for p in formula.quantity_params()
-                if p in program.formula_of and test(values.get(p))]
-    found = passing(f)
-    if not found:
-        return None
-    quantity = found[0]
-    while True:
-        upstream = passing(program.formula_of[quantity])
+def _origin(program: Program, quantity: str, values: dict, test) -> str:
+    """``quantity`` followed up through the formulas that made it, while an input of theirs
+    passes ``test`` too: where such a value (a 0, a value next to 0) first appears."""
+    while quantity in program.formula_of:
+        upstream = [p for p in program.formula_of[quantity].quantity_params()
+                    if (p in program.formula_of or p in program.inputs) and test(values.get(p))]
         if not upstream:
-            return quantity
+            break
         quantity = upstream[0]
+    return quantity
 
 
-def _raised(program: Program, f: Formula, values: dict, exc: Exception) -> FormulaError:
-    """The error of a formula that raised. A division by a 0 that another formula returned
-    is that formula's: 0 is in its quantity's domain, but not as a divisor; both are named."""
-    quantity = _origin(program, f, values, _is_zero) \
-        if isinstance(exc, ArithmeticError) else None
-    if quantity is None:
-        return FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}")
+def _divisor(f: Formula, values: dict) -> Optional[str]:
+    """The input of ``f`` whose 0 it divided by: the one that, made 1 instead, lets it run."""
+    for p in f.quantity_params():
+        value = values.get(p)
+        if not _is_zero(value):
+            continue
+        trial = dict(values)
+        trial[p] = np.where(np.asarray(value, dtype=float) == 0.0, 1.0, value) \
+            if isinstance(value, np.ndarray) else 1.0
+        try:
+            f.function(*(trial[q] for q in f.params))
+        except ArithmeticError:
+            continue
+        except Exception:  # noqa: BLE001 - any other failure is not this input's 0
+            continue
+        return p
+    return None
+
+
+def _blamed_for(program: Program, quantity: str, values: dict, consumer: Formula,
+                what: str) -> RidgelineError:
+    """The error for a value ``what`` describes, where it first appears: the caller's when
+    the caller gave it, else the formula's that made it."""
+    if quantity in program.inputs:
+        return ScenarioError(f"given {quantity} = {_short(values.get(quantity))}: {what}, "
+                             f"in {consumer.plugin}:{consumer.name}")
     maker = program.formula_of[quantity]
-    return FormulaError(maker.name, maker.plugin, f"{quantity} is 0, and {f.plugin}:{f.name} "
-                        f"divides by what follows from it ({type(exc).__name__}); a "
-                        f"{quantity} must be above 0")
+    return FormulaError(maker.name, maker.plugin, f"{quantity} is "
+                        f"{_short(values.get(quantity))}: {what}, in "
+                        f"{consumer.plugin}:{consumer.name}")
+
+
+def _raised(program: Program, f: Formula, values: dict,
+            exc: Exception) -> RidgelineError:
+    """The error of a formula that raised. A division by a 0 that another formula returned
+    is that formula's (0 is in its quantity's domain, but not as a divisor), and a 0 the
+    caller gave is the caller's; both formulas are named."""
+    divisor = _divisor(f, values) if isinstance(exc, ArithmeticError) else None
+    if divisor is None:
+        return FormulaError(f.name, f.plugin, f"raised {type(exc).__name__}: {exc}")
+    quantity = _origin(program, divisor, values, _is_zero)
+    return _blamed_for(program, quantity, values, f,
+                       f"it must be above 0, since what follows from it is divided by "
+                       f"({type(exc).__name__})")
 
 
 def _blame_a_tiny_divisor(program: Program, f: Formula, values: dict, exc: FormulaError) -> None:
-    """A value beyond every scale made from an input that is nearly 0 (1e-300 seconds of a
-    step): blame the formula that made that input from inputs that are not, not the one that
-    divided by it."""
-    quantity = _origin(program, f, values, _is_tiny)
-    if quantity is None:
-        return
-    maker = program.formula_of[quantity]
-    raise FormulaError(maker.name, maker.plugin, f"{quantity} is "
-                       f"{_short(values.get(quantity))}, below any physical scale (less than "
-                       f"{_TINY:g}), and {f.plugin}:{f.name} divides by what follows from "
-                       f"it: {exc.reason}") from exc
+    """A value of ``f`` outside its domain, made from an input next to 0 (1e-300 seconds of a
+    step) or from a value the caller gave: blame where that input first appears (the caller,
+    or the formula that made it), not the formula that divided by it."""
+    tiny = [p for p in f.quantity_params()
+            if (p in program.formula_of or p in program.inputs) and _is_tiny(values.get(p))]
+    if tiny:
+        quantity = _origin(program, tiny[0], values, _is_tiny)
+        raise _blamed_for(program, quantity, values, f,
+                          f"below any physical scale (less than {_TINY:g}), and what follows "
+                          f"from it gives {exc.reason}") from exc
+    given = [p for p in f.quantity_params() if p in program.inputs]
+    if given and f.plugin in BUILTIN_PLUGINS:
+        # the built-in formulas are tried: what they make of a given value outside their
+        # quantity's domain, the given value contradicts the model (a third party's formula
+        # is blamed for its own values)
+        raise ScenarioError(f"given {given[0]} = {_short(values.get(given[0]))} does not fit "
+                            f"the rest of the estimate: with it, {f.plugin}:{f.name} gives "
+                            f"{exc.reason}") from exc
 
 
 def _is_zero(value: Any) -> bool:
