@@ -416,8 +416,11 @@ def simulate(estimate, *, requests: Any = 10_000, seed: Any = 0, prompt_cv: Any 
             + (f" (each device is short by {format_value(float(short), 'B')})"
                if short is not None and np.ndim(short) == 0 else "")
             + "; simulate replays deployments that fit (add devices, raise tp or quantise)")
-    replicas = int(round(_scalar_of(e, "replicas")))
-    capacity_tokens = _scalar_of(e, "kv_cache_capacity_tokens")
+    # with pipeline parallelism a replica keeps pp micro-batches in flight, one per stage,
+    # sharing its KV cache: each is an engine of its own, as the analytic model takes it
+    stages = int(e.scenario.plan.pp)
+    replicas = int(round(_scalar_of(e, "replicas"))) * stages
+    capacity_tokens = _scalar_of(e, "kv_cache_capacity_tokens") / stages
     blk = int(w.block_tokens)
     total_blocks = int(capacity_tokens // blk)
     if total_blocks < 1:

@@ -428,3 +428,28 @@ def test_a_context_beyond_the_models_is_refused_unless_stated():
     with pytest.raises(ScenarioError, match="context"):
         serve("llama-3-70b", on="h100", prompt=8000, output=500,
               disagg="prefill=1x(tp=4),decode=1x(tp=4)")
+
+
+def test_pipeline_stages_keep_a_micro_batch_each_in_flight():
+    # a replica split over pp stages keeps pp micro-batches in flight, one per stage: it
+    # completes pp micro-batches per pass of one through every stage, and they share the
+    # replica's KV cache
+    e = serve("llama-3-70b", on="h100", tp=2, pp=4, prompt=1000, output=250)
+    assert e["kv_concurrency_limit"] == math.floor(
+        e["kv_cache_capacity_tokens"] / 4 / e["kv_tokens_per_sequence"])
+    assert e["requests_per_s_per_replica"] == pytest.approx(
+        4 * e["batch"] / e["e2e_service_s"])
+    assert e["concurrency"] == pytest.approx(4 * e["batch"])
+    # pipelining trades time per token for throughput against tensor parallelism
+    tp8 = serve("llama-3-70b", on="h100", tp=8, prompt=1000, output=250, rate=10, devices=8)
+    pp4 = serve("llama-3-70b", on="h100", tp=2, pp=4, prompt=1000, output=250, rate=10,
+                devices=8)
+    assert pp4["tpot_s"] > tp8["tpot_s"]
+
+
+def test_the_simulation_of_a_pipelined_replica_agrees_with_the_steady_state():
+    e = serve("llama-3-70b", on="h100", tp=2, pp=4, devices=8, prompt=1000, output=250,
+              rate=10)
+    sim = ridgeline.simulate(e, requests=3000, seed=1)
+    assert sim.throughput_tokens_per_s == pytest.approx(e["throughput_tokens_per_s"], rel=0.05)
+    assert sim.tpot_mean_s == pytest.approx(e["tpot_mean_s"], rel=0.05)

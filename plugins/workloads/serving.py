@@ -101,9 +101,10 @@ def kv_tokens_per_sequence(workload, prompt_tokens, output_tokens, kv_block_toke
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="whole")
-def kv_concurrency_limit(kv_cache_capacity_tokens, kv_tokens_per_sequence):
-    """Sequences the KV cache holds at once."""
-    return floor(kv_cache_capacity_tokens / kv_tokens_per_sequence)
+def kv_concurrency_limit(kv_cache_capacity_tokens, kv_tokens_per_sequence, plan):
+    """Sequences one micro-batch holds in the KV cache at once: with pipeline parallelism
+    ``pp`` micro-batches share the replica's cache (see ``requests_per_s_per_replica``)."""
+    return floor(kv_cache_capacity_tokens / plan.pp / kv_tokens_per_sequence)
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="whole")
@@ -144,9 +145,10 @@ def requested_concurrency_per_replica(concurrency_limit):
 
 @formula("requested_concurrency_per_replica", workload="inference",
          features=(SERVING, "load-concurrency"), unit="", domain="nonnegative")
-def requested_concurrency_closed_loop(workload, replicas):
-    """A closed loop of ``concurrency`` requests, spread evenly over the replicas."""
-    return workload.concurrency / replicas
+def requested_concurrency_closed_loop(workload, replicas, plan):
+    """A closed loop of ``concurrency`` requests, spread evenly over the replicas and their
+    ``pp`` micro-batches."""
+    return workload.concurrency / (replicas * plan.pp)
 
 
 @formula("batch", workload="inference", features=SERVING, unit="", domain="count")
@@ -166,9 +168,9 @@ def queued_requests_per_replica(requested_concurrency_per_replica, batch):
 
 @formula("kv_cache_bytes_per_device", workload="inference", features=SERVING)
 def serving_kv_cache_bytes_per_device(kv_cache_bytes_per_token_per_device, batch,
-                                      kv_tokens_per_sequence):
-    """KV cache the sequences in flight hold on one device."""
-    return kv_cache_bytes_per_token_per_device * batch * kv_tokens_per_sequence
+                                      kv_tokens_per_sequence, plan):
+    """KV cache the sequences in flight hold on one device (every micro-batch's)."""
+    return kv_cache_bytes_per_token_per_device * batch * plan.pp * kv_tokens_per_sequence
 
 
 # ---------------------------------------------------------------- one iteration
@@ -514,9 +516,14 @@ def serving_e2e_latency_s(ttft_mean_s, tpot_mean_s, output_tokens):
 
 
 @formula(workload="inference", features=SERVING)
-def requests_per_s_per_replica(batch, e2e_service_s):
-    """Requests each replica completes per second: Little's law over the sequences in flight."""
-    return batch / e2e_service_s
+def requests_per_s_per_replica(batch, e2e_service_s, plan):
+    """Requests each replica completes per second: Little's law over the sequences in flight.
+
+    With pipeline parallelism an engine keeps ``pp`` micro-batches of ``batch`` sequences in
+    flight, one in each stage (vLLM's virtual engines, TensorRT-LLM's micro-batches): a
+    micro-batch passes through every stage in ``iteration_s`` (the tables hold every layer),
+    and the stages work on the others meanwhile."""
+    return plan.pp * batch / e2e_service_s
 
 
 @formula(workload="inference", features=SERVING)
@@ -545,12 +552,12 @@ def serving_tokens_per_s_per_user(tpot_mean_s):
 
 @formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
 def concurrency(requested_concurrency_per_replica, concurrency_limit,
-                queued_requests_per_replica, replicas, stable):
+                queued_requests_per_replica, replicas, stable, plan):
     """Requests in the deployment on average: in flight (the mean, which the iteration's
     tables take rounded) and waiting for a slot."""
     _overloaded(stable)
     in_flight = minimum(requested_concurrency_per_replica, maximum(concurrency_limit, 1.0))
-    return (in_flight + queued_requests_per_replica) * replicas
+    return (in_flight + queued_requests_per_replica) * replicas * plan.pp
 
 
 # ---------------------------------------------------------------- utilisation, money, energy
@@ -573,16 +580,17 @@ def iteration_bytes(prefill_iteration_fraction, mixed_iteration_operations, deco
 
 
 @formula("mfu", workload="inference", features=SERVING, unit="", domain="fraction")
-def serving_mfu(iteration_flops, iteration_s, peak_flops_per_s, replica_devices):
-    """Model FLOPs utilisation of the busy deployment."""
-    return iteration_flops / (iteration_s * peak_flops_per_s * replica_devices)
+def serving_mfu(iteration_flops, iteration_s, peak_flops_per_s, replica_devices, plan):
+    """Model FLOPs utilisation of the busy deployment (``pp`` micro-batches in flight)."""
+    return plan.pp * iteration_flops / (iteration_s * peak_flops_per_s * replica_devices)
 
 
 @formula("mbu", workload="inference", features=SERVING, unit="", domain="fraction")
 def serving_mbu(iteration_bytes, iteration_s, peak_memory_bandwidth_bytes_per_s,
-                replica_devices):
-    """Memory-bandwidth utilisation of the busy deployment."""
-    return iteration_bytes / (iteration_s * peak_memory_bandwidth_bytes_per_s * replica_devices)
+                replica_devices, plan):
+    """Memory-bandwidth utilisation of the busy deployment (``pp`` micro-batches in flight)."""
+    return plan.pp * iteration_bytes / (iteration_s * peak_memory_bandwidth_bytes_per_s
+                                        * replica_devices)
 
 
 @formula("deployment_usd_per_hour", workload="inference", features=SERVING)
@@ -725,12 +733,12 @@ def _stable(utilisation):
 
 
 @formula("queue_wait_s", workload="inference", features=(SERVING, "load-rate"))
-def queue_wait_poisson_s(utilisation, serving_curve):
+def queue_wait_poisson_s(utilisation, serving_curve, plan):
     """Mean wait for a free slot under Poisson arrivals: M/D/c with ``c`` the concurrency
     limit, by Sakasegawa's approximation of M/M/c (1977) halved for fixed service times
     (Allen-Cunneen). Near saturation it grows as 1/(1 - utilisation); beyond it the queue
     grows without bound, and the latencies that include it say so (see ``stable``)."""
-    c = serving_curve.batch[-1]
+    c = plan.pp * serving_curve.batch[-1]  # slots of the replica, every micro-batch's
     rho = _stable(utilisation)
     service_s = serving_curve.e2e_service_s[-1]
     return 0.5 * rho ** (np.sqrt(2.0 * (c + 1.0)) - 1.0) / (c * (1.0 - rho)) * service_s
@@ -738,17 +746,17 @@ def queue_wait_poisson_s(utilisation, serving_curve):
 
 @formula("queue_wait_probability", workload="inference", features=(SERVING, "load-rate"),
          unit="", domain="fraction")
-def queue_wait_probability_poisson(utilisation, serving_curve):
+def queue_wait_probability_poisson(utilisation, serving_curve, plan):
     """Probability that an arrival finds every slot busy (Sakasegawa's form)."""
-    c = serving_curve.batch[-1]
+    c = plan.pp * serving_curve.batch[-1]
     return _stable(utilisation) ** np.sqrt(2.0 * (c + 1.0))
 
 
 @formula("queued_requests_per_replica", workload="inference", features=(SERVING, "load-rate"),
          unit="", domain="nonnegative")
-def queued_requests_poisson(arrival_rate_per_s, replicas, queue_wait_s):
-    """Requests waiting for a slot on each replica (Little's law on the queue)."""
-    return arrival_rate_per_s / replicas * queue_wait_s
+def queued_requests_poisson(arrival_rate_per_s, replicas, queue_wait_s, plan):
+    """Requests waiting for a slot, per micro-batch of a replica (Little's law on the queue)."""
+    return arrival_rate_per_s / (replicas * plan.pp) * queue_wait_s
 
 
 @formula("requests_per_s_per_replica", workload="inference", features=(SERVING, "load-rate"))
@@ -779,43 +787,45 @@ def think_time_s(workload):
     return workload.think_time_s
 
 
-def _users_at(curve, think_time_s):
-    """Users a replica holds at each concurrency of the curve: those in flight and those
-    thinking (each completion starts a think time)."""
+def _users_at(curve, think_time_s, pp):
+    """Users a replica holds at each concurrency of the curve: those in flight (in each of
+    its ``pp`` micro-batches) and those thinking (each completion starts a think time)."""
     think = np.asarray(think_time_s, dtype=float)
     grid = (-1,) + (1,) * max(think.ndim - curve.batch.ndim + 1, 0)
-    return curve.batch.reshape(grid) + curve.requests_per_s_per_replica.reshape(grid) * think
+    return pp * curve.batch.reshape(grid) + \
+        curve.requests_per_s_per_replica.reshape(grid) * think
 
 
 @formula("requested_concurrency_per_replica", workload="inference",
          features=(SERVING, "load-users"), unit="", domain="nonnegative")
-def requested_concurrency_users(users_per_replica, think_time_s, serving_curve):
-    """Sequences in flight for users who think: the concurrency at which in-flight and
-    thinking users add up to the users (beyond the limit, the rest wait for a slot)."""
-    users = _users_at(serving_curve, think_time_s)
+def requested_concurrency_users(users_per_replica, think_time_s, serving_curve, plan):
+    """Sequences in flight per micro-batch for users who think: the concurrency at which
+    in-flight and thinking users add up to the users (beyond the limit, the rest wait for a
+    slot)."""
+    users = _users_at(serving_curve, think_time_s, plan.pp)
     below = _interp(users_per_replica, users, serving_curve.batch)
     return where(users_per_replica > users[-1],
-                 serving_curve.batch[-1] + (users_per_replica - users[-1]), below)
+                 serving_curve.batch[-1] + (users_per_replica - users[-1]) / plan.pp, below)
 
 
 # ---------------------------------------------------------------- latency targets
 
 
 @formula(workload="inference", features=(SERVING, CURVE))
-def max_rate_within_slo_per_s(workload, serving_curve, replicas):
+def max_rate_within_slo_per_s(workload, serving_curve, replicas, plan):
     """The highest Poisson rate the deployment sustains with TTFT and TPOT within their
     targets at the percentile (0 when even one request at a time misses them)."""
     c = serving_curve
     p = workload.percentile
     rho = minimum(c.requests_per_s_per_replica / c.requests_per_s_per_replica[-1], 0.999)
-    slots = c.batch[-1]
+    slots = plan.pp * c.batch[-1]
     wait = 0.5 * rho ** (np.sqrt(2.0 * (slots + 1.0)) - 1.0) / (slots * (1.0 - rho)) * \
         c.e2e_service_s[-1]
     ttft = _tail_wait_s(wait, rho ** np.sqrt(2.0 * (slots + 1.0)), p) + \
         _tail_wait_s(c.prefill_wait_s, minimum(c.prefill_budget_utilisation, 0.999), p) + \
         c.prefill_service_s + _residual_s(c.prefill_iteration_fraction,
                                           c.mixed_iteration_s, c.decode_iteration_s)
-    busy = np.minimum(c.batch + _z(p) * np.sqrt(c.batch), slots)
+    busy = np.minimum(c.batch + _z(p) * np.sqrt(c.batch), c.batch[-1])
     tpot = np.maximum(_interp(busy, c.batch, c.iteration_s), c.tpot_s)
     ok = np.ones(np.shape(ttft), dtype=bool)
     if workload.ttft_target_s is not None:
