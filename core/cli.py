@@ -180,6 +180,11 @@ def _serve_arguments(p):
     p.add_argument("--requests", default="10000", metavar="N",
                    help="requests the simulation replays (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    p.add_argument("--prompt-cv", default="0", metavar="CV",
+                   help="simulation: spread of prompt lengths, as a coefficient of variation "
+                        "(0: every prompt has --prompt tokens)")
+    p.add_argument("--output-cv", default="0", metavar="CV",
+                   help="simulation: spread of output lengths, as a coefficient of variation")
     _common_scenario_arguments(p)
 
 

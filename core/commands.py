@@ -349,6 +349,13 @@ def _serve_kwargs(args) -> dict:
                 context_limit=getattr(args, "context_limit", None))
 
 
+def _number(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ScenarioError(f"{flag} must be a number, got {text!r}") from None
+
+
 def _serve(args, catalog: Catalog) -> int:
     from .serving import serve, serve_report
     kwargs = _serve_kwargs(args)
@@ -369,7 +376,9 @@ def _serve(args, catalog: Catalog) -> int:
     simulated = None
     if args.simulate:
         from .simulate import simulate
-        simulated = simulate(e, requests=args.requests, seed=args.seed)
+        simulated = simulate(e, requests=args.requests, seed=args.seed,
+                             prompt_cv=_number(args.prompt_cv, "--prompt-cv"),
+                             output_cv=_number(args.output_cv, "--output-cv"))
     if args.json:
         data = _estimate_json(e)
         if simulated is not None:

@@ -453,3 +453,15 @@ def test_the_simulation_of_a_pipelined_replica_agrees_with_the_steady_state():
     sim = ridgeline.simulate(e, requests=3000, seed=1)
     assert sim.throughput_tokens_per_s == pytest.approx(e["throughput_tokens_per_s"], rel=0.05)
     assert sim.tpot_mean_s == pytest.approx(e["tpot_mean_s"], rel=0.05)
+
+
+def test_the_command_line_simulates_spread_lengths(capsys):
+    status, out, err = _run(capsys, "serve", "llama-3.1-8b", "--on", "h100", "--devices", "1",
+                            "--rate", "5", "--simulate", "--requests", "500", "--prompt-cv",
+                            "1", "--output-cv", "0.5", "--json")
+    assert status == 0, err
+    simulation = json.loads(out)["simulation"]
+    assert simulation["prompt_cv"] == 1.0 and simulation["output_cv"] == 0.5
+    status, _, err = _run(capsys, "serve", "llama-3.1-8b", "--on", "h100", "--simulate",
+                          "--prompt-cv", "wide")
+    assert status == 1 and "--prompt-cv" in err
