@@ -32,7 +32,7 @@ def main() -> int:
               f"utilisation {e['decode_mfu']:.2%}")
     _section("Essay 000: batching is a free win until compute-bound (Llama-3-70B, 8 x H100)")
     batches, e = seeds.essay_000_intensity()
-    ridge = float(e["ridge_point_flops_per_byte"])
+    ridge = float(e["ridge_point_flops_per_byte"][0])  # a constant, broadcast to the grid
     print(f"{'batch':>6} {'FLOP/byte':>10} {'step':>10} {'tokens/s':>12}  fits")
     for i, b in enumerate(batches):
         print(f"{b:>6} {e['decode_arithmetic_intensity'][i]:>10.1f} "
