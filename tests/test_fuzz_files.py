@@ -221,7 +221,7 @@ def test_junk_from_a_plugin_formula_gives_formula_error_naming_the_plugin(quanti
             f"the error names another plugin or not the formula: {exc}"
         # a 0 is in every magnitude's domain, but not as a divisor: then the error names the
         # plugin that returned it and says so
-        zero_divisor = _acceptable(value, "") and value == 0 and "is 0" in str(exc)
+        zero_divisor = _acceptable(value, "") and value == 0 and "must be above 0" in str(exc)
         # numpy's fixed-width integers wrap around in arithmetic: one beyond 2**53 is refused
         # when it reaches the full check (it is a number, so the quick check may let it by)
         wraps = isinstance(value, np.integer) and abs(int(value)) > 2**53
