@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from ridgeline.accelerator import Accelerator, MemoryTier
 from ridgeline.errors import RegistryError
 from ridgeline.loader import load_accelerator, load_model, to_toml, unstructure
+from ridgeline.testing.strategies import toml_text
 from ridgeline.model import Model
 from ridgeline.testing.strategies import accelerators, models
 from ridgeline.units import DIMENSIONS
@@ -37,45 +38,9 @@ JUNK = settings(max_examples=60, deadline=None,
 
 
 # --------------------------------------------------------------------------- writing TOML here
-# A writer of our own, independent of ridgeline.loader.to_toml, that can also write what no
-# valid object holds (nan, inf, mixed arrays, arbitrary keys).
-
-def _toml_str(text):
-    out = []
-    for ch in text:
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_str(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in value if x is not None) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_str(str(k))} = {_toml_value(x)}"
-                               for k, x in value.items() if x is not None) + "}"
-    raise TypeError(type(value))
-
-
-def dumps(data):
-    return "".join(f"{_toml_str(str(k))} = {_toml_value(v)}\n"
-                   for k, v in data.items() if v is not None)
+# TOML text of our own (ridgeline.testing's writer), independent of ridgeline.loader.to_toml,
+# that can also write what no valid object holds (nan, inf, mixed arrays, arbitrary keys).
+dumps = toml_text
 
 
 def write(directory, stem, content):
