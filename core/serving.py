@@ -330,9 +330,16 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
                       inputs=inputs, context_limit=context_limit)
         return serve_disaggregated(model, prefill_pool, decode_pool, on=on, workload=workload,
                                    given=given, serve_kwargs=kwargs, catalog=catalog)
-    m, plan, system, _spreads, _features = _inference_setup(
+    m, plan, system, spreads, _features = _inference_setup(
         catalog, model, on, None, tp, pp, weights, kv, activations, price, ep, "none",
         efficiency=efficiency)
+    if spreads:
+        acc = system.accelerator
+        raise ScenarioError(f"serving with in-flight batching is not modelled on {acc.id} "
+                            f"({acc.kind}): it places a replica over its devices itself, and "
+                            f"its KV cache and weights share on-chip memory in ways the "
+                            f"serving formulas do not price yet; ridgeline infer estimates a "
+                            f"static batch on it")
     _check_context(m, workload.prompt_tokens + workload.output_tokens, context_limit,
                    "prompt + output")
     replica_devices = plan.tp * plan.pp

@@ -465,3 +465,9 @@ def test_the_command_line_simulates_spread_lengths(capsys):
     status, _, err = _run(capsys, "serve", "llama-3.1-8b", "--on", "h100", "--simulate",
                           "--prompt-cv", "wide")
     assert status == 1 and "--prompt-cv" in err
+
+
+def test_accelerators_that_spread_a_replica_themselves_are_refused_with_the_reason():
+    for on in ("cs-3", "groq"):
+        with pytest.raises(ScenarioError, match="not modelled"):
+            serve("llama-3.1-8b", on=on)
