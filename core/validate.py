@@ -19,6 +19,7 @@ What is compared, per section:
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 from importlib.resources import files
@@ -313,7 +314,13 @@ def _run_file(source, catalog: Catalog, progress: bool, cases: list, skipped: li
             except RidgelineError as exc:
                 skipped.append({"section": section, "name": name, "reason": str(exc)})
                 continue
-            result["error"] = result["estimated"] / result["published"] - 1.0
+            published = result["published"]
+            if isinstance(published, bool) or not isinstance(published, (int, float)) or \
+                    not math.isfinite(published) or published <= 0:
+                skipped.append({"section": section, "name": name, "reason": f"the published "
+                                f"figure must be a finite number > 0, got {published!r:.40}"})
+                continue
+            result["error"] = result["estimated"] / published - 1.0
             cases.append({"section": section, "name": name, **result})
 
 

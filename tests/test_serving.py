@@ -471,3 +471,13 @@ def test_accelerators_that_spread_a_replica_themselves_are_refused_with_the_reas
     for on in ("cs-3", "groq"):
         with pytest.raises(ScenarioError, match="not modelled"):
             serve("llama-3.1-8b", on=on)
+
+
+def test_a_validation_case_with_no_published_figure_is_listed_not_divided_by(tmp_path):
+    path = tmp_path / "cases.toml"
+    path.write_text('[[case]]\nid = "zero"\nsection = "serving"\n'
+                    'args = ["serve", "llama-3.2-1b", "--on", "h100"]\n'
+                    'metric = "throughput_tokens_per_s"\nexpected = 0\n')
+    result = run_validation(path)
+    assert not result["cases"]
+    assert "finite number > 0" in result["cannot_express"][0]["reason"]
