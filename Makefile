@@ -37,6 +37,8 @@ test: $(TEST_VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_simulate.py
 
 clean:
 	rm -rf $(VENV) $(TEST_VENV) build *.egg-info core/*.egg-info
