@@ -386,11 +386,7 @@ def _evaluate(program: Program, scenario: Scenario, inputs: Mapping[str, Any],
     shape = np.broadcast_shapes(*(np.shape(v) for v in inputs.values())) if vectorised else ()
     for f in program.checked:
         if f.produces in values:
-            try:
-                _check_step(f, values, shape)
-            except FormulaError as exc:
-                _blame_a_tiny_divisor(program, f, values, exc)
-                raise
+            _checked_step(program, f, values, shape)
     return values
 
 
@@ -418,11 +414,7 @@ def _run_skipping(program: Program, values: dict, skipped: dict) -> None:
             raise
         except Exception as exc:
             raise _raised(program, f, values, exc) from exc
-        try:
-            _check_step(f, values, shape)
-        except FormulaError as exc:
-            _blame_a_tiny_divisor(program, f, values, exc)
-            raise
+        _checked_step(program, f, values, shape)
 
 
 def _rerun_to_blame(program: Program, values: dict) -> None:
@@ -436,11 +428,16 @@ def _rerun_to_blame(program: Program, values: dict) -> None:
             raise
         except Exception as exc:
             raise _raised(program, f, values, exc) from exc
-        try:
-            _check_step(f, values, shape)
-        except FormulaError as exc:
-            _blame_a_tiny_divisor(program, f, values, exc)
-            raise
+        _checked_step(program, f, values, shape)
+
+
+def _checked_step(program: Program, f: Formula, values: dict, shape: tuple) -> None:
+    """Check ``f``'s value, blaming an impossible one on where its cause first appears."""
+    try:
+        _check_step(f, values, shape)
+    except FormulaError as exc:
+        _blame_a_tiny_divisor(program, f, values, exc)
+        raise
 
 
 #: magnitudes below this are no physical quantity's either: a time, a rate or a size this

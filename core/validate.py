@@ -171,9 +171,9 @@ def _wafer_scale_case(case: dict, catalog: Catalog) -> dict:
 def _inference_case(case: dict, catalog: Catalog) -> dict:
     from .api import infer
     if case.get("scenario") in ("Offline", "Server"):
-        raise CannotExpress("MLPerf runs continuous (in-flight) batching over a dataset whose "
-                            "input lengths are not given here; ridgeline estimates static "
-                            "batches")
+        raise CannotExpress("MLPerf runs in-flight batching over a dataset whose input and "
+                            "output lengths are not given here; ridgeline serve would need "
+                            "them")
     if "Cerebras" in case.get("accelerator", ""):
         return _wafer_scale_case(case, catalog)
     preset = _PRESETS.get(case.get("model", ""))
