@@ -22,8 +22,7 @@ from ridgeline import api, units
 from ridgeline.engine import Program, _bad_value, _quick_check, estimate, evaluate, sweep
 from ridgeline.errors import FormulaError, ScenarioError
 from ridgeline.loader import unstructure
-from ridgeline.plugin import Operation, formula, roofline_s, total
-from ridgeline.plugin import operations_time_s
+from ridgeline.plugin import Operation, formula, operations_time_s, roofline_s, total
 from ridgeline.scenario import InferenceWorkload, Plan, Scenario, System, TrainingWorkload
 from ridgeline.testing.strategies import scenarios
 

@@ -25,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ridgeline
+from ridgeline.api import infer_scenario
 from ridgeline.cli import main
 from ridgeline.errors import RidgelineError, UnknownNameError
 from ridgeline.precision import PRECISIONS
@@ -199,7 +200,7 @@ def test_junk_into_ridgeline_scenario_gives_a_ridgeline_error_or_a_scenario(kind
 
 
 def _valid_scenario():
-    return ridgeline.api.infer_scenario("llama-3-8b", on="h100", batch=4)
+    return infer_scenario("llama-3-8b", on="h100", batch=4)
 
 
 @fuzz(400)
