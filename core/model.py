@@ -80,6 +80,21 @@ class Model:
     """Attention and MLP read the same normalised input and their outputs are summed (GPT-J,
     PaLM, Falcon): one tensor-parallel all-reduce per layer instead of two."""
 
+    sliding_window: Optional[int] = field(default=None, validator=v.optional_positive_int)
+    """Tokens a windowed attention layer attends to (Mistral, Gemma 2/3, gpt-oss: 4,096 or
+    less), or the chunk length of chunked attention (Llama 4: 8,192). ``None``: every layer
+    attends to the whole context. A windowed layer keeps at most this many positions of KV
+    cache per sequence, and its attention work per token is bounded by it."""
+
+    window_kind: str = field(default="sliding", validator=v.one_of("sliding", "chunked"))
+    """``sliding``: each token sees the ``sliding_window`` tokens before it. ``chunked``: the
+    context is cut into chunks of ``sliding_window`` tokens and each token sees only the
+    earlier tokens of its own chunk."""
+
+    window_layers: Optional[int] = field(default=None, validator=v.optional_positive_int)
+    """How many of the layers use the window when only some do (Gemma 3: 5 of every 6; the
+    rest attend globally); ``None`` with a ``sliding_window``: all of them."""
+
     norms_per_layer: int = field(default=2, validator=v.positive_int)
     final_norm: bool = True
     embed_dim: Optional[int] = field(default=None, validator=v.optional_positive_int)
@@ -116,6 +131,13 @@ class Model:
                 self.position_rows is None:
             raise ValueError("max_seq_len must be given for learned positions (or "
                              "position_rows): it is the size of the position table")
+        if self.window_layers is not None:
+            if self.sliding_window is None:
+                raise ValueError("window_layers needs a sliding_window: the window those "
+                                 "layers use")
+            if self.window_layers > self.num_layers:
+                raise ValueError(f"window_layers ({self.window_layers}) is more than "
+                                 f"num_layers ({self.num_layers})")
         kv = self.kv_heads
         if self.num_heads % kv:
             raise ValueError(f"num_heads ({self.num_heads}) must be a multiple of "
@@ -133,6 +155,13 @@ class Model:
     def head_width(self) -> int:
         """Per-head width (``head_dim``, or ``hidden_size // num_heads``)."""
         return self.head_dim or self.hidden_size // self.num_heads
+
+    @property
+    def windowed_layers(self) -> int:
+        """Layers whose attention is bounded by ``sliding_window`` (0 without one)."""
+        if self.sliding_window is None:
+            return 0
+        return self.num_layers if self.window_layers is None else self.window_layers
 
     def option(self, name: str, default: OptionValue | None = None):
         """A family-specific field, or ``default``."""
