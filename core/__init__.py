@@ -27,6 +27,7 @@ _EXPORTS = {
     "ScenarioError": "errors", "UnknownNameError": "errors", "ConflictError": "errors",
     "FormulaError": "errors", "CycleError": "errors",
     "simulate": "simulate",
+    "plan_serve": "planning.serve",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -243,6 +243,11 @@ def make_parser() -> argparse.ArgumentParser:
         adder(q)
         q.add_argument("--quantity", required=True, help="quantity name (tpot_s, step_s, ...)")
         _add_json(q)
+    p = sub.add_parser("plan", help="search plans: the best deployment and its frontier")
+    psub = p.add_subparsers(dest="plan", metavar="serve", parser_class=_Parser)
+    from .planning.serve import add_arguments as _plan_serve_arguments
+    _plan_serve_arguments(psub.add_parser("serve", help="the best deployments under latency "
+                                                        "targets, per accelerator"))
     p = sub.add_parser("validate", help="compare estimates with published measurements")
     p.add_argument("file", nargs="?", help="validation TOML, or a shipped set by name: public "
                    "(the default) or vendor")
@@ -303,6 +308,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "explain" and not args.what:
         parser.error("explain needs 'infer', 'train' or 'serve' and their arguments")
+    if args.command == "plan" and not args.plan:
+        parser.error("plan needs 'serve' and its arguments")
     try:
         from . import commands
         return commands.run(args) or 0
