@@ -288,23 +288,22 @@ class _Search:
         return rows
 
     def best_at_saturation(self, rows: list[dict]) -> tuple[Optional[dict], list[dict]]:
-        """The best row meeting the targets, and every row meeting them."""
-        ok = [r for r in rows if self.meets(r["ttft_s"], r["tpot_s"])]
+        """The best row meeting the targets, and every row meeting them. A row's max batch
+        is bound by a target when the next larger max batch of its configuration misses it."""
+        ok = []
+        for i, r in enumerate(rows):  # a configuration's rows are in order of max batch
+            if not self.meets(r["ttft_s"], r["tpot_s"]):
+                continue
+            ok.append(r)
+            nxt = rows[i + 1] if i + 1 < len(rows) else None
+            if nxt is not None and _config_key(nxt) == _config_key(r):
+                missed = self.misses(nxt["ttft_s"], nxt["tpot_s"])
+                if missed:
+                    r["binding"] = missed[0].split(" ")[0] + " target"
         if not ok:
             return None, []
-        for r in ok:  # the next larger max batch of the same configuration misses: it binds
-            r["binding"] = self._binding(r, rows)
         ok.sort(key=self.key)
         return dict(ok[0]), ok
-
-    def _binding(self, r: dict, rows: list[dict]) -> str:
-        larger = [x for x in rows if x["max_batch"] > r["max_batch"] and
-                  _same_config(x, r)]
-        if not larger:
-            return r["binding"]
-        nxt = min(larger, key=lambda x: x["max_batch"])
-        missed = self.misses(nxt["ttft_s"], nxt["tpot_s"])
-        return missed[0].split(" ")[0] + " target" if missed else r["binding"]
 
     def sized(self, acc, rows: list[dict]) -> Optional[dict]:
         """Under a demand: the configurations sized by ``serve`` (fewest replicas within the
@@ -513,10 +512,6 @@ class _Search:
 
 def _config_key(r: dict) -> tuple:
     return (r["accelerator"], r["tp"], r["pp"], r["ep"], r["weights"], r["kv"])
-
-
-def _same_config(a: dict, b: dict) -> bool:
-    return a["mode"] == b["mode"] == "aggregated" and _config_key(a) == _config_key(b)
 
 
 def _label(r: dict) -> str:
