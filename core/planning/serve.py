@@ -27,6 +27,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from ..errors import RidgelineError, ScenarioError
+from ..serving import _meets
 
 __all__ = ["plan_serve", "BY"]
 
@@ -306,34 +307,39 @@ class _Search:
         return dict(ok[0]), ok
 
     def sized(self, acc, rows: list[dict]) -> Optional[dict]:
-        """Under a demand: the configurations sized by ``serve`` (fewest replicas within the
-        targets), the best that fits in the devices."""
-        from ..serving import serve
+        """Under a demand: configurations sized as ``serve`` sizes them (the fewest replicas
+        that keep up within the targets); the best that fits in the devices."""
         configs: dict = {}
         for r in rows:  # a configuration's highest throughput bounds it under any load
             k = _config_key(r)
             if k not in configs or r["tokens_per_s_per_device"] > \
                     configs[k]["tokens_per_s_per_device"]:
                 configs[k] = r
-        order = sorted(configs.values(), key=lambda r: -r["tokens_per_s_per_device"])
+        order = sorted(configs.values(), key=lambda r: (self._devices_at_least(r),
+                                                        -r["tokens_per_s_per_device"]))
         best, closest = None, None
         for r in order[:SIZED_PER_ACCELERATOR]:
-            kw = self.serve_kwargs(r)
-            kw.update(tp=r["tp"], pp=r["pp"], ep=r["ep"], rate=self.rate, users=self.users)
-            self.evaluated += 1
+            if best is not None and self._devices_at_least(r) > best["devices"]:
+                break  # it cannot serve the demand on as few devices as the best so far
             try:
-                e = serve(self.model, **kw)
+                e = self._size(r)
             except RidgelineError as exc:
-                closest = closest or {"config": _label(r), "misses": str(exc)}
+                closest = closest or {**r, "misses": str(exc), "worst_ratio": math.inf}
                 continue
             used = int(e["replicas"]) * r["tp"] * r["pp"]
             row = self._from_estimate(acc, r, e, used)
             ok = used <= self.devices and bool(e.get("fits", True)) and \
                 bool(e.get("stable", 1.0)) and bool(e.get("slo_met", 1.0))
             if not ok:
-                reason = f"needs {used} devices (of {self.devices})" if used > self.devices \
-                    else "; ".join(self.misses(row["ttft_s"], row["tpot_s"])) or "overloaded"
-                closest = closest or {**row, "misses": reason}
+                if used > self.devices:
+                    reason, ratio = f"needs {used} devices (of {self.devices})", \
+                        used / self.devices
+                else:
+                    reason = "; ".join(self.misses(row["ttft_s"], row["tpot_s"])) or \
+                        "overloaded"
+                    ratio = self._worst_ratio(row)
+                if closest is None or ratio < closest["worst_ratio"]:
+                    closest = {**row, "misses": reason, "worst_ratio": ratio}
                 continue
             row["binding"] = "demand" + (" within the targets" if self.ttft or self.tpot
                                          else "")
@@ -342,6 +348,64 @@ class _Search:
         if best is None and closest is not None:
             self.unmet[acc.id] = closest
         return best
+
+    def _devices_at_least(self, r: dict) -> float:
+        """Under a rate, the devices a configuration needs at least: replicas at their
+        highest throughput; under users (a demand in requests unknown before the latencies
+        are), one replica."""
+        per_replica = r["tp"] * r["pp"]
+        if self.rate is None:
+            return per_replica
+        rps = r["tokens_per_s_per_device"] * per_replica / self.output
+        return math.ceil(float(self.load["rate_per_s"]) / rps) * per_replica
+
+    def _size(self, r: dict):
+        """``serve`` of configuration ``r`` with the fewest replicas that serve the demand:
+        under a rate, from the highest rate one replica sustains within the targets, checked
+        one replica below and above; under users, ``serve``'s own capacity search."""
+        from ..serving import serve
+        kw = self.serve_kwargs(r)
+        kw.update(tp=r["tp"], pp=r["pp"], ep=r["ep"], rate=self.rate, users=self.users)
+        if self.rate is None:
+            self.evaluated += 1
+            return serve(self.model, **kw)
+        per_replica = r["tp"] * r["pp"]
+        one = serve(self.model, devices=per_replica, quantities=["max_rate_within_slo_per_s"],
+                    **kw)
+        self.evaluated += 1
+        r1 = float(one["max_rate_within_slo_per_s"])
+        if r1 <= 0:
+            raise ScenarioError("even one request at a time misses the targets")
+        rate = float(self.load["rate_per_s"])
+        replicas = max(1, math.ceil(rate / r1))
+        if replicas * per_replica > 4 * self.devices:
+            return serve(self.model, devices=replicas * per_replica, **kw)
+
+        def at(n: int):
+            self.evaluated += 1
+            try:
+                e = serve(self.model, devices=n * per_replica, **kw)
+            except RidgelineError:
+                return None, False
+            return e, _meets(e)
+
+        e, ok = at(replicas)
+        while not ok and replicas * per_replica <= self.devices:
+            replicas += 1
+            e, ok = at(replicas)
+        while ok and replicas > 1:
+            lower, lower_ok = at(replicas - 1)
+            if not lower_ok:
+                break
+            e, replicas = lower, replicas - 1
+        if e is None:
+            raise ScenarioError(f"no number of replicas up to {self.devices // per_replica} "
+                                f"keeps up with the demand")
+        return e
+
+    def _worst_ratio(self, r: dict) -> float:
+        return max(r["ttft_s"] / self.ttft if self.ttft else 0.0,
+                   r["tpot_s"] / self.tpot if self.tpot else 0.0)
 
     def _from_estimate(self, acc, r: dict, e, used: int) -> dict:
         cost = e.get("cost_per_mtok_usd")
@@ -493,29 +557,23 @@ class _Search:
         return result
 
     def _closest(self, acc, rows: list[dict]) -> None:
-        def worst(r):
-            return max(r["ttft_s"] / self.ttft if self.ttft else 0.0,
-                       r["tpot_s"] / self.tpot if self.tpot else 0.0)
-        r = min(rows, key=worst)
-        self.unmet[acc.id] = {**r, "misses": "; ".join(self.misses(r["ttft_s"], r["tpot_s"]))}
+        r = min(rows, key=self._worst_ratio)
+        self.unmet[acc.id] = {**r, "misses": "; ".join(self.misses(r["ttft_s"], r["tpot_s"])),
+                              "worst_ratio": self._worst_ratio(r)}
 
     def _reason(self) -> str:
         if not self.fitting_rows and not self.pareto_points:
             parts = [f"{a}: {why}" for a, why in self.skipped.items()]
             return "no accelerator can serve the model: " + "; ".join(parts)
         if self.unmet:
-            acc, r = min(self.unmet.items(), key=lambda kv: kv[1].get("ttft_s", math.inf))
-            return (f"no configuration meets the targets; the closest is {r.get('label', r.get('config'))}"
-                    f" on {acc}, which misses: {r['misses']}")
+            acc, r = min(self.unmet.items(), key=lambda kv: kv[1]["worst_ratio"])
+            return (f"no configuration meets the targets; the closest is {r['label']} on "
+                    f"{acc}, which misses: {r['misses']}")
         return "no configuration meets the targets"
 
 
 def _config_key(r: dict) -> tuple:
     return (r["accelerator"], r["tp"], r["pp"], r["ep"], r["weights"], r["kv"])
-
-
-def _label(r: dict) -> str:
-    return r["label"]
 
 
 def pareto(points: list[dict]) -> list[dict]:
