@@ -446,55 +446,56 @@ class _Search:
             try:
                 p = infer(self.model, on=acc.id, tp=t, batch=per_batch, prompt=self.prompt,
                           output=1, quantities=["prefill_s", "fits"], **common)
-                d = serve(self.model, on=acc.id, tp=t, devices=t, prompt=self.prompt,
-                          output=self.output, role="decode",
-                          quantities=["requests_per_s", "tpot_s", "fits"], **common)
+                alone = infer(self.model, on=acc.id, tp=t, batch=1, prompt=self.prompt,
+                              output=1, quantities=["prefill_s"], **common)
             except RidgelineError:
                 continue
             self.evaluated += 2
-            if p["fits"] and d["fits"]:
+            # a prompt's own prefill is the least TTFT a prefill instance gives (a full batch
+            # of them at saturation)
+            least_ttft = float(p["prefill_s"] if self.rate is None else alone["prefill_s"])
+            if p["fits"] and (self.ttft is None or least_ttft <= self.ttft):
                 prefill[t] = per_batch / float(p["prefill_s"])
-                decode[t] = (float(d["requests_per_s"]), float(d["tpot_s"]),
-                             float(p["prefill_s"]))
+            d = self.decode_grid(acc, t, ref)
+            if d is not None:
+                decode[t] = d
         cands = []
         n = self.devices
         for tp_p, pre_rate in prefill.items():
-            for tp_d, (dec_rate, dec_tpot, batch_s) in decode.items():
-                n_p = np.arange(1, n // tp_p + 1)
-                n_d = (n - n_p * tp_p) // tp_d
-                keep = n_d >= 1
-                n_p, n_d = n_p[keep], n_d[keep]
-                if not n_p.size:
-                    continue
+            for tp_d, (dec_rate, max_batch) in decode.items():
+                n_p, n_d = np.meshgrid(np.arange(1, n // tp_p + 1), np.arange(1, n // tp_d + 1),
+                                       indexing="ij")
                 used = n_p * tp_p + n_d * tp_d
                 cap = np.minimum(n_p * pre_rate, n_d * dec_rate)
-                served = cap if self.rate is None else np.where(cap > float(self.rate),
-                                                                 float(self.rate), 0.0)
-                per_device = served * self.output / used
-                self.evaluated += int(n_p.size)
-                for i in np.argsort(-per_device)[:DISAGG_CONFIRMED]:
+                served = cap if self.rate is None else \
+                    np.where(cap > float(self.load["rate_per_s"]),
+                             float(self.load["rate_per_s"]), 0.0)
+                per_device = np.where(used <= n, served * self.output / used, 0.0).ravel()
+                self.evaluated += int(np.count_nonzero(used <= n))
+                for i in np.argsort(-per_device, kind="stable")[:DISAGG_CONFIRMED]:
                     if per_device[i] > 0:
-                        cands.append((float(per_device[i]), tp_p, int(n_p[i]), tp_d,
-                                      int(n_d[i])))
+                        cands.append((float(per_device[i]), tp_p, int(n_p.ravel()[i]), tp_d,
+                                      int(n_d.ravel()[i]), max_batch))
         cands.sort(reverse=True)
-        best = None
-        for _, tp_p, n_p, tp_d, n_d in cands[:DISAGG_CONFIRMED * 2]:
+        best, failed = None, None
+        for _, tp_p, n_p, tp_d, n_d, max_batch in cands[:DISAGG_CONFIRMED * 2]:
             spec = f"prefill={n_p}x(tp={tp_p}),decode={n_d}x(tp={tp_d})"
             kw = self.serve_kwargs(ref)
-            kw.update(rate=self.rate, disagg=spec)
+            kw.update(rate=self.rate, disagg=spec, max_batch=max_batch)
             self.evaluated += 1
             try:
                 d = serve(self.model, **kw)
-            except RidgelineError:
+            except RidgelineError as exc:
+                failed = str(exc)
                 continue
             v = d.values
             row = {"accelerator": acc.id, "mode": "disaggregated",
                    "label": f"P{n_p}x tp{tp_p} + D{n_d}x tp{tp_d} {ref['weights']}/kv "
-                            f"{ref['kv']}",
+                            f"{ref['kv']} b{max_batch}",
                    "disagg": spec, "prefill_instances": n_p, "prefill_tp": tp_p,
                    "decode_instances": n_d, "decode_tp": tp_d, "tp": tp_d, "pp": 1, "ep": 1,
                    "replicas": n_d, "devices": int(v["devices"]), "weights": ref["weights"],
-                   "kv": ref["kv"], "activations": ref["activations"], "max_batch": 2048,
+                   "kv": ref["kv"], "activations": ref["activations"], "max_batch": max_batch,
                    "tokens_per_s_per_device": float(v["throughput_tokens_per_s_per_device"]),
                    "tokens_per_s_per_user": float(v["tokens_per_s_per_user"]),
                    "ttft_s": float(v["ttft_s"]), "tpot_s": float(v["tpot_s"]),
@@ -507,7 +508,40 @@ class _Search:
             self.pareto_points.append(row)
             if best is None or self.key(row) < self.key(best):
                 best = row
+        if best is None and failed is not None:
+            self.notes.append(f"{acc.id}: no disaggregated deployment: {failed}")
         return best
+
+    def decode_grid(self, acc, tp: int, ref: dict) -> Optional[tuple[float, int]]:
+        """A decode instance of ``tp`` devices over the max-batch grid at saturation: the
+        requests per second of the largest max batch whose TPOT meets the target, and that
+        max batch (None when none fits or meets it)."""
+        from ..api import _inference_setup
+        from ..engine import estimate
+        from ..scenario import Scenario
+        from ..serving import ServingWorkload
+        try:
+            m, plan, system, _, _ = _inference_setup(
+                self.catalog, self.model, acc.id, None, tp, 1, ref["weights"], ref["kv"],
+                ref["activations"], self.price, 1, "none")
+            workload = ServingWorkload(self.prompt, self.output, role="decode",
+                                       percentile=self.percentile or 50.0)
+            e = estimate(Scenario(m, system, plan, workload),
+                         ("fits", "batch", "requests_per_s", "tpot_s"), catalog=self.catalog,
+                         inputs={"scheduler_max_sequences": MAX_BATCH_GRID}, check=False)
+        except RidgelineError:
+            return None
+        self.evaluated += len(MAX_BATCH_GRID)
+        shape = MAX_BATCH_GRID.shape
+        fits = np.broadcast_to(np.asarray(e["fits"], dtype=bool), shape)
+        tpot = np.broadcast_to(np.asarray(e["tpot_s"], dtype=float), shape)
+        ok = fits & (tpot <= self.tpot if self.tpot is not None else True)
+        if not ok.any():
+            return None
+        i = int(np.flatnonzero(ok)[-1])
+        batch = np.broadcast_to(np.asarray(e["batch"], dtype=float), shape)
+        rps = np.broadcast_to(np.asarray(e["requests_per_s"], dtype=float), shape)
+        return float(rps[i]), int(batch[i])
 
     # ------------------------------------------------------------ the whole search
 
@@ -547,7 +581,7 @@ class _Search:
             "best_aggregated": best_agg, "best_disaggregated": best_dis,
             "best": plans[0] if plans else None, "plans": plans[:self.top],
             "pareto": pareto(self.pareto_points),
-            "unmet": dict(self.unmet),
+            "unmet": dict(self.unmet), "notes": list(self.notes),
             "configs_evaluated": self.evaluated, "configs_fitting": len(self.fitting_rows),
             "fitting": self.fitting_rows,
         }
@@ -669,6 +703,8 @@ def report(result: dict) -> str:
         lines.append(_table(rows, header, right=(3, 4, 5, 6, 7, 8)))
     for acc, why in result["skipped"].items():
         lines.append(f"skipped {acc}: {why}")
+    for note in result["notes"]:
+        lines.append(f"note: {note}")
     best = result["best"]
     lines.append("")
     if best is None:
