@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shlex
 
 import pytest
 from hypothesis import given, settings
@@ -60,8 +61,8 @@ def test_aggregated_winner_is_what_serve_says_with_the_same_flags(offline):
 def test_disaggregated_winner_is_what_serve_says_with_the_same_flags(offline):
     assert offline["best_disaggregated"], "some split of 8 devices meets the targets"
     for acc, plan in offline["best_disaggregated"].items():
-        d = serve("llama-3.1-8b", on=acc, disagg=plan["disagg"], ttft="1s", tpot="40ms",
-                  **_precisions(plan), **WORKLOAD)
+        d = serve("llama-3.1-8b", on=acc, disagg=plan["disagg"], max_batch=plan["max_batch"],
+                  ttft="1s", tpot="40ms", **_precisions(plan), **WORKLOAD)
         for ours, theirs in (("ttft_s", "ttft_s"), ("tpot_s", "tpot_s"),
                              ("tokens_per_s_per_device", "throughput_tokens_per_s_per_device"),
                              ("tokens_per_s_per_user", "tokens_per_s_per_user"),
@@ -263,3 +264,60 @@ def test_cli_errors_are_one_line(capsys):
     status, _, err = _run(capsys, "plan", "serve", "llama-3.1-8b", "--on", "h100",
                           "--devices", 8, "--tp", "two")
     assert status != 0 and "--tp" in err and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------- demands
+
+
+def test_a_demand_beyond_the_devices_names_what_it_needs():
+    r = ridgeline.plan_serve("llama-3.1-70b", on="h100", devices=2, rate=50, tpot="50ms",
+                             disagg=False, **WORKLOAD)
+    assert r["best"] is None
+    assert "needs" in r["unmet"]["nvidia-h100-sxm"]["misses"]
+    assert "closest" in r["reason"]
+
+
+def test_users_are_sized_as_serve_sizes_them():
+    r = ridgeline.plan_serve("llama-3.1-8b", on="h100", devices=8, users=200, tpot="30ms",
+                             disagg=False, **WORKLOAD)
+    plan = r["best"]
+    e = serve("llama-3.1-8b", on="h100", tp=plan["tp"], users=200, tpot="30ms",
+              **_precisions(plan), **WORKLOAD)
+    assert int(e["replicas"]) * plan["tp"] == plan["devices"] <= 8
+    assert _same(plan["tpot_s"], float(e["tpot_s"])) and plan["tpot_s"] <= 0.030
+
+
+def test_disaggregated_winner_under_a_rate_is_what_serve_says():
+    r = ridgeline.plan_serve("llama-3.1-8b", on="h100", devices=8, rate=30, ttft="1s",
+                             tpot="20ms", **WORKLOAD)
+    plan = r["best_disaggregated"]["nvidia-h100-sxm"]
+    d = serve("llama-3.1-8b", on="h100", disagg=plan["disagg"], max_batch=plan["max_batch"],
+              rate=30, ttft="1s", tpot="20ms", **_precisions(plan), **WORKLOAD)
+    assert _same(plan["tokens_per_s_per_device"], d["throughput_tokens_per_s_per_device"])
+    assert _same(plan["tpot_s"], d["tpot_s"]) and d["tpot_s"] <= 0.020
+    assert _same(plan["ttft_s"], d["ttft_s"]) and d["ttft_s"] <= 1.0
+    assert d["stable"] == 1.0 and plan["devices"] == d["devices"] <= 8
+
+
+@pytest.mark.parametrize("flags", [
+    ("--tpot", "30ms"),
+    ("--tpot", "30ms", "--rate", 40, "--no-disagg"),
+    ("--ttft", "1s", "--tpot", "20ms", "--on", "h100"),
+])
+def test_the_re_estimate_line_gives_the_winners_numbers(capsys, flags):
+    argv = ("plan", "serve", "llama-3.1-8b", "--devices", 8, "--prompt", 1000, "--output", 250,
+            *flags)
+    argv = argv if "--on" in flags else argv + ("--on", "h100")
+    status, out, _ = _run(capsys, *argv, "--json")
+    best = json.loads(out)["best"]
+    status, out, _ = _run(capsys, *argv)
+    line = next(x for x in out.splitlines() if x.startswith("re-estimate: "))
+    command = shlex.split(line.removeprefix("re-estimate: "))
+    assert command[:2] == ["ridgeline", "serve"]
+    status, out, err = _run(capsys, *command[1:], "--json")
+    assert status == 0, err
+    data = json.loads(out)
+    values = data["values"]
+    assert _same(best["tpot_s"], values["tpot_s"])
+    assert _same(best["ttft_s"], values["ttft_s"])
+    assert _same(best["tokens_per_s_per_device"], values["throughput_tokens_per_s_per_device"])

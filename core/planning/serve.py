@@ -310,7 +310,14 @@ class _Search:
         """Under a demand: configurations sized as ``serve`` sizes them (the fewest replicas
         that keep up within the targets); the best that fits in the devices."""
         configs: dict = {}
-        for r in rows:  # a configuration's highest throughput bounds it under any load
+        # waiting at random arrivals only adds to the latencies of a closed loop, so the
+        # highest throughput a configuration reaches within the targets in a closed loop
+        # bounds what it serves within them under any load
+        meeting = [r for r in rows if self.meets(r["ttft_s"], r["tpot_s"])]
+        if not meeting:
+            self._closest(acc, rows)
+            return None
+        for r in meeting:
             k = _config_key(r)
             if k not in configs or r["tokens_per_s_per_device"] > \
                     configs[k]["tokens_per_s_per_device"]:
@@ -715,12 +722,20 @@ def report(result: dict) -> str:
         lines.append(f"best: {best['accelerator']} {best['mode']} {best['label']}: {how} "
                      f"among those meeting the targets; bound by {best['binding']}")
         if best["mode"] == "disaggregated":
-            flags = f"--disagg '{best['disagg']}'"
+            flags = f"--disagg '{best['disagg']}' --max-batch {best['max_batch']}"
         else:
             flags = f"--tp {best['tp']}" + (f" --pp {best['pp']}" if best["pp"] > 1 else "") + \
                 (f" --ep {best['ep']}" if best["ep"] > 1 else "") + \
                 f" --devices {best['devices']}" + \
                 (f" --max-batch {best['max_batch']}" if load["load"] == "saturation" else "")
+        if load["load"] == "rate":
+            flags += f" --rate {load['rate_per_s']:g}"
+        elif load["load"] == "users":
+            flags += f" --users {load['users']}"
+        if "ttft_target_s" in t:
+            flags += f" --ttft {t['ttft_target_s']:g}"
+        if "tpot_target_s" in t:
+            flags += f" --tpot {t['tpot_target_s']:g}"
         lines.append(f"re-estimate: ridgeline serve {result['model']} --on "
                      f"{best['accelerator']} {flags} --weights {best['weights']} --kv "
                      f"{best['kv']} --activations {best['activations']} --prompt "
