@@ -321,3 +321,23 @@ def test_the_re_estimate_line_gives_the_winners_numbers(capsys, flags):
     assert _same(best["tpot_s"], values["tpot_s"])
     assert _same(best["ttft_s"], values["ttft_s"])
     assert _same(best["tokens_per_s_per_device"], values["throughput_tokens_per_s_per_device"])
+
+
+junk = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(),
+                 st.text(max_size=6), st.lists(st.integers(-2, 9), max_size=3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(["devices", "prompt", "output", "ttft", "tpot", "rate", "users",
+                             "percentile", "by", "top", "tp", "disagg", "price", "on"]),
+       value=junk)
+def test_junk_arguments_give_a_ridgeline_error_or_a_plan(name, value):
+    kwargs = dict(on="h100", devices=2, prompt=256, output=64, disagg=False)
+    kwargs[name] = value
+    try:
+        r = ridgeline.plan_serve("llama-3.2-1b", **kwargs)
+    except ridgeline.RidgelineError:
+        return
+    for plan in r["plans"]:
+        for key in ("tokens_per_s_per_device", "tokens_per_s_per_user", "ttft_s", "tpot_s"):
+            assert math.isfinite(plan[key]) and plan[key] > 0

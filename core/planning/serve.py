@@ -94,11 +94,20 @@ def _accelerators(on: Any, catalog) -> list:
 
 def _tp_choices(acc, devices: int, tp: Any) -> list[int]:
     if tp is not None:
-        from ..api import _positive_int
-        values = [tp] if isinstance(tp, int) else list(tp)
-        return sorted({_positive_int(t, "tp") for t in values})
+        return [t for t in tp if t <= devices]
     domain = acc.links.scale_up.domain_devices if acc.links.scale_up is not None else 1
     return [t for t in DEFAULT_TP if t <= devices and t <= (domain or 1)]
+
+
+def _tp_degrees(tp: Any) -> Optional[list[int]]:
+    """The tensor-parallel degrees given (a whole number or a list of them), checked."""
+    from ..api import _positive_int
+    if tp is None:
+        return None
+    values = [tp] if isinstance(tp, int) and not isinstance(tp, bool) else tp
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ScenarioError(f"tp must be a whole number >= 1 or a list of them, got {tp!r}")
+    return sorted({_positive_int(t, "tp") for t in values})
 
 
 class _Search:
@@ -122,8 +131,17 @@ class _Search:
             raise ScenarioError(f"by must be one of {', '.join(BY)}, got {by!r}")
         self.by = by
         self.top = _count(top, "top")
-        self.tp = tp
+        self.tp = _tp_degrees(tp)
         self.disagg = disagg
+        if price is not None:
+            from ..units import parse
+            try:
+                value = parse(price, "usd_per_hour", what="price")
+            except (TypeError, ValueError, OverflowError):
+                value = None
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ScenarioError(f"price must be a finite price per device-hour > 0 "
+                                    f"(2.49 or '2.49 USD/h'), got {price!r}")
         self.price = price
         self.accs = _accelerators(on, self.catalog)
         self.evaluated = 0
