@@ -303,6 +303,7 @@ def test_disaggregated_winner_under_a_rate_is_what_serve_says():
     ("--tpot", "30ms"),
     ("--tpot", "30ms", "--rate", 40, "--no-disagg"),
     ("--ttft", "1s", "--tpot", "20ms", "--on", "h100"),
+    ("--ttft", "1s", "--tpot", "40ms", "--percentile", 99, "--rate", 10),
 ])
 def test_the_re_estimate_line_gives_the_winners_numbers(capsys, flags):
     argv = ("plan", "serve", "llama-3.1-8b", "--devices", 8, "--prompt", 1000, "--output", 250,

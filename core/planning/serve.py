@@ -181,12 +181,13 @@ class _Search:
         return out
 
     def key(self, row: dict):
-        """Sort key: best first."""
+        """Sort key: best first; ties go to the faster decode a user sees."""
         if self.by == "cost":
             cost = row.get("usd_per_million_tokens")
             return (cost is None, cost if cost is not None else 0.0,
-                    -row["tokens_per_s_per_device"])
-        return (-row["tokens_per_s_per_device"], row.get("usd_per_million_tokens") or 0.0)
+                    -row["tokens_per_s_per_device"], -row["tokens_per_s_per_user"])
+        return (-row["tokens_per_s_per_device"], row.get("usd_per_million_tokens") or 0.0,
+                -row["tokens_per_s_per_user"])
 
     # ------------------------------------------------------------ aggregated
 
@@ -754,6 +755,8 @@ def report(result: dict) -> str:
             flags += f" --ttft {t['ttft_target_s']:g}"
         if "tpot_target_s" in t:
             flags += f" --tpot {t['tpot_target_s']:g}"
+        if "percentile" in t:
+            flags += f" --percentile {t['percentile']:g}"
         lines.append(f"re-estimate: ridgeline serve {result['model']} --on "
                      f"{best['accelerator']} {flags} --weights {best['weights']} --kv "
                      f"{best['kv']} --activations {best['activations']} --prompt "
