@@ -38,6 +38,7 @@ test: $(TEST_VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_plan_serve.py
 	$(BIN)/python benchmarks/bench_simulate.py
 
 clean:

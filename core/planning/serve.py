@@ -249,8 +249,9 @@ class _Search:
                             usable = float(g["e"]["usable_memory_bytes"])
                             memory.append((need / usable, (
                                 f"{precision[0]} weights at tp={tp}, pp={pp}: "
-                                f"{need / 2**30:.4g} GiB of weights per device and the KV "
-                                f"cache of one request, {usable / 2**30:.4g} GiB usable")))
+                                f"{need / 2**30:.4g} GiB of weights per device, "
+                                f"{usable / 2**30:.4g} GiB usable, and the activation "
+                                f"workspace and one request's KV cache besides")))
                         rows += new
                 if pp * min(_tp_choices(acc, self.devices, self.tp) or [1]) * 2 > self.devices:
                     break
