@@ -161,6 +161,8 @@ class Disaggregated:
             header += f"  {'aggregated (' + str(agg['replicas'])[:-2] + 'x tp=' + str(plan.tp) + (f',pp={plan.pp}' if plan.pp > 1 else '') + ')':>24}"
         lines.append(header)
         for label, q in labels:
+            if q not in self.values:  # no price, or no power figure: nothing to show
+                continue
             row = f"  {label:{width}}  {format_value(self.values[q], unit.get(q, ''), 3):>14}"
             if agg is not None and q in _COMPARED and q in agg:
                 row += f"  {format_value(agg[q], agg.unit(q), 3):>24}"
@@ -193,8 +195,7 @@ def serve_disaggregated(model, prefill: PoolSpec, decode: PoolSpec, *, on, workl
     common = {k: serve_kwargs[k] for k in ("weights", "kv", "activations", "price",
                                             "efficiency", "context_limit")
               if serve_kwargs.get(k) is not None}
-    wanted = ["prefill_s", "fits", "kv_cache_bytes_per_token", "price_usd_per_hour",
-              "device_power_w"]
+    wanted = ["prefill_s", "fits", "kv_cache_bytes_per_token", "device_power_w"]
     pre = infer(model, on=on, tp=prefill.tp, pp=prefill.pp, ep=prefill.ep,
                 batch=prompts_per_batch, prompt=isl, output=1, catalog=catalog,
                 quantities=wanted, **common)
@@ -250,7 +251,7 @@ def serve_disaggregated(model, prefill: PoolSpec, decode: PoolSpec, *, on, workl
     tpot = float(dec["tpot_s"])
     devices = prefill.devices + decode.devices
     throughput = served * osl
-    price = pre.get("price_usd_per_hour")
+    price = _price_usd_per_hour(model, on, catalog, common)
     power = pre.get("device_power_w")
     values = {
         "devices": float(devices), "throughput_tokens_per_s": throughput,
@@ -267,6 +268,9 @@ def serve_disaggregated(model, prefill: PoolSpec, decode: PoolSpec, *, on, workl
         "stable": float(stable),
     }
     values = {k: v for k, v in values.items() if v is not None}
+    if price is None:
+        notes.append(f"{dec.scenario.system.accelerator.id} has no price in the registry: give --price USD_PER_H "
+                     f"for the cost per million output tokens")
     aggregated = _aggregated(model, on, prefill, decode, devices, serve_kwargs, catalog, notes)
     return Disaggregated(prefill, decode, values, dec, pre, aggregated, notes)
 
@@ -301,3 +305,14 @@ def _aggregated(model, on, prefill: PoolSpec, decode: PoolSpec, devices: int,
                 return None
     notes.append("no aggregated comparison: neither pool's tp x pp divides the devices")
     return None
+
+
+def _price_usd_per_hour(model, on, catalog, common: dict):
+    """The device-hour price, or None where the registry has none and the caller gave none:
+    a deployment without a price still has latencies and throughputs, only no cost."""
+    from .api import infer
+    try:
+        return infer(model, on=on, batch=1, prompt=1, output=1, catalog=catalog,
+                     quantities=["price_usd_per_hour"], **common)["price_usd_per_hour"]
+    except ScenarioError:
+        return None

@@ -329,6 +329,25 @@ def test_disagg_decodes_faster_than_aggregated_at_a_moderate_rate(capsys):
     assert data["values"]["tpot_s"] < data["aggregated"]["values"]["tpot_s"]
 
 
+def test_disagg_without_a_price_reports_everything_but_the_cost(capsys):
+    d = serve("llama-3.1-8b", on="mi300x", disagg="prefill=1x(tp=1),decode=1x(tp=1)")
+    assert "cost_per_mtok_usd" not in d.values
+    assert d["throughput_tokens_per_s"] > 0
+    assert any("no price" in note for note in d.notes)
+    status, out, err = _run(capsys, "serve", "llama-3.1-8b", "--on", "mi300x", "--disagg",
+                            "prefill=1x(tp=1),decode=1x(tp=1)")
+    assert status == 0, err
+    assert "time per output token" in out and "--price" in out
+
+
+def test_a_decode_pool_counts_only_its_decode_flops():
+    d = serve("llama-3.1-70b", on="h200", weights="fp8", kv="fp8", activations="fp8",
+              prompt=1000, output=250, disagg="prefill=6x(tp=1),decode=1x(tp=2)", max_batch=544)
+    dec = d.decode_estimate
+    assert dec["iteration_flops"] == pytest.approx(dec["decode_step_flops"])
+    assert 0 < dec["mfu"] <= 1
+
+
 # ---------------------------------------------------------------- bad input
 
 

@@ -900,9 +900,17 @@ def decode_only_e2e_service_s(iteration_s, output_tokens):
     return maximum(output_tokens - 1.0, 1.0) * iteration_s
 
 
+@formula("iteration_flops", workload="inference", features=(SERVING, DECODE_ONLY),
+         unit="FLOP", domain="nonnegative")
+def decode_only_iteration_flops(decode_step_flops):
+    """A decode pool's iteration is decodes only: the prompts' prefill FLOPs are spent in
+    the prefill pool, and counting them here would put MFU above what the pool computes."""
+    return decode_step_flops
+
+
 # (no prefill tokens: the prefill queue is idle, and its wait is 0 under any load)
 DECODE_ONLY_FORMULAS = (no_prefill_tokens, decode_only_token_limit, no_prefill_service_s,
-                        decode_only_e2e_service_s)
+                        decode_only_e2e_service_s, decode_only_iteration_flops)
 
 
 CURVE_FORMULAS = (serving_curve, arrival_rate_per_s, utilisation, requested_concurrency_poisson,
