@@ -5,7 +5,10 @@ recurrent state from token to token instead of a cache that grows with the conte
 (Gu & Dao 2023, arXiv:2312.00752; Dao & Gu 2024, arXiv:2405.21060). Its widths, in the
 Hugging Face ``config.json`` names:
 
-- ``d_inner = expand x hidden_size``: the channels the mixer works on;
+- ``d_inner``: the channels the mixer works on, ``intermediate_size`` in a pure Mamba model
+  (``expand x hidden_size`` in the configs, but FalconMamba-7B's config gives
+  ``intermediate_size = 8192`` beside ``expand = 16``, and the modules use the former), the
+  ``expand`` option times ``hidden_size`` in Jamba (whose ``intermediate_size`` is its MLP's);
 - ``state_size`` (``d_state``, ``N``): the state per channel (Mamba-1) or per head dimension
   (Mamba-2);
 - ``conv_kernel`` (``d_conv``): width of the causal depthwise convolution before the scan;
@@ -35,7 +38,7 @@ One Mamba-2 mixer (``Mamba2Mixer``)::
     out_proj    d_inner -> hidden                    (bias with proj_bias)
 
 A pure Mamba model has one RMSNorm per layer (``norms_per_layer = 1``), no MLP, no positions;
-``intermediate_size`` must be ``d_inner`` (as ``MambaConfig`` sets it), and ``num_heads`` is
+``intermediate_size`` is ``d_inner``, and ``num_heads`` is
 not used by any formula (give 1 for Mamba-1, ``H`` for Mamba-2).
 
 **Jamba** (Lieber et al. 2024, arXiv:2403.19887) interleaves: layer ``i`` is attention when
@@ -59,7 +62,6 @@ _MIXER_OPTIONS = (
                    "(Mamba-2: 128)."),
     OptionSpec("conv_kernel", "int", doc="d_conv: width of the causal depthwise convolution; "
                                          "default 4."),
-    OptionSpec("expand", "int", doc="d_inner = expand x hidden_size; default 2."),
     OptionSpec("conv_bias", "bool", doc="A bias on the convolution; default true."),
     OptionSpec("proj_bias", "bool", doc="Biases on in_proj and out_proj; default false."),
 )
@@ -70,6 +72,8 @@ _MAMBA1_OPTIONS = (
 )
 
 _HYBRID_OPTIONS = (
+    OptionSpec("expand", "int", doc="The Mamba layers' d_inner = expand x hidden_size (Jamba's "
+                                    "mamba_expand); default 2."),
     OptionSpec("attn_layer_period", "int", required=True,
                doc="Every this many layers one is attention (Jamba: 8)."),
     OptionSpec("attn_layer_offset", "int", required=True,
@@ -174,8 +178,10 @@ def ssm_shape(model) -> SsmShape:
         raise ScenarioError(f"model {model.id!r}: family {model.family!r} has no Mamba mixer")
     version = 2 if model.family == "mamba2" else 1
     hidden = model.hidden_size
-    expand = _whole(model, "expand", 2, 1)
-    d_inner = expand * hidden
+    # a pure Mamba model's mixer width is its intermediate_size (what transformers' mixers
+    # use); the hybrid's intermediate_size is its MLP's, and its mixers are expand x hidden
+    d_inner = _whole(model, "expand", 2, 1) * hidden if model.family == "jamba" \
+        else model.intermediate_size
     state = _whole(model, "state_size", None, 1)
     conv = _whole(model, "conv_kernel", 4, 1)
     conv_bias = _flag(model, "conv_bias", True)
@@ -204,10 +210,6 @@ def ssm_shape(model) -> SsmShape:
                                 f"expert_layer_period = {e_period}, offset = {e_offset}")
     else:
         attention, experts = 0, 0
-        if model.intermediate_size != d_inner:
-            raise ScenarioError(
-                f"model {model.id!r}: intermediate_size ({model.intermediate_size}) must be "
-                f"d_inner = expand x hidden_size = {d_inner} in family {model.family!r}")
     if version == 1:
         dt_rank = _whole(model, "dt_rank", math.ceil(hidden / 16), 1)
         head_dim = heads = 0
