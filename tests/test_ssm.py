@@ -300,3 +300,11 @@ def test_new_quantities_have_units_and_domains():
                  "mamba_layers", "attention_layers"):
         formulas = CATALOG.formulas[name]
         assert all(f.unit is not None and f.domain for f in formulas), name
+
+
+def test_chips_that_spread_the_layers_spread_the_state_too():
+    e = ridgeline.infer("mamba-2.8b", on="groq", quantities=[
+        "state_bytes_per_sequence_per_device", "state_bytes_per_sequence", "replica_devices"])
+    assert e["replica_devices"] > 1
+    assert e["state_bytes_per_sequence_per_device"] == \
+        e["state_bytes_per_sequence"] / e["replica_devices"]

@@ -193,6 +193,15 @@ def state_bytes_per_sequence_per_device(mixer_shard, mamba_layers, plan):
     return mamba_layers / plan.pp * mixer_shard.state_elements * mixer_shard.s
 
 
+@formula("state_bytes_per_sequence_per_device", family=SSM_FAMILIES,
+         kind=("lpu", "wafer-scale"), workload="inference", domain="nonnegative")
+def spread_state_bytes_per_sequence_per_device(state_bytes_per_sequence, replica_devices):
+    """Recurrent state of one sequence on one chip or wafer of a system that spreads the
+    layers over all its devices itself (SRAM-only chips, wafers): an equal share, as their
+    KV cache is."""
+    return state_bytes_per_sequence / replica_devices
+
+
 @formula("kv_cache_bytes_per_token", family=PURE)
 def ssm_kv_cache_bytes_per_token(model):
     """A pure Mamba model keeps no per-token cache: 0 (its state is per sequence)."""
@@ -480,7 +489,8 @@ def ssm_tp_all_reduces_per_layer(model):
 
 
 FORMULAS = (mixer_shard, mamba_layers, attention_layers, state_bytes_per_sequence,
-            state_bytes_per_sequence_per_device, ssm_kv_cache_bytes_per_token,
+            state_bytes_per_sequence_per_device, spread_state_bytes_per_sequence_per_device,
+            ssm_kv_cache_bytes_per_token,
             ssm_kv_cache_bytes_per_token_per_device, hybrid_kv_cache_bytes_per_token,
             hybrid_kv_cache_bytes_per_token_per_device, ssm_kv_cache_bytes,
             ssm_kv_cache_bytes_per_device, ssm_max_batch, ssm_kv_concurrency_limit,
