@@ -308,3 +308,13 @@ def test_chips_that_spread_the_layers_spread_the_state_too():
     assert e["replica_devices"] > 1
     assert e["state_bytes_per_sequence_per_device"] == \
         e["state_bytes_per_sequence"] / e["replica_devices"]
+
+
+def test_mamba1_splits_its_channels_over_tensor_parallelism():
+    model = model_from_hf_config(MAMBA_28B_CONFIG, id="read")
+    assert (model.num_heads, model.head_dim) == (5120, 1)  # one SSM per channel
+    names = ["state_bytes_per_sequence_per_device", "weight_bytes_per_device"]
+    one = ridgeline.infer("mamba-2.8b", on="h100", quantities=names)
+    two = ridgeline.infer("mamba-2.8b", on="h100", tp=2, quantities=names)
+    assert two["state_bytes_per_sequence_per_device"] * 2 == \
+        one["state_bytes_per_sequence_per_device"]

@@ -38,8 +38,9 @@ One Mamba-2 mixer (``Mamba2Mixer``)::
     out_proj    d_inner -> hidden                    (bias with proj_bias)
 
 A pure Mamba model has one RMSNorm per layer (``norms_per_layer = 1``), no MLP, no positions;
-``intermediate_size`` is ``d_inner``, and ``num_heads`` is
-not used by any formula (give 1 for Mamba-1, ``H`` for Mamba-2).
+``intermediate_size`` is ``d_inner``; ``num_heads`` is what
+tensor parallelism splits: ``H`` for Mamba-2, and ``d_inner`` with ``head_dim = 1`` for
+Mamba-1, whose scan is one SSM per channel (Mamba-2 paper, section 7: head dimension 1).
 
 **Jamba** (Lieber et al. 2024, arXiv:2403.19887) interleaves: layer ``i`` is attention when
 ``i % attn_layer_period == attn_layer_offset`` and a Mamba-1 mixer otherwise; its MLP is a

@@ -65,8 +65,10 @@ def _pure(cfg, family: str, *, tie_default: bool, heads: int, options: dict) -> 
 def read_mamba(cfg) -> dict:
     """``model_type = "mamba"`` (state-spaces/mamba-*-hf): Mamba-1."""
     hidden = cfg.size("hidden_size")
-    return _pure(cfg, "mamba", tie_default=True, heads=1,
-                 options={"dt_rank": _time_step_rank(cfg, hidden, "time_step_rank")})
+    fields = _pure(cfg, "mamba", tie_default=True, heads=1,
+                   options={"dt_rank": _time_step_rank(cfg, hidden, "time_step_rank")})
+    # one SSM per channel: d_inner heads of width 1, which tensor parallelism splits
+    return {**fields, "num_heads": fields["intermediate_size"], "head_dim": 1}
 
 
 def read_falcon_mamba(cfg) -> dict:
