@@ -32,7 +32,8 @@ __all__ = ["model_from_hf_config", "SUPPORTED_MODEL_TYPES"]
 MOE_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
 
 #: mixture-of-experts model types read as family ``moe`` (their expert keys are not refused).
-MOE_MODEL_TYPES = frozenset({"mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3"})
+MOE_MODEL_TYPES = frozenset({"mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3",
+                             "jamba"})
 
 #: keys that change the parameter count in some family (or mark an architecture this reader
 #: does not model). Each reader records the keys it uses; any of these it did not use is an
@@ -541,6 +542,11 @@ _READERS: dict[str, Callable[[_Config], dict]] = {
     "deepseek_v2": _read_deepseek_v2, "deepseek_v3": _read_deepseek_v3,
     "minicpm3": _read_minicpm3,
 }
+
+# the state-space families' readers live with their plugin
+from .plugins.architectures.ssm_readers import READERS as _SSM_READERS  # noqa: E402
+
+_READERS.update(_SSM_READERS)
 
 SUPPORTED_MODEL_TYPES = tuple(sorted(_READERS))
 

@@ -270,7 +270,8 @@ def _powers_of_two_dividing(n, limit):
 
 def _context(model):
     """Prompt and output tokens within the model's positions, spread over orders of magnitude."""
-    limit = model.max_seq_len
+    # a model without a position limit (state-space models) still gets long contexts
+    limit = model.max_seq_len or 262_144
 
     @st.composite
     def draw_context(draw):
@@ -322,8 +323,8 @@ def train_plans(draw):
     kwargs = {"model": model.id, "on": draw(st.sampled_from(ACCELERATORS)), "tp": tp, "pp": pp,
               "dp": dp, "micro_batch": micro_batch,
               "global_batch": dp * micro_batch * draw(st.integers(1, 32)),
-              "seq": draw(st.one_of(st.integers(1, min(model.max_seq_len, 8192)),
-                                    st.integers(1, model.max_seq_len))),
+              "seq": draw(st.one_of(st.integers(1, min(model.max_seq_len or 262_144, 8192)),
+                                    st.integers(1, model.max_seq_len or 262_144))),
               "zero": draw(st.integers(0, 3)),
               "recompute": draw(st.sampled_from(("none", "selective", "full"))),
               "attention": draw(st.sampled_from(("flash", "unfused")))}
@@ -396,6 +397,9 @@ def test_flash_attention_stores_fewer_activation_bytes_than_unfused(plan):
     flash = _estimate(ridgeline.train, {**plan, "attention": "flash"})
     unfused = _estimate(ridgeline.train, {**plan, "attention": "unfused"})
     if flash is None or unfused is None:
+        return
+    if flash.get("attention_layers") == 0:  # a pure state-space model: no attention kernel
+        assert flash["activation_bytes"] == unfused["activation_bytes"]
         return
     assert flash["activation_bytes"] < unfused["activation_bytes"], \
         f"flash {flash['activation_bytes']} B, unfused {unfused['activation_bytes']} B"

@@ -351,7 +351,8 @@ def test_supported_model_types():
     assert set(SUPPORTED_MODEL_TYPES) == {"llama", "mistral", "qwen2", "gpt2", "opt", "gpt_neox",
                                           "falcon", "phi3", "gemma2", "gemma",
                                           "mixtral", "qwen2_moe", "qwen3_moe",
-                                          "deepseek_v2", "deepseek_v3", "minicpm3"}
+                                          "deepseek_v2", "deepseek_v3", "minicpm3",
+                                          "mamba", "mamba2", "falcon_mamba", "jamba"}
 
 
 def _raises_naming(field: str, source, **kwargs) -> RegistryError:

@@ -47,7 +47,7 @@ def _stretched(model: Model, context: int, vocab) -> Model:
     """``model`` with room for ``context`` tokens (its learned position table unchanged) and,
     when given, another vocabulary."""
     changes = {}
-    if context > model.max_seq_len:
+    if model.max_seq_len is not None and context > model.max_seq_len:
         changes.update(max_seq_len=context, position_rows=model.position_rows or
                        model.max_seq_len)
     if vocab is not None:
