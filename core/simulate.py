@@ -277,6 +277,11 @@ class Simulation:
             lines.append("  (offline: every request arrives at once, so the simulated time to "
                          "first token includes the wait behind the whole backlog; the analytic "
                          "one does not)")
+            held = a.get("batch")
+            if held and self.requests < 3 * held:
+                lines.append(f"  (the backlog of {self.requests:,} requests drains before a "
+                             f"steady state: the deployment holds {held:,.0f} at once; give "
+                             f"--requests {int(10 * held):,} or more to measure saturation)")
         if self.load in ("concurrency", "users") and not a.get("think_time_s") and \
                 self.prompt_cv == 0.0 and self.output_cv == 0.0:
             lines.append("  (a closed loop of identical requests that start together stays in "
@@ -729,8 +734,11 @@ def _result(e, w, n, seed, replicas, prompt_cv, output_cv, prompts, outputs, arr
                                   cum_busy[hi])
     iters = it1 - it0
     if span > 0:
-        per_replica_tokens = float(outputs[inside].sum()) / span
-        per_replica_requests = inside.size / span
+        # tokens emitted inside the window, each request's spread evenly between its first
+        # token and its last: counting whole requests by when they complete would overstate
+        # the rate when completions bunch up (a burst that drains at once)
+        per_replica_tokens = _tokens_between(first, finish, outputs, t0, t1) / span
+        per_replica_requests = per_replica_tokens / float(outputs.mean())
         batch = (run1 - run0) / span
         queued = (q1 - q0) / span
         iteration = (busy1 - busy0) / iters if iters else math.nan
@@ -760,6 +768,17 @@ def _result(e, w, n, seed, replicas, prompt_cv, output_cv, prompts, outputs, arr
         wall_s=time.perf_counter() - started, analytic=analytic, arrival_s=arrival,
         admitted_s=admitted, first_token_s=first, finish_s=finish, prompt_tokens=prompts,
         output_tokens=outputs)
+
+
+def _tokens_between(first: np.ndarray, finish: np.ndarray, outputs: np.ndarray, t0: float,
+                    t1: float) -> float:
+    """Output tokens emitted in [t0, t1]: each request's first token at ``first``, the rest
+    spread evenly up to ``finish``."""
+    firsts = ((first >= t0) & (first <= t1)).sum()
+    length = finish - first
+    overlap = np.clip(np.minimum(finish, t1) - np.maximum(first, t0), 0.0, None)
+    share = np.divide(overlap, length, out=np.zeros_like(overlap), where=length > 0)
+    return float(firsts + ((outputs - 1) * share).sum())
 
 
 class _CallableModule(types.ModuleType):

@@ -76,6 +76,8 @@ _SYMBOL = {"bytes_per_s": "B/s", "flops_per_s": "FLOP/s", "usd_per_hour": "USD/h
 
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*$")
 
+#: a number whose commas group its digits in threes (1,000 or 12,345.5)
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?(?:[eE][+-]?\d+)?$")
 
 #: qualifiers that may follow the unit in a name (``kv_cache_bytes_per_token_per_device``).
 _QUALIFIERS = ("_per_device", "_per_token", "_per_sequence", "_per_layer", "_per_step",
@@ -160,6 +162,10 @@ def _parse_text(value: str, dimension: str, table: dict, what: str) -> float:
         raise ScenarioError(f"{what}: cannot read {value!r} as a number with a unit "
                             f"(e.g. {_example(dimension)!r})")
     number_text, unit = match.groups()
+    if "," in number_text and not _THOUSANDS.match(number_text):
+        # "1,8,64" is a list, not one thousand eight hundred and sixty-four
+        raise ScenarioError(f"{what}: cannot read {value!r} as one number: commas may only "
+                            f"separate thousands (1,000,000); give one value")
     try:
         number = float(number_text.replace("_", "").replace(",", ""))
     except ValueError:

@@ -318,3 +318,13 @@ def test_cli_simulate_report_and_bad_requests(capsys):
     out, err = capsys.readouterr()
     assert code != 0
     assert "Traceback" not in err and "requests" in err
+
+
+def test_a_backlog_that_drains_at_once_is_not_counted_as_a_burst_of_throughput():
+    # 200 requests, far fewer than the deployment holds at once: they all complete within a
+    # few iterations of each other, and the rate must come from the tokens emitted, not
+    # from how closely the completions bunch
+    e = serve("llama-3.1-8b", on="h100", devices=1)
+    s = simulate(e, requests=200, seed=0)
+    assert s.throughput_tokens_per_s <= 1.5 * float(e["throughput_tokens_per_s"])
+    assert "drains before a steady state" in s.report()

@@ -145,3 +145,14 @@ def test_format_value_round_trips_to_three_significant_digits(unit, exponent, ma
 def test_format_value_of_non_numbers():
     assert format_value(True, "") == "yes"
     assert format_value("n/a", "s") == "n/a"
+
+
+@pytest.mark.parametrize("text", ["1,8,64", "1,0", "12,34", "1,000,00"])
+def test_commas_that_do_not_group_thousands_are_refused(text):
+    with pytest.raises(ScenarioError, match="commas may only separate thousands"):
+        parse_count(text, what="batch")
+
+
+def test_commas_that_group_thousands_are_read():
+    assert parse_count("1,024", what="batch") == 1024
+    assert parse_count("1,000,000", what="tokens") == 1e6
