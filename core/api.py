@@ -297,7 +297,7 @@ def _accelerator_runs(model: Model, accelerator: Accelerator,
     if runs is None:
         return
     # a family that extends one the device runs (distilled extends dense) is that architecture
-    lineage = catalog.lineage(model.family) if catalog is not None else (model.family,)
+    lineage = catalog.hardware_lineage(model.family) if catalog is not None else (model.family,)
     if not any(f in runs for f in lineage):
         raise ScenarioError(f"{accelerator.id} does not run the {model.family!r} architecture "
                             f"(it runs: {', '.join(runs)})")

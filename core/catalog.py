@@ -141,6 +141,17 @@ class Catalog:
             arch = self.architectures.get(arch.extends)
         return tuple(chain)
 
+    def hardware_lineage(self, family: str) -> tuple[str, ...]:
+        """The part of ``family``'s lineage whose hardware runs it: up to and including the
+        first family that brings ``new_layers`` (see :class:`Architecture`)."""
+        chain = []
+        for name in self.lineage(family):
+            chain.append(name)
+            arch = self.architectures.get(name)
+            if arch is not None and arch.new_layers:
+                break
+        return tuple(chain)
+
     def provider(self, kind: str, id: str) -> str:
         """The plugin that registered ``id`` of ``kind`` (``"model"``, ...), or ``"?"``."""
         if type(kind) is not str or type(id) is not str:

@@ -240,6 +240,12 @@ class Architecture:
     extends: Optional[str] = field(default=None, validator=v.optional_identifier)
     """The family this one builds on (``dense``), or ``None``."""
 
+    new_layers: bool = False
+    """Whether the family has layers its parent's hardware cannot be assumed to run (Mamba's
+    selective scan extends ``dense`` for its embedding and head, but a transformer-only chip
+    has no scan unit): an accelerator that lists the parent in ``runs_families`` does not run
+    this family unless it lists it too."""
+
     def check(self, model: Model) -> list[str]:
         """Problems with ``model``'s options under this family alone, one string each."""
         return check_options(model, self.options, f"family {self.family!r}")

@@ -181,3 +181,11 @@ def test_throughput_saturates_once_decode_is_compute_bound():
     assert all(r["fits"] for r in rates)
     assert values == sorted(values)
     assert values[1] > 10 * values[0]
+
+
+@pytest.mark.parametrize("model", ["mamba-2.8b", "jamba-v0.1"])
+def test_a_family_with_new_layers_is_not_run_by_its_parents_hardware(model):
+    # Mamba extends dense (embedding, head, norms) but its scan is no transformer layer
+    family = ridgeline.default_catalog().model(model).family
+    with pytest.raises(ScenarioError, match=rf"does not run the '{family}' architecture"):
+        ridgeline.infer(model, on="sohu")

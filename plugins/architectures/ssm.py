@@ -88,6 +88,7 @@ _HYBRID_OPTIONS = (
 MAMBA = Architecture(
     family="mamba",
     extends="dense",
+    new_layers=True,
     doc="Selective state-space model, Mamba-1 (Mamba, FalconMamba): every layer one mixer with "
         "a causal convolution and a selective scan over a fixed-size recurrent state; no "
         "attention, no MLP, no KV cache.",
@@ -109,6 +110,7 @@ MAMBA2 = Architecture(
 JAMBA = Architecture(
     family="jamba",
     extends="moe",
+    new_layers=True,
     doc="Hybrid of attention and Mamba-1 layers with MoE MLPs in some layers (Jamba): only "
         "the attention layers keep a KV cache; the Mamba layers keep a fixed-size state.",
     options=_MIXER_OPTIONS + _MAMBA1_OPTIONS + _HYBRID_OPTIONS,
