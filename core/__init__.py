@@ -27,6 +27,7 @@ _EXPORTS = {
     "ScenarioError": "errors", "UnknownNameError": "errors", "ConflictError": "errors",
     "FormulaError": "errors", "CycleError": "errors",
     "simulate": "simulate",
+    "finetune": "finetuning",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .catalog import Catalog, build_catalog, default_catalog
     from .distillation import Distillation, distill
     from .engine import Estimate, estimate, sweep
+    from .finetuning import finetune
     from .errors import (ConflictError, CycleError, FormulaError, PluginError, RegistryError,
                          RidgelineError, ScenarioError, UnknownNameError)
     from .hookspecs import hookimpl

@@ -20,7 +20,7 @@ from .errors import ScenarioError, UnknownNameError
 from .scenario import Scenario
 from .units import parse_count
 
-__all__ = ["finetune", "finetune_scenario", "METHODS", "TARGET_GROUPS"]
+__all__ = ["finetune", "finetune_scenario", "finetune_report", "METHODS", "TARGET_GROUPS"]
 
 METHODS = ("full", "lora", "qlora")
 
@@ -213,3 +213,34 @@ def finetune(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = 
                           efficiency=efficiency, catalog=catalog, context_limit=context_limit)
     return _check_given(estimate(s, quantities, catalog=catalog, inputs=given, check=False),
                         given, every_quantity=quantities is None)
+
+
+def finetune_report(e: Estimate) -> str:
+    """The training report of a fine-tuning estimate, with what the method trains and
+    freezes."""
+    from .report import _lines, hypothetical, train_report
+    w = e.scenario.workload
+    hyp = frozenset(hypothetical(e))
+    text = train_report(e).replace("ridgeline explain train ...",
+                                   "ridgeline explain finetune ...")
+    if w.finetune == "full":
+        head = ["", "fine-tuning: full (every weight trained)"]
+        head += _lines(e, [("trainable weights", "trainable_params")], hyp)
+    else:
+        base = "NF4 (4.127 bits/weight)" if w.finetune == "qlora" else "16-bit"
+        head = ["", f"fine-tuning: {w.finetune}, rank {w.lora_rank} on "
+                    f"{', '.join(w.lora_targets)} of every layer; frozen {base} base"]
+        pairs = [("trainable (adapter) weights", "trainable_params"),
+                 ("trainable fraction", "trainable_fraction"),
+                 ("frozen base weights", "frozen_weight_bytes"),
+                 ("adapter activations", "adapter_activation_bytes")]
+        if w.finetune == "qlora":
+            pairs.append(("NF4 dequant per micro-batch", "qlora_dequant_s"))
+        head += _lines(e, pairs, hyp)
+        if w.finetune == "qlora":
+            if e.get("optimizer_paged"):
+                head.append("the paged optimizer keeps its state in host memory (it does not "
+                            "fit beside the rest)")
+    lines = text.split("\n")
+    at = lines.index("memory per device:") - 1
+    return "\n".join(lines[:at] + head + lines[at:])
