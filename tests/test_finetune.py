@@ -226,3 +226,21 @@ def test_cli_errors_are_one_line(capsys, argv, words):
 def test_cli_epochs_without_dataset(capsys):
     code, out, err = _cli(capsys, "finetune", "llama-3.1-8b", "--on", "h100", "--epochs", "3")
     assert code == EXIT_ERROR and "dataset_tokens" in err
+
+
+# ------------------------------------------------------------------ validation
+
+
+def test_published_finetune_cases_all_run():
+    from ridgeline.validate import run_validation
+    result = run_validation("finetune-public")
+    assert result["cannot_express"] == []
+    cases = {c["name"]: c for c in result["cases"]}
+    assert len(cases) >= 9
+    # adapter sizes are arithmetic on the shapes: exact up to the paper's rounding
+    for name in ("lora-paper-gpt3-175b-trainable-r8-qv", "lora-paper-gpt3-175b-trainable-r1-qv"):
+        assert abs(cases[name]["error"]) < 0.01, name
+    # the QLoRA paper's 65B fine-tune fits one 48 GB card ("under 48 GB")
+    assert cases["qlora-paper-llama-65b-one-48gb-gpu"]["error"] < 0
+    # and 16-bit full fine-tuning needs "more than 780 GB"
+    assert cases["qlora-paper-llama-65b-full-16bit"]["error"] > 0
