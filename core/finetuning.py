@@ -153,6 +153,7 @@ def finetune_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optiona
     """The scenario :func:`finetune` estimates."""
     method = _method(method)
     total = _tokens(tokens, epochs, dataset_tokens)
+    _positive_int(rank, "rank")  # a bad rank is wrong whatever the method
     if method != "full":
         if offload != "none":
             raise ScenarioError(f"offload={shown(offload)} with method={method} is not "

@@ -244,3 +244,28 @@ def test_published_finetune_cases_all_run():
     assert cases["qlora-paper-llama-65b-one-48gb-gpu"]["error"] < 0
     # and 16-bit full fine-tuning needs "more than 780 GB"
     assert cases["qlora-paper-llama-65b-full-16bit"]["error"] > 0
+
+
+JUNK = (None, -1, 0, 1.5, 3, "x", "", [], {}, float("nan"), float("inf"), True, "1e99", ("q",))
+KEYS = ("devices", "tp", "pp", "dp", "micro_batch", "global_batch", "seq", "tokens", "epochs",
+        "dataset_tokens", "method", "rank", "targets", "precision", "zero", "recompute",
+        "offload", "price", "efficiency", "context_limit", "inputs", "quantities")
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "qlora"])
+@pytest.mark.parametrize("key", KEYS)
+def test_junk_gives_a_ridgeline_error_or_physical_values(method, key):
+    import math
+    base = dict(on="h100", tokens="1M", method=method, global_batch=8, seq=512)
+    for junk in JUNK:
+        kwargs = {**base, key: junk}
+        if key in ("epochs", "dataset_tokens"):
+            kwargs.pop("tokens")
+        try:
+            e = ridgeline.finetune("llama-3.2-1b", **kwargs)
+        except ridgeline.RidgelineError:
+            continue
+        for name, value in e.values.items():
+            if e.unit(name) in ("table", "object") or isinstance(value, (bool, str)):
+                continue
+            assert math.isfinite(value) and value >= 0, (key, junk, name, value)
