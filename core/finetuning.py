@@ -109,9 +109,11 @@ def _targets(value: Any, model) -> tuple:
                                    f"{', '.join(MATRICES)})", name,
                                    (*TARGET_GROUPS, *MATRICES))
     if chosen & _ATTENTION and model.attention != "standard":
+        instead = "its MLP is mixture-of-experts too, so no target is modelled for it" \
+            if model.family == "moe" else "target the MLP: targets='mlp'"
         raise ScenarioError(f"targets: model {model.id} uses {model.attention} attention, whose "
                             f"projections are not q, k, v, o; adapters on them are not modelled "
-                            f"(target the MLP: targets='mlp')")
+                            f"({instead})")
     if chosen & _MLP and model.family == "moe":
         raise ScenarioError(f"targets: the MLP of {model.id} is mixture-of-experts (routed "
                             f"experts); adapters on experts are not modelled (target the "
