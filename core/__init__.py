@@ -28,6 +28,7 @@ _EXPORTS = {
     "FormulaError": "errors", "CycleError": "errors",
     "simulate": "simulate",
     "plan_serve": "planning.serve",
+    "finetune": "finetuning",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .catalog import Catalog, build_catalog, default_catalog
     from .distillation import Distillation, distill
     from .engine import Estimate, estimate, sweep
+    from .finetuning import finetune
     from .errors import (ConflictError, CycleError, FormulaError, PluginError, RegistryError,
                          RidgelineError, ScenarioError, UnknownNameError)
     from .hookspecs import hookimpl

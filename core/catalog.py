@@ -57,6 +57,7 @@ BUILTIN_PLUGINS = (
     "ridgeline.plugins.workloads.serving",
     "ridgeline.plugins.workloads.training",
     "ridgeline.plugins.workloads.economics",
+    "ridgeline.plugins.workloads.finetune",
 )
 
 ENTRY_POINT_GROUP = "ridgeline"

@@ -188,6 +188,32 @@ def _serve_arguments(p):
     _common_scenario_arguments(p)
 
 
+def _finetune_arguments(p):
+    _placement_arguments(p, "tp x pp x dp")
+    p.add_argument("--dp", type=int, help="data-parallel degree (default: devices / (tp x pp))")
+    p.add_argument("--method", default="lora", choices=("full", "lora", "qlora"),
+                   help="full (every weight trained), lora (frozen 16-bit base + adapters) or "
+                        "qlora (frozen NF4 base + adapters, paged optimizer)")
+    p.add_argument("--rank", default="16", help="adapter rank (lora, qlora)")
+    p.add_argument("--targets", default="attention,mlp",
+                   help="matrices carrying adapters: attention, mlp, all, or q,k,v,o,gate,up,down")
+    p.add_argument("--tokens", help="tokens processed in all (50M, 1e9)")
+    p.add_argument("--epochs", help="passes over the data set (needs --dataset-tokens)")
+    p.add_argument("--dataset-tokens", help="tokens in the data set (with --epochs)")
+    p.add_argument("--micro-batch", type=int, default=1, help="sequences per micro-batch")
+    p.add_argument("--global-batch", default="64", help="sequences per optimizer step")
+    p.add_argument("--seq", default="2048", help="sequence length")
+    p.add_argument("--precision", metavar="DTYPE",
+                   help="training precision (default: bf16; qlora: of the arithmetic)")
+    p.add_argument("--zero", type=int, default=0, choices=(0, 1, 2, 3), help="ZeRO stage")
+    p.add_argument("--recompute", default="none", choices=("none", "selective", "full"),
+                   help="activation recomputation (gradient checkpointing)")
+    p.add_argument("--offload", default="none", choices=("none", "host", "nvme"),
+                   help="full fine-tuning: optimizer state and gradients in host memory or on "
+                        "NVMe")
+    _common_scenario_arguments(p)
+
+
 def _common_scenario_arguments(p):
     p.add_argument("--context-limit", metavar="TOKENS",
                    help="tokens of context to run the model with, beyond its own limit "
@@ -235,10 +261,13 @@ def make_parser() -> argparse.ArgumentParser:
                                        "cost of each, and the break-even volume")
     _distill_arguments(p)
     _add_json(p)
+    p = sub.add_parser("finetune", help="estimate fine-tuning: full, LoRA or QLoRA")
+    _finetune_arguments(p)
+    _add_json(p)
     p = sub.add_parser("explain", help="why a quantity has its value: the provenance tree")
     esub = p.add_subparsers(dest="what", metavar="infer|train|serve", parser_class=_Parser)
     for name, adder in (("infer", _infer_arguments), ("train", _train_arguments),
-                        ("serve", _serve_arguments)):
+                        ("serve", _serve_arguments), ("finetune", _finetune_arguments)):
         q = esub.add_parser(name, help=f"explain a quantity of '{name}'")
         adder(q)
         q.add_argument("--quantity", required=True, help="quantity name (tpot_s, step_s, ...)")

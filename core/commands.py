@@ -20,7 +20,7 @@ def run(args) -> int:
     handler = {"accelerators": _accelerators, "models": _models, "formulas": _formulas,
                "plugins": _plugins, "show": _show, "infer": _infer, "train": _train,
                "explain": _explain, "validate": _validate, "distill": _distill,
-               "serve": _serve, "plan": _plan}[args.command]
+               "serve": _serve, "plan": _plan, "finetune": _finetune}[args.command]
     return handler(args, catalog)
 
 
@@ -418,6 +418,9 @@ def _explain(args, catalog: Catalog) -> int:
     elif args.what == "serve":
         from .serving import serve
         e = serve(args.model, catalog=catalog, **_serve_kwargs(args))
+    elif args.what == "finetune":
+        from .finetuning import finetune
+        e = finetune(args.model, catalog=catalog, **_finetune_kwargs(args))
     else:
         e = train(args.model, catalog=catalog, **_train_kwargs(args))
     _estimable(e)
@@ -442,3 +445,22 @@ def _validate(args, catalog: Catalog) -> int:
 def _plan(args, catalog: Catalog) -> int:
     from .planning.serve import run_cli
     return run_cli(args, catalog)
+def _finetune_kwargs(args) -> dict:
+    return dict(on=args.on, devices=args.devices, tp=args.tp, pp=args.pp, dp=args.dp,
+                micro_batch=args.micro_batch, global_batch=args.global_batch, seq=args.seq,
+                tokens=args.tokens, epochs=args.epochs, dataset_tokens=args.dataset_tokens,
+                method=args.method, rank=args.rank, targets=args.targets,
+                precision=args.precision, zero=args.zero, recompute=args.recompute,
+                offload=args.offload, price=args.price,
+                efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set),
+                context_limit=getattr(args, "context_limit", None))
+
+
+def _finetune(args, catalog: Catalog) -> int:
+    from .finetuning import finetune, finetune_report
+    e = _estimable(finetune(args.model, catalog=catalog, **_finetune_kwargs(args)))
+    if args.json:
+        _emit_json(_estimate_json(e))
+        return 0
+    print(finetune_report(e))
+    return 0

@@ -182,10 +182,30 @@ class TrainingWorkload:
     forward_only: bool = False
     """Also price a forward-only pass over the tokens (a teacher producing distillation
     targets): the workload then has the feature ``forward-only``."""
+    finetune: str = field(default="", validator=v.one_of("", "full", "lora", "qlora"))
+    """Fine-tuning method (``full``, ``lora``, ``qlora``), or empty for pre-training: the
+    workload then has the features of ``FINETUNE_FEATURES``."""
+    lora_rank: int = 0
+    """Rank of the low-rank adapters (``lora`` and ``qlora``)."""
+    lora_targets: tuple = ()
+    """Weight matrices of each layer that carry adapters (``q``, ``k``, ``v``, ``o``,
+    ``gate``, ``up``, ``down``)."""
 
     def features(self) -> frozenset[str]:
-        """The workload's discrete features (``forward-only``)."""
+        """The workload's discrete features (``forward-only``, fine-tuning's)."""
+        if self.finetune:
+            return FINETUNE_FEATURES[self.finetune]
         return _FORWARD_ONLY if self.forward_only else _NONE
+
+
+#: features of each fine-tuning method. Adapter methods share ``finetune``, ``adapters`` and
+#: ``frozen-base`` so that their formulas are more specific than any plan's override of the
+#: same training quantity (ZeRO, offload, expert parallelism name at most three conditions).
+FINETUNE_FEATURES = {
+    "full": frozenset(("finetune", "finetune-full")),
+    "lora": frozenset(("finetune", "adapters", "frozen-base", "finetune-lora")),
+    "qlora": frozenset(("finetune", "adapters", "frozen-base", "finetune-qlora")),
+}
 
 
 Workload = Union[InferenceWorkload, TrainingWorkload]

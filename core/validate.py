@@ -246,8 +246,8 @@ def default_file():
 
 
 #: the sets ``ridgeline validate`` runs without a file: measurements of static batches and
-#: training, then in-flight serving.
-DEFAULT_SETS = ("public", "serving-public")
+#: training, then in-flight serving, then fine-tuning.
+DEFAULT_SETS = ("public", "serving-public", "finetune-public")
 
 
 def shipped_sets() -> list[str]:

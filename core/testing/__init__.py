@@ -172,6 +172,10 @@ def _sample_scenarios(catalog, plugin_name: str, formula, extra: Iterable) -> li
                 workloads = (TrainingWorkload(forward_only=True),)
             elif "serving" in formula.applies.plan:
                 workloads = _serving_workloads(formula.applies.plan)
+            elif "finetune" in formula.applies.plan:  # fine-tuning's workload features
+                workloads = tuple(TrainingWorkload(finetune=method, lora_rank=8,
+                                                   lora_targets=("q", "v"))
+                                  for method in ("full", "lora", "qlora"))
             for workload in workloads:
                 s = Scenario(model=model, system=System(acc, devices=plan.devices), plan=plan,
                              workload=workload)
