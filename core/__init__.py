@@ -27,6 +27,8 @@ _EXPORTS = {
     "ScenarioError": "errors", "UnknownNameError": "errors", "ConflictError": "errors",
     "FormulaError": "errors", "CycleError": "errors",
     "simulate": "simulate",
+    "rl": "adaptation.rl", "RLRun": "adaptation.rl",
+    "prompt_cost": "adaptation.prompt_cost", "PromptCost": "adaptation.prompt_cost",
 }
 
 __all__ = sorted(_EXPORTS)

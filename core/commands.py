@@ -20,7 +20,7 @@ def run(args) -> int:
     handler = {"accelerators": _accelerators, "models": _models, "formulas": _formulas,
                "plugins": _plugins, "show": _show, "infer": _infer, "train": _train,
                "explain": _explain, "validate": _validate, "distill": _distill,
-               "serve": _serve}[args.command]
+               "serve": _serve, "rl": _rl, "prompt-cost": _prompt_cost}[args.command]
     return handler(args, catalog)
 
 
@@ -436,4 +436,35 @@ def _validate(args, catalog: Catalog) -> int:
         _emit_json(result)
     else:
         print(report(result))
+    return 0
+
+
+def _rl(args, catalog: Catalog) -> int:
+    from .adaptation.rl import rl
+    r = rl(args.model, on=args.on, devices=args.devices, prompts=args.prompts, group=args.group,
+           prompt=args.prompt, completion=args.completion, steps=args.steps, algo=args.algo,
+           colocate=args.colocate or None, rollout_devices=args.rollout_devices,
+           rollout_tp=args.rollout_tp, tp=args.tp, pp=args.pp, zero=args.zero,
+           micro_batch=args.micro_batch, ppo_epochs=args.ppo_epochs, reward=args.reward,
+           critic=args.critic, prefix_cache=not args.no_prefix_cache, price=args.price,
+           catalog=catalog)
+    if args.json:
+        _emit_json(r.to_dict())
+    else:
+        print(r.report())
+    return 0
+
+
+def _prompt_cost(args, catalog: Catalog) -> int:
+    from .adaptation.prompt_cost import prompt_cost
+    r = prompt_cost(args.model, on=args.on, tp=args.tp, devices=args.devices,
+                    prompt=args.prompt, output=args.output, extra_prompt=args.extra_prompt,
+                    rate=args.rate, concurrency=args.concurrency, weights=args.weights,
+                    kv=args.kv, price=args.price, tune_tokens=args.tune_tokens,
+                    method=args.method, tune_on=args.tune_on, tune_devices=args.tune_devices,
+                    tune_seq=args.tune_seq, distill_into=args.distill_into, catalog=catalog)
+    if args.json:
+        _emit_json(r.to_dict())
+    else:
+        print(r.report())
     return 0
