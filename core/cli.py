@@ -290,6 +290,8 @@ def _rl_arguments(p):
     p.add_argument("--no-prefix-cache", action="store_true",
                    help="every sequence prefills and holds its group's whole prompt")
     p.add_argument("--price", help="USD per device-hour, overriding the registry's")
+    p.add_argument("--context-limit", metavar="TOKENS",
+                   help="tokens of context the model is run with, instead of its own limit")
 
 
 def _prompt_cost_arguments(p):

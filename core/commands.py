@@ -447,7 +447,7 @@ def _rl(args, catalog: Catalog) -> int:
            rollout_tp=args.rollout_tp, tp=args.tp, pp=args.pp, zero=args.zero,
            micro_batch=args.micro_batch, ppo_epochs=args.ppo_epochs, reward=args.reward,
            critic=args.critic, prefix_cache=not args.no_prefix_cache, price=args.price,
-           catalog=catalog)
+           context_limit=args.context_limit, catalog=catalog)
     if args.json:
         _emit_json(r.to_dict())
     else:

@@ -192,7 +192,8 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
        steps: Any = 1, algo: str = "grpo", colocate: Optional[bool] = None,
        rollout_devices: Any = None, rollout_tp: Any = None, tp: int = 1, pp: int = 1,
        zero: int = 3, micro_batch: int = 1, ppo_epochs: Any = 1, reward=None, critic=None,
-       prefix_cache: bool = True, price: Any = None, catalog=None) -> RLRun:
+       prefix_cache: bool = True, price: Any = None, context_limit: Any = None,
+       catalog=None) -> RLRun:
     """Estimate RL post-training: time and cost per step and per run.
 
     Args:
@@ -215,6 +216,8 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
         critic: PPO's value model (default: a copy of the policy's architecture).
         prefix_cache: a group's prompt is prefilled once and its KV blocks shared.
         price: USD per device-hour, overriding the registry's.
+        context_limit: tokens of context the model is run with instead of its own limit;
+            prompt + completion beyond the limit in force is an error.
     """
     catalog = _catalog(catalog) if catalog is not None else None
     from ..catalog import default_catalog
@@ -244,7 +247,7 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
     train_n = n - m if separate else n
     policy = resolve_model(model, catalog)
     acc = _accelerator(on, catalog)
-    _check_context(policy, l_tokens + c_tokens, None, "prompt + completion")
+    _check_context(policy, l_tokens + c_tokens, context_limit, "prompt + completion")
     sequences = p_count * g
     seq_len = l_tokens + c_tokens
     reward_model = resolve_model(reward, catalog, what="reward") if reward is not None else None
@@ -256,7 +259,8 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
         raise ScenarioError("critic belongs to ppo (algo='ppo'); GRPO has no value model")
 
     plan = dict(on=acc, tp=tp, pp=pp, zero=zero, micro_batch=micro_batch, price=price,
-                catalog=catalog, global_batch=sequences, seq=seq_len)
+                catalog=catalog, global_batch=sequences, seq=seq_len,
+                context_limit=context_limit)
 
     # ---- policy update (first: the colocated rollouts need its memory figures)
     update = _stage("policy update", train, policy, devices=train_n,
@@ -294,7 +298,7 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
         return serve(policy, on=acc, devices=m, tp=rtp, prompt=prompt_per_sequence,
                      output=c_tokens, concurrency=sequences, price=price,
                      quantities=_SERVE_Q, inputs=serve_inputs, catalog=catalog,
-                     context_limit=seq_len if policy.max_seq_len is None else None)
+                     context_limit=context_limit)
 
     if rollout_tp is not None:
         rtp = _positive_int(rollout_tp, "rollout_tp")
