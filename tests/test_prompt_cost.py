@@ -1,0 +1,136 @@
+"""Prompt engineering as a cost: extra prompt tokens under the serving model, and the
+break-even of an adaptation that removes them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import ridgeline
+from ridgeline import ScenarioError
+from ridgeline.cli import main
+
+CASE = dict(on="h100", prompt=500, output=300, extra_prompt=3000)
+
+
+@pytest.fixture(scope="module")
+def busy():
+    return ridgeline.prompt_cost("llama-3.1-8b", tune_tokens="50M", **CASE)
+
+
+def test_extra_tokens_cost_prefill_kv_and_concurrency(busy):
+    v = busy.values
+    with_e, without = busy.parts["serving_with"], busy.parts["serving_without"]
+    assert with_e.scenario.workload.prompt_tokens == 3500
+    assert without.scenario.workload.prompt_tokens == 500
+    # same hardware, same traffic
+    assert with_e.scenario.system.devices == without.scenario.system.devices
+    assert v["with_batch"] < v["without_batch"]  # the KV cache holds fewer sequences
+    assert v["with_ttft_s"] > v["without_ttft_s"]  # more prefill
+    assert v["with_requests_per_s"] < v["without_requests_per_s"]
+    assert v["extra_cost_per_request_usd"] > 0
+
+
+def test_cost_per_request_is_the_deployment_hour_over_its_requests(busy):
+    e = busy.parts["serving_with"]
+    expected = float(e["deployment_usd_per_hour"]) / 3600 / float(e["requests_per_s"])
+    assert busy["with_cost_per_request_usd"] == pytest.approx(expected)
+    assert busy["extra_cost_per_mtok_usd"] == pytest.approx(
+        busy["extra_cost_per_request_usd"] / 300 * 1e6)
+
+
+def test_break_even_of_a_full_fine_tune(busy):
+    e = ridgeline.train("llama-3.1-8b", on="h100", devices=8, zero=3, seq=2048,
+                        global_batch=512, tokens="50M")
+    assert busy["fine_tune_cost_usd"] == pytest.approx(float(e["cost_usd"]))
+    assert busy["fine_tune_break_even_requests"] == pytest.approx(
+        busy["fine_tune_cost_usd"] / busy["extra_cost_per_request_usd"])
+    assert busy["fine_tune_break_even_s"] == pytest.approx(
+        busy["fine_tune_break_even_requests"] / busy["with_requests_per_s"])
+
+
+def test_more_extra_tokens_cost_more_and_pay_back_sooner(busy):
+    more = ridgeline.prompt_cost("llama-3.1-8b", tune_tokens="50M",
+                                 **{**CASE, "extra_prompt": 6000})
+    assert more["extra_cost_per_request_usd"] > busy["extra_cost_per_request_usd"]
+    assert more["fine_tune_break_even_requests"] < busy["fine_tune_break_even_requests"]
+
+
+def test_a_rate_the_same_devices_serve_costs_latency_not_money():
+    r = ridgeline.prompt_cost("llama-3.1-8b", rate=2, tune_tokens="50M", **CASE)
+    assert r["extra_cost_per_request_usd"] == 0
+    assert r["fine_tune_break_even_requests"] is None
+    assert any("latency" in n for n in r.notes)
+
+
+def test_distillation_route():
+    r = ridgeline.prompt_cost("llama-3.1-8b", tune_tokens="50M", distill_into="llama-3.2-1b",
+                              **CASE)
+    d = ridgeline.distill("llama-3.2-1b", teacher="llama-3.1-8b", tokens="50M", on="h100",
+                          devices=8, zero=3, global_batch=512)
+    assert r["distill_cost_usd"] == pytest.approx(d["making_cost_usd"])
+    assert r["student_cost_per_request_usd"] < r["without_cost_per_request_usd"]
+    assert r["distill_break_even_requests"] == pytest.approx(
+        r["distill_cost_usd"] / r["student_saving_per_request_usd"])
+
+
+def test_lora_goes_through_finetune(monkeypatch):
+    calls = []
+    train = ridgeline.train
+
+    def finetune(model, *, on, devices, seq, tokens, method, price, catalog):
+        calls.append(method)
+        # a stand-in priced as a quarter of full training, to see the wiring carry it
+        e = train(model, on=on, devices=devices, zero=3, seq=seq, global_batch=512,
+                  tokens=tokens, price=price, catalog=catalog)
+        return {"cost_usd": float(e["cost_usd"]) / 4, "fits": True}
+
+    monkeypatch.setattr(ridgeline, "finetune", finetune, raising=False)
+    r = ridgeline.prompt_cost("llama-3.1-8b", tune_tokens="50M", method="lora", **CASE)
+    assert calls == ["lora"]
+    full = ridgeline.train("llama-3.1-8b", on="h100", devices=8, zero=3, seq=2048,
+                           global_batch=512, tokens="50M")
+    assert r["fine_tune_cost_usd"] == pytest.approx(float(full["cost_usd"]) / 4)
+
+
+def test_lora_without_finetune_is_a_clear_error(monkeypatch):
+    monkeypatch.delattr(ridgeline, "finetune", raising=False)
+    if "finetune" in getattr(ridgeline, "_EXPORTS", {}):
+        pytest.skip("this installation has ridgeline.finetune")
+    with pytest.raises(ScenarioError, match="needs ridgeline.finetune"):
+        ridgeline.prompt_cost("llama-3.1-8b", tune_tokens="50M", method="qlora", **CASE)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"extra_prompt": 0}, "extra prompt must be a whole number of tokens"),
+    ({"extra_prompt": "lots"}, "extra prompt"),
+    ({"prompt": -5}, "prompt must be"),
+    ({"method": "prefix"}, "method must be one of full, lora, qlora"),
+    ({"distill_into": "llama-3.2-1b"}, "distill_into needs tune_tokens"),
+    ({"rate": 1, "concurrency": 4}, "give one load"),
+    ({"extra_prompt": 200_000}, "context"),
+])
+def test_bad_input_names_the_argument(change, words):
+    with pytest.raises(ScenarioError, match=words):
+        ridgeline.prompt_cost("llama-3.1-8b", **{**CASE, **change})
+
+
+def test_to_dict_and_explain(busy):
+    d = json.loads(json.dumps(busy.to_dict()))
+    assert d["units"]["extra_cost_per_request_usd"] == "USD"
+    assert d["sources"]["fine_tune_cost_usd"]["sub_estimate"] == "fine_tune"
+    text = busy.explain("with_cost_per_request_usd")
+    assert "serving_with sub-estimate" in text and "requests_per_s" in text
+
+
+def test_cli(capsys):
+    args = ["prompt-cost", "llama-3.1-8b", "--on", "h100", "--prompt", "500", "--output",
+            "300", "--extra-prompt", "3000", "--tune-tokens", "50M"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "extra cost:" in out and "pays back after" in out
+    assert main(args + ["--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["values"]["extra_cost_per_request_usd"] > 0
+    assert main(args + ["--method", "bogus"]) != 0
+    assert "method must be one of" in capsys.readouterr().err
