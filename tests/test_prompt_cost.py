@@ -134,3 +134,12 @@ def test_cli(capsys):
     assert json.loads(capsys.readouterr().out)["values"]["extra_cost_per_request_usd"] > 0
     assert main(args + ["--method", "bogus"]) != 0
     assert "method must be one of" in capsys.readouterr().err
+
+
+def test_demo_section_compares_the_routes(capsys):
+    from ridgeline import demo
+    demo._adaptation_section()
+    out = capsys.readouterr().out
+    assert "Essay 001's three routes" in out
+    r = ridgeline.prompt_cost("llama-3.1-8b", tune_tokens="50M", **CASE)
+    assert f"pays back after {r['fine_tune_break_even_requests']:,.0f} requests" in out
