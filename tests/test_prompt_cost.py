@@ -4,6 +4,7 @@ break-even of an adaptation that removes them."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -143,3 +144,30 @@ def test_demo_section_compares_the_routes(capsys):
     assert "Essay 001's three routes" in out
     r = ridgeline.prompt_cost("llama-3.1-8b", tune_tokens="50M", **CASE)
     assert f"pays back after {r['fine_tune_break_even_requests']:,.0f} requests" in out
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ridgeline.errors import RidgelineError  # noqa: E402
+from ridgeline.testing.strategies import junk_values  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_junk_arguments_give_a_ridgeline_error_or_physical_values(data):
+    name = data.draw(st.sampled_from(("prompt", "output", "extra_prompt", "tp", "devices",
+                                      "rate", "concurrency", "price", "tune_tokens", "method",
+                                      "tune_devices", "tune_seq", "tune_on", "weights")))
+    value = data.draw(junk_values())
+    kwargs = {**CASE, "tune_tokens": "5M", name: value}
+    try:
+        r = ridgeline.prompt_cost("llama-3.2-1b", **kwargs)
+    except RidgelineError:
+        return
+    for key, v in r.values.items():
+        if isinstance(v, bool) or v is None:
+            continue
+        assert isinstance(v, float) and math.isfinite(v), (name, value, key, v)
+        if key != "extra_cost_per_request_usd" and key != "extra_cost_per_mtok_usd":
+            assert v >= 0, (name, value, key, v)

@@ -178,3 +178,39 @@ def test_cli(capsys):
     assert d["pools"] == "separate" and d["values"]["idle_fraction"] > 0
     assert main([a if i != 9 else "0" for i, a in enumerate(args)]) != 0
     assert "group must be a whole number >= 1" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- junk in
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ridgeline.errors import RidgelineError  # noqa: E402
+from ridgeline.testing.strategies import junk_values  # noqa: E402
+
+_RL_ARGS = ("devices", "prompts", "group", "prompt", "completion", "steps", "algo", "colocate",
+            "rollout_devices", "rollout_tp", "ppo_epochs", "prefix_cache", "price", "reward")
+
+
+def _physical(values) -> list:
+    bad = []
+    for name, value in values.items():
+        if isinstance(value, bool) or value is None:
+            continue
+        if not (isinstance(value, float) and math.isfinite(value) and value >= 0):
+            bad.append(f"{name} = {value!r}")
+    return bad
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_junk_rl_arguments_give_a_ridgeline_error_or_physical_values(data):
+    name = data.draw(st.sampled_from(_RL_ARGS))
+    value = data.draw(junk_values())
+    kwargs = {**BASE, "prompts": 8, "completion": 128, name: value}
+    try:
+        r = ridgeline.rl("llama-3.2-1b", **kwargs)
+    except RidgelineError:
+        return
+    assert not _physical(r.values), (name, value)
+    assert r["step_s"] > 0 and 0 <= r["idle_fraction"] < 1

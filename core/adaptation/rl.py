@@ -233,6 +233,8 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
     epochs = _positive_int(ppo_epochs, "ppo_epochs")
     if type(prefix_cache) is not bool:
         raise ScenarioError(f"prefix_cache must be true or false, got {prefix_cache!r}")
+    if colocate is not None and type(colocate) is not bool:
+        raise ScenarioError(f"colocate must be true or false, got {colocate!r}")
     if rollout_devices is not None and colocate:
         raise ScenarioError("give colocate or rollout_devices, not both: colocated pools "
                             "share every device, separate pools split them")
