@@ -281,6 +281,8 @@ def _rl_arguments(p):
     p.add_argument("--pp", default="1", help="training: pipeline degree")
     p.add_argument("--zero", type=int, default=3, choices=(0, 1, 2, 3),
                    help="training: ZeRO stage (default 3, FSDP)")
+    p.add_argument("--recompute", default="full", choices=("none", "selective", "full"),
+                   help="training: activation recomputation (default full)")
     p.add_argument("--micro-batch", default="1", help="training: sequences per micro-batch")
     p.add_argument("--ppo-epochs", default="1", help="passes over each step's sequences")
     p.add_argument("--reward", metavar="MODEL", help="reward model scored with a forward pass "

@@ -445,7 +445,8 @@ def _rl(args, catalog: Catalog) -> int:
            prompt=args.prompt, completion=args.completion, steps=args.steps, algo=args.algo,
            colocate=args.colocate or None, rollout_devices=args.rollout_devices,
            rollout_tp=args.rollout_tp, tp=args.tp, pp=args.pp, zero=args.zero,
-           micro_batch=args.micro_batch, ppo_epochs=args.ppo_epochs, reward=args.reward,
+           micro_batch=args.micro_batch, recompute=args.recompute,
+           ppo_epochs=args.ppo_epochs, reward=args.reward,
            critic=args.critic, prefix_cache=not args.no_prefix_cache, price=args.price,
            context_limit=args.context_limit, catalog=catalog)
     if args.json:

@@ -48,7 +48,8 @@ def test_generation_is_the_serving_estimate_of_the_same_rollouts(colocated):
 
 
 def test_update_is_the_training_estimate_of_the_same_sequences(colocated):
-    e = ridgeline.train("llama-3.1-8b", on="h100", devices=8, zero=3, global_batch=512,
+    e = ridgeline.train("llama-3.1-8b", on="h100", devices=8, zero=3, recompute="full",
+                        global_batch=512,
                         seq=512 + 1024, tokens=512 * (512 + 1024))
     assert colocated["policy_update_s"] == pytest.approx(float(e["wall_clock_s"]))
     # scoring: reference and the policy's log-probs, each one forward pass
@@ -111,6 +112,19 @@ def test_ppo_adds_a_critic_and_epochs():
     one = ridgeline.rl("llama-3.1-8b", algo="ppo", ppo_epochs=1, **{**BASE, "group": 1,
                                                                      "prompts": 256})
     assert v["policy_update_s"] == pytest.approx(2 * one["policy_update_s"], rel=0.01)
+
+
+def test_rollout_tp_is_the_fastest_that_fits():
+    kw = dict(on="h100", devices=16, rollout_devices=8, prompts=64, group=8, prompt=512,
+              completion=2048, tp=8)
+    auto = ridgeline.rl("llama-3-70b", **kw)
+    chosen = int(auto["rollout_tp"])
+    assert auto["rollouts_fits"]
+    for rtp in (2, 4, 8):
+        other = ridgeline.rl("llama-3-70b", rollout_tp=rtp, **kw)
+        if other["rollouts_fits"]:
+            assert auto["generation_s"] <= other["generation_s"] * (1 + 1e-9), rtp
+    assert chosen in (2, 4, 8)
 
 
 def test_reward_model_is_scored():

@@ -288,6 +288,8 @@ def _count(value: float) -> str:
 
 def _duration(seconds: float) -> str:
     days = seconds / 86400.0
+    if 120.0 <= seconds < 7200.0:  # format_value goes from seconds straight to hours
+        return f"{seconds / 60.0:.3g} min"
     if days >= 2:
         return f"{days:.3g} days"
     return format_value(seconds, "s")

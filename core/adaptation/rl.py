@@ -191,7 +191,8 @@ def _transfer_s(nbytes: float, link, efficiency: float) -> float:
 def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, completion: Any,
        steps: Any = 1, algo: str = "grpo", colocate: Optional[bool] = None,
        rollout_devices: Any = None, rollout_tp: Any = None, tp: int = 1, pp: int = 1,
-       zero: int = 3, micro_batch: int = 1, ppo_epochs: Any = 1, reward=None, critic=None,
+       zero: int = 3, micro_batch: int = 1, recompute: str = "full", ppo_epochs: Any = 1,
+       reward=None, critic=None,
        prefix_cache: bool = True, price: Any = None, context_limit: Any = None,
        catalog=None) -> RLRun:
     """Estimate RL post-training: time and cost per step and per run.
@@ -206,10 +207,12 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
         colocate: the same devices generate and train (the default when ``rollout_devices``
             is not given).
         rollout_devices: devices of a separate rollout pool; the rest train.
-        rollout_tp: tensor-parallel degree of a rollout replica (default: the fewest devices
-            that hold the model, within a scale-up domain).
-        tp, pp, zero, micro_batch: the training pool's plan (ZeRO-3 by default, FSDP as veRL
-            uses); the global batch is ``prompts x group`` sequences.
+        rollout_tp: tensor-parallel degree of a rollout replica (default: the degree within a
+            scale-up domain that generates fastest and fits).
+        tp, pp, zero, micro_batch, recompute: the training pool's plan (ZeRO-3, FSDP as
+            veRL uses, and full activation recomputation, as veRL's example scripts enable
+            gradient checkpointing, by default); the global batch is ``prompts x group``
+            sequences.
         ppo_epochs: passes over each step's sequences (an optimizer step each).
         reward: a reward model (preset or path), scored with a forward pass; none means a
             rule-based reward.
@@ -260,7 +263,8 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
     elif critic is not None:
         raise ScenarioError("critic belongs to ppo (algo='ppo'); GRPO has no value model")
 
-    plan = dict(on=acc, tp=tp, pp=pp, zero=zero, micro_batch=micro_batch, price=price,
+    plan = dict(on=acc, tp=tp, pp=pp, zero=zero, micro_batch=micro_batch,
+                recompute=recompute, price=price,
                 catalog=catalog, global_batch=sequences, seq=seq_len,
                 context_limit=context_limit)
 
@@ -308,7 +312,7 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
             raise ScenarioError(f"rollout_tp={rtp} does not divide the {m} rollout devices")
         gen = _stage("rollouts", rollouts, rtp)
     else:
-        gen = _stage("rollouts", _fewest_that_fit, policy, acc, m, rollouts)
+        gen = _stage("rollouts", _fastest_that_fits, policy, acc, m, rollouts)
 
     # ---- times
     v: dict[str, Any] = {"sequences_per_step": float(sequences),
@@ -434,27 +438,37 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
                  sources=src, notes=notes)
 
 
-def _fewest_that_fit(model, acc, devices: int, run):
-    """The rollout estimate with the smallest tensor-parallel degree that fits (the most
-    replicas), within a scale-up domain and dividing the heads and the devices; the largest
-    tried when none fits (a "does not fit" result)."""
+def _fastest_that_fits(model, acc, devices: int, run):
+    """The rollout estimate with the tensor-parallel degree that generates fastest (most
+    requests per second) among those that fit, within a scale-up domain and dividing the
+    heads and the devices: a small degree gives more replicas, a larger one more KV-cache
+    room per replica. The largest degree tried when none fits (a "does not fit" result)."""
     link = acc.links.scale_up
     domain = (link.domain_devices or 1) if link else 1
-    last, tp = None, 1
+    best, last, tp = None, None, 1
     while tp <= min(domain, devices):
         if devices % tp == 0 and model.num_heads % tp == 0 and \
                 model.intermediate_size % tp == 0:
             last = run(tp)
-            if bool(last["fits"]):
-                return last
+            if bool(last["fits"]) and (best is None or float(last["requests_per_s"])
+                                       > float(best["requests_per_s"])):
+                best = last
         tp *= 2
     if last is None:
         raise ScenarioError(f"no tensor-parallel degree divides both the {devices} rollout "
                             f"devices and {model.id}'s {model.num_heads} heads")
-    return last
+    return best if best is not None else last
 
 
 # --------------------------------------------------------------------------- the report
+
+
+def _duration(seconds: float) -> str:
+    if 120.0 <= seconds < 7200.0:  # format_value goes from seconds straight to hours
+        return f"{seconds / 60.0:.3g} min"
+    if seconds >= 2 * 86400.0:
+        return f"{seconds / 86400.0:.3g} days"
+    return format_value(seconds, "s")
 
 
 def rl_report(r: RLRun) -> str:
@@ -484,7 +498,7 @@ def rl_report(r: RLRun) -> str:
               + (f"; devices idle: {v['idle_fraction']:.0%}" if r.pools == "separate" else ""),
               f"cost: {format_value(v['cost_per_step_usd'], 'USD')} per step, "
               f"{format_value(v['cost_per_run_usd'], 'USD')} for {int(v['steps'])} steps "
-              f"({format_value(v['run_s'], 's')}) at "
+              f"({_duration(v['run_s'])}) at "
               f"{format_value(v['price_usd_per_hour'], 'USD/h')} per device",
               f"fits: {'yes' if v['fits'] else 'no'}"]
     lines += [f"note: {n}" for n in r.notes]
