@@ -261,6 +261,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _rl_arguments(p):
+    p.add_argument("--explain", metavar="FIGURE",
+                   help="say how one figure is computed (step_s, generation_s, ...)")
     p.add_argument("model", help="the policy: preset name or path to a local config.json")
     p.add_argument("--on", required=True, metavar="ACCEL", help="accelerator id or alias (h100)")
     p.add_argument("--devices", required=True, help="devices of the whole job")
@@ -297,6 +299,8 @@ def _rl_arguments(p):
 
 
 def _prompt_cost_arguments(p):
+    p.add_argument("--explain", metavar="FIGURE",
+                   help="say how one figure is computed (extra_cost_per_request_usd, ...)")
     p.add_argument("model", help="preset name or path to a local config.json")
     p.add_argument("--on", required=True, metavar="ACCEL", help="accelerator to serve on")
     p.add_argument("--tp", default="1", help="serving: tensor-parallel degree of a replica")

@@ -449,7 +449,9 @@ def _rl(args, catalog: Catalog) -> int:
            ppo_epochs=args.ppo_epochs, reward=args.reward,
            critic=args.critic, prefix_cache=not args.no_prefix_cache, price=args.price,
            context_limit=args.context_limit, catalog=catalog)
-    if args.json:
+    if args.explain:
+        print(r.explain(args.explain))
+    elif args.json:
         _emit_json(r.to_dict())
     else:
         print(r.report())
@@ -464,7 +466,9 @@ def _prompt_cost(args, catalog: Catalog) -> int:
                     kv=args.kv, price=args.price, tune_tokens=args.tune_tokens,
                     method=args.method, tune_on=args.tune_on, tune_devices=args.tune_devices,
                     tune_seq=args.tune_seq, distill_into=args.distill_into, catalog=catalog)
-    if args.json:
+    if args.explain:
+        print(r.explain(args.explain))
+    elif args.json:
         _emit_json(r.to_dict())
     else:
         print(r.report())

@@ -171,3 +171,10 @@ def test_junk_arguments_give_a_ridgeline_error_or_physical_values(data):
         assert isinstance(v, float) and math.isfinite(v), (name, value, key, v)
         if key != "extra_cost_per_request_usd" and key != "extra_cost_per_mtok_usd":
             assert v >= 0, (name, value, key, v)
+
+
+def test_every_figure_says_where_it_comes_from(busy):
+    assert set(busy.sources) == set(busy.values)
+    assert "fine_tune sub-estimate" in busy.explain("fine_tune_cost_usd")
+    assert main(["prompt-cost", "llama-3.1-8b", "--on", "h100", "--prompt", "500", "--output",
+                 "300", "--extra-prompt", "3000", "--explain", "extra_cost_per_mtok_usd"]) == 0

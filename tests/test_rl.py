@@ -228,3 +228,18 @@ def test_junk_rl_arguments_give_a_ridgeline_error_or_physical_values(data):
         return
     assert not _physical(r.values), (name, value)
     assert r["step_s"] > 0 and 0 <= r["idle_fraction"] < 1
+
+
+def test_every_figure_says_where_it_comes_from(colocated, separate):
+    for r in (colocated, separate):
+        assert set(r.sources) == set(r.values)
+        for name in r.values:
+            assert "an input" not in r.explain(name), name
+
+
+def test_cli_explain(capsys):
+    assert main(["rl", "llama-3.1-8b", "--on", "h100", "--devices", "8", "--prompts", "64",
+                 "--group", "8", "--prompt", "512", "--completion", "1024",
+                 "--explain", "policy_update_s"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("policy_update_s = ") and "update sub-estimate" in out

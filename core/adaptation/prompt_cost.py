@@ -184,7 +184,7 @@ def prompt_cost(model, *, on, prompt: Any, output: Any, extra_prompt: Any, tp: A
 
     v: dict[str, Any] = {"prompt_tokens": float(base), "extra_prompt_tokens": float(extra),
                          "output_tokens": float(out)}
-    src: dict[str, tuple] = {}
+    src: dict[str, tuple] = {name: ("as given", None, None) for name in v}
     for key, e in (("with", with_extra), ("without", without)):
         v[f"{key}_cost_per_request_usd"] = _per_request_usd(e)
         src[f"{key}_cost_per_request_usd"] = (
@@ -198,7 +198,9 @@ def prompt_cost(model, *, on, prompt: Any, output: Any, extra_prompt: Any, tp: A
         v[f"{key}_ttft_s"] = float(e["ttft_s"])
         src[f"{key}_ttft_s"] = ("time to the first token", f"serving_{key}", "ttft_s")
         v[f"{key}_serving_devices"] = float(e.scenario.system.devices)
+        src[f"{key}_serving_devices"] = ("devices of the deployment", None, None)
         v[f"{key}_fits"] = bool(e["fits"])
+        src[f"{key}_fits"] = ("whether a replica's memory holds it", f"serving_{key}", "fits")
     v["extra_cost_per_request_usd"] = (v["with_cost_per_request_usd"]
                                        - v["without_cost_per_request_usd"])
     src["extra_cost_per_request_usd"] = ("with_cost_per_request_usd - "
@@ -226,6 +228,7 @@ def prompt_cost(model, *, on, prompt: Any, output: Any, extra_prompt: Any, tp: A
         src["fine_tune_cost_usd"] = (f"{method} fine-tune over {t_tokens:,} tokens on "
                                      f"{t_devices} x {t_acc.id}", "fine_tune", q)
         v["fine_tune_fits"] = bool(e["fits"])
+        src["fine_tune_fits"] = ("whether the fine-tune's memory fits", None, None)
         _break_even(v, src, "fine_tune", cost, v["extra_cost_per_request_usd"],
                     "extra_cost_per_request_usd")
         if not v["fine_tune_fits"]:
@@ -258,6 +261,8 @@ def prompt_cost(model, *, on, prompt: Any, output: Any, extra_prompt: Any, tp: A
                         v["student_saving_per_request_usd"], "student_saving_per_request_usd")
             v["distill_fits"] = bool(d["student_training_fits"]) and \
                 bool(d["teacher_pass_fits"]) and bool(student["fits"])
+            src["distill_fits"] = ("the teacher's pass, the student's training and its "
+                                   "serving all fit", None, None)
     elif distill_into is not None:
         raise ScenarioError("distill_into needs tune_tokens (--tune-tokens): the tokens to "
                             "distil on")

@@ -318,7 +318,12 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
     v: dict[str, Any] = {"sequences_per_step": float(sequences),
                          "tokens_per_step": float(sequences * seq_len),
                          "generated_tokens_per_step": float(sequences * c_tokens)}
-    src: dict[str, tuple] = {}
+    src: dict[str, tuple] = {
+        "sequences_per_step": (f"prompts x group = {p_count} x {g}", None, None),
+        "tokens_per_step": (f"sequences_per_step x (prompt + completion) = {sequences} x "
+                            f"{seq_len}", None, None),
+        "generated_tokens_per_step": (f"sequences_per_step x completion = {sequences} x "
+                                      f"{c_tokens}", None, None)}
     v["generation_s"] = sequences / float(gen["requests_per_s"])
     src["generation_s"] = (f"{sequences} sequences (prompts x group) / requests_per_s of the "
                            f"rollout engine at {sequences} requests in flight",
@@ -333,9 +338,9 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
     src["policy_update_s"] = (f"{epochs} pass(es) of forward, backward and optimizer step over "
                               f"the step's sequences", "update", "wall_clock_s")
     v["critic_update_s"] = float(critic_update["wall_clock_s"]) if critic_update else 0.0
-    if critic_update:
-        src["critic_update_s"] = ("the critic's training on the same sequences",
-                                  "critic_update", "wall_clock_s")
+    src["critic_update_s"] = ("the critic's training on the same sequences",
+                              "critic_update", "wall_clock_s") if critic_update else \
+        ("no critic (GRPO)", None, None)
     v["update_s"] = v["policy_update_s"] + v["critic_update_s"]
     src["update_s"] = ("policy_update_s + critic_update_s", None, None)
 
@@ -348,6 +353,8 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
                                 f"device over {link.name or 'the network'} at "
                                 f"{efficiency.network:.0%} of its rate", None, None)
         v["reshard_s"] = v["optimizer_offload_s"] = 0.0
+        src["reshard_s"] = src["optimizer_offload_s"] = (
+            "separate pools: each keeps its own layout and memory", None, None)
         train_side = v["scoring_s"] + v["update_s"]
         v["step_s"] = max(v["generation_s"], train_side) + v["weight_sync_s"]
         src["step_s"] = ("max(generation_s, scoring_s + update_s) + weight_sync_s: the pools "
@@ -359,6 +366,7 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
     else:
         link = _link(acc, n)
         v["weight_sync_s"] = 0.0
+        src["weight_sync_s"] = ("colocated: the resharding moves the weights", None, None)
         v["reshard_s"] = 2 * _transfer_s(weight_bytes / rtp, link, efficiency.network) \
             if n > 1 else 0.0
         src["reshard_s"] = (f"2 x (weight_bytes / rollout tp ({rtp}) gathered by each device "
@@ -387,12 +395,16 @@ def rl(model, *, on, devices: Any, prompts: Any, group: Any, prompt: Any, comple
     v["cost_per_step_usd"] = n * v["price_usd_per_hour"] * v["step_s"] / 3600.0
     src["cost_per_step_usd"] = (f"{n} devices x price_usd_per_hour x step_s", None, None)
     v["steps"] = float(s)
+    src["steps"] = ("steps in the run, as given", None, None)
     v["run_s"] = s * v["step_s"]
     src["run_s"] = (f"{s} steps x step_s", None, None)
     v["cost_per_run_usd"] = s * v["cost_per_step_usd"]
     src["cost_per_run_usd"] = (f"{s} steps x cost_per_step_usd", None, None)
     v["rollout_tp"] = float(rtp)
+    src["rollout_tp"] = ("as given" if rollout_tp is not None else
+                         "the degree that generates fastest among those that fit", None, None)
     v["rollout_replicas"] = float(gen["replicas"])
+    src["rollout_replicas"] = ("rollout devices / rollout tp", "rollouts", "replicas")
     v["rollout_batch"] = float(gen["batch"])
     src["rollout_batch"] = ("sequences in flight per rollout replica", "rollouts", "batch")
 
