@@ -29,6 +29,8 @@ _EXPORTS = {
     "simulate": "simulate",
     "plan_serve": "planning.serve",
     "finetune": "finetuning",
+    "rl": "adaptation.rl", "RLRun": "adaptation.rl",
+    "prompt_cost": "adaptation.prompt_cost", "PromptCost": "adaptation.prompt_cost",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -264,8 +264,17 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", help="estimate fine-tuning: full, LoRA or QLoRA")
     _finetune_arguments(p)
     _add_json(p)
+    p = sub.add_parser("rl", help="RL post-training (GRPO, PPO): time in generation, scoring "
+                                  "and update per step, cost per step and per run")
+    _rl_arguments(p)
+    _add_json(p)
+    p = sub.add_parser("prompt-cost", help="what extra prompt tokens cost to serve, and after "
+                                           "how many requests a fine-tune that removes them "
+                                           "pays for itself")
+    _prompt_cost_arguments(p)
+    _add_json(p)
     p = sub.add_parser("explain", help="why a quantity has its value: the provenance tree")
-    esub = p.add_subparsers(dest="what", metavar="infer|train|serve", parser_class=_Parser)
+    esub = p.add_subparsers(dest="what", metavar="infer|train|serve|finetune", parser_class=_Parser)
     for name, adder in (("infer", _infer_arguments), ("train", _train_arguments),
                         ("serve", _serve_arguments), ("finetune", _finetune_arguments)):
         q = esub.add_parser(name, help=f"explain a quantity of '{name}'")
@@ -283,6 +292,74 @@ def make_parser() -> argparse.ArgumentParser:
     _add_json(p)
     return parser
 
+
+
+def _rl_arguments(p):
+    p.add_argument("--explain", metavar="FIGURE",
+                   help="say how one figure is computed (step_s, generation_s, ...)")
+    p.add_argument("model", help="the policy: preset name or path to a local config.json")
+    p.add_argument("--on", required=True, metavar="ACCEL", help="accelerator id or alias (h100)")
+    p.add_argument("--devices", required=True, help="devices of the whole job")
+    p.add_argument("--prompts", required=True, help="prompts per step")
+    p.add_argument("--group", required=True, help="completions per prompt (GRPO's G)")
+    p.add_argument("--prompt", required=True, help="tokens per prompt")
+    p.add_argument("--completion", required=True, help="tokens per completion")
+    p.add_argument("--steps", default="1", help="steps in the run")
+    p.add_argument("--algo", default="grpo", help="grpo (default) or ppo")
+    pools = p.add_mutually_exclusive_group()
+    pools.add_argument("--colocate", action="store_true",
+                       help="the same devices generate and train (the default)")
+    pools.add_argument("--rollout-devices", metavar="M",
+                       help="a separate rollout pool of M devices; the rest train")
+    p.add_argument("--rollout-tp", help="tensor-parallel degree of a rollout replica "
+                                        "(default: the fewest devices that hold the model)")
+    p.add_argument("--tp", default="1", help="training: tensor-parallel degree")
+    p.add_argument("--pp", default="1", help="training: pipeline degree")
+    p.add_argument("--zero", type=int, default=3, choices=(0, 1, 2, 3),
+                   help="training: ZeRO stage (default 3, FSDP)")
+    p.add_argument("--recompute", default="full", choices=("none", "selective", "full"),
+                   help="training: activation recomputation (default full)")
+    p.add_argument("--micro-batch", default="1", help="training: sequences per micro-batch")
+    p.add_argument("--ppo-epochs", default="1", help="passes over each step's sequences")
+    p.add_argument("--reward", metavar="MODEL", help="reward model scored with a forward pass "
+                                                     "(default: a rule-based reward)")
+    p.add_argument("--critic", metavar="MODEL", help="PPO's value model (default: the policy's "
+                                                     "architecture)")
+    p.add_argument("--no-prefix-cache", action="store_true",
+                   help="every sequence prefills and holds its group's whole prompt")
+    p.add_argument("--price", help="USD per device-hour, overriding the registry's")
+    p.add_argument("--context-limit", metavar="TOKENS",
+                   help="tokens of context the model is run with, instead of its own limit")
+
+
+def _prompt_cost_arguments(p):
+    p.add_argument("--explain", metavar="FIGURE",
+                   help="say how one figure is computed (extra_cost_per_request_usd, ...)")
+    p.add_argument("model", help="preset name or path to a local config.json")
+    p.add_argument("--on", required=True, metavar="ACCEL", help="accelerator to serve on")
+    p.add_argument("--tp", default="1", help="serving: tensor-parallel degree of a replica")
+    p.add_argument("--devices", help="serving devices (default: one replica, or what --rate "
+                                     "needs)")
+    p.add_argument("--prompt", required=True, help="prompt tokens per request without the "
+                                                   "extra instructions")
+    p.add_argument("--output", required=True, help="generated tokens per request")
+    p.add_argument("--extra-prompt", required=True, help="extra prompt tokens per request")
+    load = p.add_mutually_exclusive_group()
+    load.add_argument("--rate", help="requests per second (default: a busy deployment)")
+    load.add_argument("--concurrency", help="requests in flight")
+    p.add_argument("--weights", metavar="DTYPE", help="serving: weight precision")
+    p.add_argument("--kv", metavar="DTYPE", help="serving: KV-cache precision")
+    p.add_argument("--price", help="USD per device-hour, overriding the registry's")
+    p.add_argument("--tune-tokens", help="tokens of the fine-tune (or distillation) that "
+                                         "removes the extra prompt, e.g. 50M")
+    p.add_argument("--method", default="full", help="fine-tune: full, lora or qlora")
+    p.add_argument("--tune-on", metavar="ACCEL", help="accelerator to fine-tune on "
+                                                      "(default: --on)")
+    p.add_argument("--tune-devices", default="8", help="devices to fine-tune on (default 8)")
+    p.add_argument("--tune-seq", default="2048", help="fine-tune sequence length")
+    p.add_argument("--distill-into", metavar="STUDENT",
+                   help="also price distilling the model into this student, served without "
+                        "the extra prompt")
 
 def _options(parser: argparse.ArgumentParser) -> tuple[set, set]:
     """Every option string of the parser and its commands' parsers, and those that take a

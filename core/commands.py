@@ -20,7 +20,8 @@ def run(args) -> int:
     handler = {"accelerators": _accelerators, "models": _models, "formulas": _formulas,
                "plugins": _plugins, "show": _show, "infer": _infer, "train": _train,
                "explain": _explain, "validate": _validate, "distill": _distill,
-               "serve": _serve, "plan": _plan, "finetune": _finetune}[args.command]
+               "serve": _serve, "plan": _plan, "finetune": _finetune, "rl": _rl,
+               "prompt-cost": _prompt_cost}[args.command]
     return handler(args, catalog)
 
 
@@ -445,6 +446,8 @@ def _validate(args, catalog: Catalog) -> int:
 def _plan(args, catalog: Catalog) -> int:
     from .planning.serve import run_cli
     return run_cli(args, catalog)
+
+
 def _finetune_kwargs(args) -> dict:
     return dict(on=args.on, devices=args.devices, tp=args.tp, pp=args.pp, dp=args.dp,
                 micro_batch=args.micro_batch, global_batch=args.global_batch, seq=args.seq,
@@ -463,4 +466,40 @@ def _finetune(args, catalog: Catalog) -> int:
         _emit_json(_estimate_json(e))
         return 0
     print(finetune_report(e))
+    return 0
+
+
+def _rl(args, catalog: Catalog) -> int:
+    from .adaptation.rl import rl
+    r = rl(args.model, on=args.on, devices=args.devices, prompts=args.prompts, group=args.group,
+           prompt=args.prompt, completion=args.completion, steps=args.steps, algo=args.algo,
+           colocate=args.colocate or None, rollout_devices=args.rollout_devices,
+           rollout_tp=args.rollout_tp, tp=args.tp, pp=args.pp, zero=args.zero,
+           micro_batch=args.micro_batch, recompute=args.recompute,
+           ppo_epochs=args.ppo_epochs, reward=args.reward,
+           critic=args.critic, prefix_cache=not args.no_prefix_cache, price=args.price,
+           context_limit=args.context_limit, catalog=catalog)
+    if args.explain:
+        print(r.explain(args.explain))
+    elif args.json:
+        _emit_json(r.to_dict())
+    else:
+        print(r.report())
+    return 0
+
+
+def _prompt_cost(args, catalog: Catalog) -> int:
+    from .adaptation.prompt_cost import prompt_cost
+    r = prompt_cost(args.model, on=args.on, tp=args.tp, devices=args.devices,
+                    prompt=args.prompt, output=args.output, extra_prompt=args.extra_prompt,
+                    rate=args.rate, concurrency=args.concurrency, weights=args.weights,
+                    kv=args.kv, price=args.price, tune_tokens=args.tune_tokens,
+                    method=args.method, tune_on=args.tune_on, tune_devices=args.tune_devices,
+                    tune_seq=args.tune_seq, distill_into=args.distill_into, catalog=catalog)
+    if args.explain:
+        print(r.explain(args.explain))
+    elif args.json:
+        _emit_json(r.to_dict())
+    else:
+        print(r.report())
     return 0

@@ -41,6 +41,7 @@ def main() -> int:
               f"{'yes' if e['fits'][i] else 'no'}")
     print(f"(ridge point {ridge:.0f} FLOP/byte)")
     _serving_sections()
+    _adaptation_section()
     return 0
 
 
@@ -66,6 +67,33 @@ def _serving_sections() -> None:
           f"{format_value(one['cost_per_mtok_usd'], 'USD')} per million tokens")
     print(f"in-flight batching:   MFU {busy['mfu']:.1%} with {busy['batch']:.0f} sequences in "
           f"flight, {format_value(busy['cost_per_mtok_usd'], 'USD')} per million tokens")
+
+
+
+def _adaptation_section() -> None:
+    from .adaptation.prompt_cost import prompt_cost
+    command = ("ridgeline prompt-cost llama-3.1-8b --on h100 --prompt 500 --output 300 "
+               "--extra-prompt 3000 --tune-tokens 50M --method full")
+    _section("Essay 001's three routes for one business: 3,000 tokens of instructions in every "
+             f"prompt, or a fine-tune on 50M tokens that makes them unnecessary ({command})")
+    routes = [("full", "full fine-tune"), ("lora", "LoRA (rank 16)")]
+    base = None
+    for method, label in routes:
+        r = prompt_cost("llama-3.1-8b", on="h100", prompt=500, output=300, extra_prompt=3000,
+                        tune_tokens="50M", method=method)
+        if base is None:
+            base = r
+            print(f"prompt with instructions: "
+                  f"{format_value(r['with_cost_per_request_usd'], 'USD')} per request, "
+                  f"without them {format_value(r['without_cost_per_request_usd'], 'USD')} "
+                  f"(one busy H100 each: {r['with_batch']:.0f} vs {r['without_batch']:.0f} "
+                  f"requests in flight)")
+            print(f"the instructions cost {format_value(r['extra_cost_per_request_usd'], 'USD')}"
+                  f" per request, {format_value(r['extra_cost_per_mtok_usd'], 'USD')} per "
+                  f"million output tokens")
+        requests = r["fine_tune_break_even_requests"]
+        print(f"{label}: {format_value(r['fine_tune_cost_usd'], 'USD')} once on 8 H100s, pays "
+              f"back after " + ("never" if requests is None else f"{requests:,.0f} requests"))
 
 
 if __name__ == "__main__":

@@ -223,7 +223,10 @@ def _command_case(case: dict, catalog: Catalog) -> dict:
         argv = [str(a).replace("{cfg}", folder) for a in args] + ["--json"]
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = main(argv)
+            try:
+                status = main(argv)
+            except SystemExit as exc:  # argparse refuses the case's arguments
+                status = exc.code or 2
     if status:
         raise CannotExpress(err.getvalue().strip().removeprefix("ridgeline: ") or
                             f"the command exited with status {status}")

@@ -269,3 +269,14 @@ def test_junk_gives_a_ridgeline_error_or_physical_values(method, key):
             if e.unit(name) in ("table", "object") or isinstance(value, (bool, str)):
                 continue
             assert math.isfinite(value) and value >= 0, (key, junk, name, value)
+
+
+def test_a_validation_case_whose_arguments_do_not_parse_cannot_be_expressed(tmp_path):
+    from ridgeline.validate import run_validation
+    path = tmp_path / "cases.toml"
+    path.write_text('[[case]]\nid = "bad"\nsection = "finetune"\n'
+                    'args = ["finetune", "llama-3.1-8b", "--on", "h100", "--no-such-flag"]\n'
+                    'metric = "trainable_params"\nexpected = 1.0\n')
+    result = run_validation(path)
+    text = json.dumps(result)
+    assert "unrecognized arguments: --no-such-flag" in text
