@@ -19,6 +19,7 @@ from .operations import (Operation, Table, ceil, concat, floor, maximum, minimum
 from .scenario import Scenario
 from .serving import ServingWorkload
 from .engine import estimate
+from .window import attended_sum, held_positions, mean_attended
 
 __all__ = [
     "Accelerator", "MemoryTier", "Link", "Links", "Efficiency",
@@ -31,4 +32,5 @@ __all__ = [
     "plain", "where",
     "maximum", "minimum", "floor", "ceil",
     "Scenario", "ServingWorkload", "estimate",
+    "attended_sum", "mean_attended", "held_positions",
 ]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import operator
 from typing import NamedTuple
 
-from ridgeline.plugin import bytes_per_element, concat, formula, hookimpl, table
+from ridgeline.plugin import (bytes_per_element, concat, formula, hookimpl, mean_attended,
+                              table)
 
 
 def _shard(model, tp):
@@ -223,10 +224,13 @@ def dense_shard(model, plan):
 
 
 @formula(family="dense", workload="inference", unit="table")
-def prefill_attention_operations(dense_shard, batch, prompt_tokens):
-    """Attention in the prefill of the whole prompt (causal: the average context)."""
-    return attention_table(dense_shard, dense_shard.layers, batch, prompt_tokens,
-                           (prompt_tokens + 1) / 2.0, kv_read=False)
+def prefill_attention_operations(model, dense_shard, batch, prompt_tokens):
+    """Attention in the prefill of the whole prompt (causal: the average context, bounded by
+    the window in windowed layers)."""
+    context = (prompt_tokens + 1) / 2.0 if model.sliding_window is None else \
+        mean_attended(model, 1.0, prompt_tokens)
+    return attention_table(dense_shard, dense_shard.layers, batch, prompt_tokens, context,
+                           kv_read=False)
 
 
 @formula(family="dense", workload="inference", unit="table")
@@ -258,10 +262,17 @@ def decode_new_tokens():
 
 
 @formula(family="dense", workload="inference", unit="table")
-def decode_attention_operations(dense_shard, batch, decode_new_tokens, decode_context_tokens):
-    """Attention in one decode step at the average context, reading the KV cache."""
+def decode_attention_operations(model, dense_shard, batch, decode_new_tokens,
+                                decode_context_tokens, output_tokens):
+    """Attention in one decode step at the average context, reading the KV cache. A windowed
+    layer reads at most its window: the average over the generation's steps, whose contexts
+    run over ``output_tokens`` positions centred on ``decode_context_tokens``."""
+    context = decode_context_tokens
+    if model.sliding_window is not None:
+        context = mean_attended(model, decode_context_tokens - output_tokens / 2.0,
+                                decode_context_tokens + output_tokens / 2.0)
     return attention_table(dense_shard, dense_shard.layers, batch, decode_new_tokens,
-                           decode_context_tokens, kv_read=True)
+                           context, kv_read=True)
 
 
 @formula(family="dense", workload="inference", unit="table")
@@ -291,10 +302,12 @@ def _one_token_per_step(decode_new_tokens) -> bool:
 
 
 @formula(family="dense", workload="inference", unit="table")
-def first_decode_attention_operations(dense_shard, batch, prompt_tokens):
-    """Attention in the first decode step, attending to the prompt."""
-    return attention_table(dense_shard, dense_shard.layers, batch, 1, prompt_tokens,
-                           kv_read=True)
+def first_decode_attention_operations(model, dense_shard, batch, prompt_tokens):
+    """Attention in the first decode step, attending to the prompt (at most the window of it
+    in windowed layers)."""
+    context = prompt_tokens if model.sliding_window is None else \
+        mean_attended(model, prompt_tokens, prompt_tokens)
+    return attention_table(dense_shard, dense_shard.layers, batch, 1, context, kv_read=True)
 
 
 @formula(family="dense", workload="inference", unit="table")
@@ -328,12 +341,19 @@ def first_decode_operations(first_decode_attention_operations, first_decode_mlp_
 def training_forward_attention_operations(model, plan, dense_shard, micro_batch_size, seq_len):
     """Attention in the forward pass of one micro-batch through one pipeline stage.
 
-    Flash-style kernels skip the masked half of causal attention; unfused ones compute the
-    full square and stream every score through memory."""
+    Flash-style kernels skip the masked half of causal attention, and the blocks outside a
+    sliding or chunked window; unfused ones compute the full square (masking afterwards) and
+    stream every score through memory."""
     unfused = plan.attention == "unfused"
+    if unfused:
+        context = seq_len
+    elif model.sliding_window is None:
+        context = (seq_len + 1) / 2.0
+    else:
+        context = mean_attended(model, 1.0, seq_len)
     return attention_table(
         dense_shard, dense_shard.layers / plan.pp, micro_batch_size, seq_len,
-        seq_len if unfused else (seq_len + 1) / 2.0, kv_read=False,
+        context, kv_read=False,
         score_bytes=UNFUSED_SCORE_BYTES * bytes_per_element(model.activations_dtype) / 2.0
         if unfused else 0.0)
 
@@ -423,7 +443,11 @@ def forward_flops_per_token(model, attention_matmul_params_per_layer,
 def attention_flops_per_token_forward(model, seq_len_for_flops):
     """Attention-score and -value FLOPs per token in the causal forward pass: 4 FLOPs per
     query-head dimension and attended token, and a token attends to ``(T + 1) / 2`` tokens on
-    average (the triangle, as the step time counts it, not PaLM's full square)."""
+    average (the triangle, as the step time counts it, not PaLM's full square); in a windowed
+    layer the positions its window lets it see, as flash kernels with a window compute."""
+    if model.sliding_window is not None:
+        return 4.0 * model.num_layers * model.num_heads * model.head_width * \
+            mean_attended(model, 1.0, seq_len_for_flops)
     return 2.0 * model.num_layers * model.num_heads * model.head_width * \
         (seq_len_for_flops + 1.0)
 

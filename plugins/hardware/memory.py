@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from ridgeline.plugin import bytes_per_element, floor, formula, hookimpl, maximum, minimum
+from ridgeline.plugin import (bytes_per_element, floor, formula, held_positions, hookimpl,
+                              maximum, minimum)
 
 
 @formula
@@ -35,16 +36,24 @@ def context_tokens(prompt_tokens, output_tokens):
     return prompt_tokens + output_tokens
 
 
+@formula(workload="inference", unit="", domain="nonnegative")
+def kv_held_tokens(model, context_tokens):
+    """Positions of KV cache each sequence keeps at full context, averaged over the layers:
+    a sliding-window layer keeps at most its window, a chunked one at most its chunk, a
+    global one the whole context (``context_tokens`` without a window)."""
+    return held_positions(model, context_tokens)
+
+
 @formula(workload="inference")
-def kv_cache_bytes(kv_cache_bytes_per_token, batch, context_tokens):
+def kv_cache_bytes(kv_cache_bytes_per_token, batch, kv_held_tokens):
     """KV cache of the whole batch at full context, all devices together."""
-    return kv_cache_bytes_per_token * batch * context_tokens
+    return kv_cache_bytes_per_token * batch * kv_held_tokens
 
 
 @formula(workload="inference")
-def kv_cache_bytes_per_device(kv_cache_bytes_per_token_per_device, batch, context_tokens):
+def kv_cache_bytes_per_device(kv_cache_bytes_per_token_per_device, batch, kv_held_tokens):
     """KV cache held by one device at full context."""
-    return kv_cache_bytes_per_token_per_device * batch * context_tokens
+    return kv_cache_bytes_per_token_per_device * batch * kv_held_tokens
 
 
 @formula(workload="inference")
@@ -62,9 +71,9 @@ def memory_per_device_bytes(weight_bytes_per_device, kv_cache_bytes_per_device,
 
 @formula(workload="inference", unit="", domain="whole")
 def max_batch(usable_memory_bytes, weight_bytes_per_device, kv_cache_bytes_per_token_per_device,
-              context_tokens, prefill_activation_bytes_per_sequence):
+              kv_held_tokens, prefill_activation_bytes_per_sequence):
     """Largest batch whose weights, KV cache and activations fit (0 if the weights alone don't)."""
-    per_sequence = kv_cache_bytes_per_token_per_device * context_tokens + \
+    per_sequence = kv_cache_bytes_per_token_per_device * kv_held_tokens + \
         prefill_activation_bytes_per_sequence
     room = usable_memory_bytes - weight_bytes_per_device
     return maximum(floor(room / per_sequence), 0.0)
@@ -136,7 +145,7 @@ def memory_shortfall_bytes(memory_per_device_bytes, usable_memory_bytes):
     return maximum(memory_per_device_bytes - usable_memory_bytes, 0.0)
 
 
-FORMULAS = (usable_memory_bytes, weight_bytes, weight_bytes_per_device, context_tokens,
+FORMULAS = (usable_memory_bytes, weight_bytes, weight_bytes_per_device, context_tokens, kv_held_tokens,
             kv_cache_bytes, kv_cache_bytes_per_device, activation_bytes, memory_per_device_bytes,
             max_batch, gradient_bytes_per_device, optimizer_bytes_per_device,
             weight_bytes_per_device_zero3, in_flight_micro_batches, training_activation_bytes,

@@ -372,13 +372,13 @@ def prefill_offload_link_bound(prefill_compute_s, prefill_tp_comm_s, prefill_ep_
 
 def max_batch_streamed(usable_memory_bytes, non_layer_weight_bytes_per_device,
                        weight_bytes_per_layer_per_device, offload_layers,
-                       kv_cache_bytes_per_token_per_device, context_tokens,
+                       kv_cache_bytes_per_token_per_device, kv_held_tokens,
                        prefill_activation_bytes_per_sequence):
     """Largest batch that fits when streaming as much as possible: the embeddings and LM head
     and two layer buffers stay; the rest of the memory holds KV cache and activations."""
     least_weights = non_layer_weight_bytes_per_device + \
         np.minimum(MIN_BUFFER_LAYERS, offload_layers) * weight_bytes_per_layer_per_device
-    per_sequence = kv_cache_bytes_per_token_per_device * context_tokens + \
+    per_sequence = kv_cache_bytes_per_token_per_device * kv_held_tokens + \
         prefill_activation_bytes_per_sequence
     return np.maximum(np.floor((usable_memory_bytes - least_weights) / per_sequence), 0.0)
 

@@ -31,7 +31,7 @@ import attrs
 import numpy as np
 
 from ridgeline.plugin import (Scenario, ScenarioError, bytes_per_element, ceil, estimate, floor,
-                              formula, hookimpl, maximum, minimum, operations_time_s, plain,
+                              formula, held_positions, hookimpl, maximum, minimum, operations_time_s, plain,
                               rows, table, total, where)
 
 SERVING = "serving"
@@ -91,13 +91,15 @@ def kv_cache_capacity_tokens(kv_cache_room_bytes_per_device, kv_cache_bytes_per_
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
-def kv_tokens_per_sequence(workload, prompt_tokens, output_tokens, kv_block_tokens):
+def kv_tokens_per_sequence(model, workload, prompt_tokens, output_tokens, kv_block_tokens):
     """KV-cache tokens one sequence in flight takes: with ``reserve`` admission the blocks
     for its whole prompt and output, from admission on; ``on-demand``, its mean context over
-    its life (the prompt and half the output) and half a block of the last one unfilled."""
+    its life (the prompt and half the output) and half a block of the last one unfilled.
+    Windowed layers keep at most their window of it (averaged over the layers)."""
     if workload.admission == "reserve":
-        return ceil((prompt_tokens + output_tokens) / kv_block_tokens) * kv_block_tokens
-    return prompt_tokens + output_tokens / 2.0 + kv_block_tokens / 2.0
+        held = held_positions(model, prompt_tokens + output_tokens)
+        return ceil(held / kv_block_tokens) * kv_block_tokens
+    return held_positions(model, prompt_tokens + output_tokens / 2.0) + kv_block_tokens / 2.0
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="whole")
