@@ -10,7 +10,8 @@ from .hookspecs import hookimpl
 from .loader import load_accelerator, load_model, read_toml, structure
 from .model import Architecture, AttentionVariant, Model, OptionSpec
 from .precision import bytes_per_element, compute_precision
-from .scenario import InferenceWorkload, Plan, System, TrainingWorkload
+from .scenario import (InferenceWorkload, Plan, System, TrainingWorkload,
+                       pipeline_stage_layers)
 from .errors import ScenarioError
 from .operations import (Operation, Table, ceil, concat, floor, maximum, minimum,
                          operations_time_s, plain, roofline_s, rows, table, total, where)
@@ -32,5 +33,5 @@ __all__ = [
     "plain", "where",
     "maximum", "minimum", "floor", "ceil",
     "Scenario", "ServingWorkload", "estimate",
-    "attended_sum", "mean_attended", "held_positions",
+    "attended_sum", "mean_attended", "held_positions", "pipeline_stage_layers",
 ]

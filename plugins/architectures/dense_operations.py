@@ -338,7 +338,8 @@ def first_decode_operations(first_decode_attention_operations, first_decode_mlp_
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_attention_operations(model, plan, dense_shard, micro_batch_size, seq_len):
+def training_forward_attention_operations(model, plan, dense_shard, micro_batch_size, seq_len,
+                                          layers_per_stage_max):
     """Attention in the forward pass of one micro-batch through one pipeline stage.
 
     Flash-style kernels skip the masked half of causal attention, and the blocks outside a
@@ -352,24 +353,26 @@ def training_forward_attention_operations(model, plan, dense_shard, micro_batch_
     else:
         context = mean_attended(model, 1.0, seq_len)
     return attention_table(
-        dense_shard, dense_shard.layers / plan.pp, micro_batch_size, seq_len,
+        dense_shard, layers_per_stage_max, micro_batch_size, seq_len,
         context, kv_read=False,
         score_bytes=UNFUSED_SCORE_BYTES * bytes_per_element(model.activations_dtype) / 2.0
         if unfused else 0.0)
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_mlp_operations(plan, dense_shard, micro_batch_size, seq_len):
-    """The MLP in the forward pass of one micro-batch through one pipeline stage."""
-    return mlp_table(dense_shard, dense_shard.layers / plan.pp, micro_batch_size * seq_len)
+def training_forward_mlp_operations(dense_shard, micro_batch_size, seq_len,
+                                    layers_per_stage_max):
+    """The MLP in the forward pass of one micro-batch through the fullest pipeline stage."""
+    return mlp_table(dense_shard, layers_per_stage_max, micro_batch_size * seq_len)
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_other_operations(plan, dense_shard, micro_batch_size, seq_len):
+def training_forward_other_operations(dense_shard, micro_batch_size, seq_len,
+                                      layers_per_stage_max):
     """Norms, embedding and the LM head in the forward pass of one micro-batch through one
     pipeline stage (logits of every token)."""
     n = micro_batch_size * seq_len
-    return other_table(dense_shard, dense_shard.layers / plan.pp, n, logit_tokens=n)
+    return other_table(dense_shard, layers_per_stage_max, n, logit_tokens=n)
 
 
 @formula(family="dense", workload="training", unit="table")
@@ -389,10 +392,11 @@ def kv_cache_bytes_per_token(model):
 
 
 @formula(family="dense")
-def kv_cache_bytes_per_token_per_device(model, plan):
-    """KV-cache bytes per token of context on one device (heads split by tp, layers by pp)."""
+def kv_cache_bytes_per_token_per_device(model, plan, layers_per_stage_max):
+    """KV-cache bytes per token of context on one device (heads split by tp, layers by pp:
+    the fullest stage's)."""
     _, kv_heads, _ = _shard(model, plan.tp)
-    return 2.0 * (model.num_layers / plan.pp) * kv_heads * model.head_width * \
+    return 2.0 * layers_per_stage_max * kv_heads * model.head_width * \
         bytes_per_element(model.kv_dtype)
 
 

@@ -205,10 +205,11 @@ def kv_cache_bytes_per_token(model):
 
 
 @formula(family="dense", features="attention-mla")
-def kv_cache_bytes_per_token_per_device(model, plan):
-    """KV-cache bytes per token of context on one device: layers split by pipeline stages,
-    but the whole latent on every tensor-parallel device, since every head reads all of it."""
-    return (model.num_layers / plan.pp) * mla_dims(model).cached_width * \
+def kv_cache_bytes_per_token_per_device(model, layers_per_stage_max):
+    """KV-cache bytes per token of context on one device: layers split by pipeline stages
+    (the fullest stage's), but the whole latent on every tensor-parallel device, since every
+    head reads all of it."""
+    return layers_per_stage_max * mla_dims(model).cached_width * \
         bytes_per_element(model.kv_dtype)
 
 

@@ -222,9 +222,9 @@ def offload_fetch_latency_s_nvme(system, nvme_access_latency_s):
 # --------------------------------------------------------------------------- what is streamed
 
 
-def offload_layers(model, plan):
-    """Transformer layers one device runs per pass (its pipeline stage's)."""
-    return model.num_layers / plan.pp
+def offload_layers(layers_per_stage_max):
+    """Transformer layers one device runs per pass (its pipeline stage's: the fullest)."""
+    return layers_per_stage_max
 
 
 def weight_bytes_per_layer_per_device(model, plan, non_embedding_params):
@@ -234,10 +234,10 @@ def weight_bytes_per_layer_per_device(model, plan, non_embedding_params):
 
 
 def non_layer_weight_bytes_per_device(weight_bytes, plan, offload_layers,
-                                      weight_bytes_per_layer_per_device):
+                                      weight_bytes_per_layer_per_device, pp_shards):
     """Weights outside the layers (embeddings, LM head), which stay on the device: the
     device's share of all weights less its layers."""
-    return np.maximum(weight_bytes / (plan.tp * plan.pp)
+    return np.maximum(weight_bytes / (plan.tp * pp_shards)
                       - offload_layers * weight_bytes_per_layer_per_device, 0.0)
 
 
