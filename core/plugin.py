@@ -9,7 +9,7 @@ from .formula import Applies, Formula, formula
 from .hookspecs import hookimpl
 from .loader import load_accelerator, load_model, read_toml, structure
 from .model import Architecture, AttentionVariant, Model, OptionSpec
-from .precision import bytes_per_element, compute_precision
+from .precision import arithmetic_precision, bytes_per_element, compute_precision
 from .scenario import (InferenceWorkload, Plan, System, TrainingWorkload,
                        pipeline_stage_layers)
 from .errors import ScenarioError
@@ -28,7 +28,7 @@ __all__ = [
     "Formula", "Applies", "formula",
     "System", "Plan", "InferenceWorkload", "TrainingWorkload",
     "hookimpl", "load_accelerator", "load_model", "read_toml", "structure",
-    "bytes_per_element", "compute_precision", "ScenarioError",
+    "bytes_per_element", "compute_precision", "arithmetic_precision", "ScenarioError",
     "Operation", "Table", "table", "concat", "rows", "roofline_s", "operations_time_s", "total",
     "plain", "where",
     "maximum", "minimum", "floor", "ceil",

@@ -143,3 +143,23 @@ def test_window_functions_take_arrays():
     np.testing.assert_allclose(held_positions(MISTRAL, contexts), [100.0, 4096.0, 4096.0])
     assert mean_attended(MISTRAL, 1.0, contexts).shape == (3,)
 
+
+
+def test_attention_sinks_add_a_score_column_only_to_unfused_kernels():
+    sinks = attrs.evolve(MISTRAL, attention_sinks=True)
+    kw = dict(on="h100", tp=1, dp=8, seq=4096, global_batch=64, tokens="1B")
+    for attention in ("flash", "unfused"):
+        a = ridgeline.train(sinks, attention=attention, **kw)
+        b = ridgeline.train(MISTRAL, attention=attention, **kw)
+        ops_a = _attention(a, "training_forward_operations")
+        ops_b = _attention(b, "training_forward_operations")
+        assert ops_a.flops == ops_b.flops  # a logit, not a dot product
+        if attention == "flash":
+            assert ops_a.activation_bytes == ops_b.activation_bytes
+            assert a["activation_bytes"] == b["activation_bytes"]
+        else:  # one column more per row of the 4,096-wide score matrix
+            assert ops_a.activation_bytes > ops_b.activation_bytes
+            assert a["activation_bytes"] > b["activation_bytes"]
+    # no KV cache for the sink
+    e = _infer(sinks, prompt=16384, output=1)
+    assert e["kv_cache_bytes"] == _infer(MISTRAL, prompt=16384, output=1)["kv_cache_bytes"]

@@ -135,7 +135,7 @@ UNFUSED_SCORE_BYTES = 13.0
 
 
 def attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_read,
-                    score_bytes=0.0):
+                    score_bytes=0.0, sink_columns=0.0):
     """Standard attention (MHA, GQA, MQA) of one phase on one device: the QKV projection,
     the scores and values, the output projection.
 
@@ -149,6 +149,10 @@ def attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_rea
             training, with flash-attention-style kernels that keep scores on chip).
         score_bytes: bytes each attention-score element moves through memory (0 with
             flash-attention-style kernels; see ``UNFUSED_SCORE_BYTES``).
+        sink_columns: score columns per query row and head beyond the positions attended:
+            1 with attention sinks (a learned logit per head that joins the softmax; no key,
+            no value, so no FLOPs of the score and value products), moved through memory
+            only by unfused kernels.
     """
     (heads, qkv_flops, qkv_weights, qkv_activations, kv_per_token, attention_flops,
      query_bytes, kv_activation_bytes, out_flops, out_weights,
@@ -162,7 +166,7 @@ def attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_rea
         kv_bytes = n * kv_per_token
         attention_bytes = n * (query_bytes + kv_activation_bytes)
     if score_bytes:
-        attention_bytes = attention_bytes + attended * heads * score_bytes
+        attention_bytes = attention_bytes + (attended + n * sink_columns) * heads * score_bytes
     return table(
         ("qkv_proj", n * qkv_flops, qkv_weights, n * qkv_activations, 0.0, layers),
         ("attention", attended * attention_flops, 0.0, attention_bytes, kv_bytes, layers),
@@ -337,6 +341,12 @@ def first_decode_operations(first_decode_attention_operations, first_decode_mlp_
                   first_decode_other_operations)
 
 
+def _sink_columns(model) -> float:
+    """1.0 for a model with attention sinks (gpt-oss: a learned logit per head in every
+    softmax, Xiao et al. 2023, arXiv:2309.17453, as trained in), else 0.0."""
+    return 1.0 if model.attention_sinks else 0.0
+
+
 @formula(family="dense", workload="training", unit="table")
 def training_forward_attention_operations(model, plan, dense_shard, micro_batch_size, seq_len,
                                           layers_per_stage_max):
@@ -354,7 +364,7 @@ def training_forward_attention_operations(model, plan, dense_shard, micro_batch_
         context = mean_attended(model, 1.0, seq_len)
     return attention_table(
         dense_shard, layers_per_stage_max, micro_batch_size, seq_len,
-        context, kv_read=False,
+        context, kv_read=False, sink_columns=_sink_columns(model),
         score_bytes=UNFUSED_SCORE_BYTES * bytes_per_element(model.activations_dtype) / 2.0
         if unfused else 0.0)
 
@@ -511,7 +521,8 @@ def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
     if plan.recompute == "selective":
         return stored
     if plan.attention == "unfused":  # per token: a·s score entries x 5 bytes, heads split
-        return stored + s * b * 5.0 * model.num_heads * s / t * a
+        # (a sink logit per head adds a column to each row)
+        return stored + s * b * 5.0 * model.num_heads * (s + _sink_columns(model)) / t * a
     return stored + s * b * SOFTMAX_STATS_BYTES * model.num_heads / t
 
 
