@@ -110,3 +110,35 @@ def test_cli_pp_layers(capsys):
     assert "pp=4 (14+26+20x2 layers)" in capsys.readouterr().out
     assert main(argv[:-1] + ["14,26,20"]) == EXIT_ERROR
     assert "pp_layers gives 3 stages but pp is 4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model, kw", [
+    ("llama-3-70b", dict(on="h100", tp=8)),                       # 80 layers
+    ("mixtral-8x7b", dict(on="h100", tp=2, ep=2)),                # MoE, 32 layers
+    ("deepseek-v2-lite", dict(on="h100", tp=1)),                  # MLA + MoE, 27 layers
+    ("llama-3-70b", dict(on="h100", tp=8, offload="host", zero=1)),
+    ("llama-3-70b", dict(on="tpu-v5p", tp=8)),
+])
+def test_uneven_stage_sits_between_its_even_neighbours(model, kw):
+    layers = ridgeline.catalog.default_catalog().models[model].num_layers
+    pps = [pp for pp in range(2, 9) if layers % pp]
+    pp = pps[0]
+    lo = next(p for p in range(pp + 1, layers + 1) if layers % p == 0)
+    hi = next(p for p in range(pp - 1, 0, -1) if layers % p == 0)
+    runs = {p: ridgeline.train(model, pp=p, dp=2, global_batch=64, seq=2048, **kw)
+            for p in (hi, pp, lo)}
+    assert runs[pp]["layers_per_stage_max"] == -(-layers // pp)
+    # (offloaded gradients leave one layer at a time: the same bucket whatever the stages)
+    grads = () if kw.get("offload") else ("gradient_bytes_per_device",)
+    for q in ("micro_batch_s", "weight_bytes_per_device") + grads:
+        assert runs[lo][q] < runs[pp][q] < runs[hi][q], q
+
+
+def test_distill_and_disaggregated_serving_take_uneven_stages():
+    # 16 and 32 layers over 3 stages each
+    d = ridgeline.distill("llama-3.2-1b", teacher="llama-3.1-8b", on="h100", devices=6,
+                          tp=1, pp=3, dp=2, teacher_pp=3, seq=2048, tokens="1B",
+                          global_batch=64)
+    assert d.values["student_training_s"] > 0 and d.values["teacher_pass_s"] > 0
+    s = ridgeline.serve("llama-3-70b", on="h100", disagg="prefill=1x(tp=4,pp=3),decode=1x(tp=8)")
+    assert s.values["requests_per_s"] > 0

@@ -163,3 +163,17 @@ def test_attention_sinks_add_a_score_column_only_to_unfused_kernels():
     # no KV cache for the sink
     e = _infer(sinks, prompt=16384, output=1)
     assert e["kv_cache_bytes"] == _infer(MISTRAL, prompt=16384, output=1)["kv_cache_bytes"]
+
+
+def test_speculative_decoding_counts_each_models_window():
+    from ridgeline.plugin import Model
+    draft = Model(id="tiny-draft", vocab_size=32000, hidden_size=512, num_layers=4,
+                  num_heads=8, intermediate_size=1024, max_seq_len=32768)
+    kw = dict(on="h100", prompt=16000, output=1000, draft=draft, gamma=4, accept=0.7)
+    a, b = _infer(MISTRAL, **kw), _infer(FULL, **kw)
+    assert a["kv_cache_bytes_per_device"] < b["kv_cache_bytes_per_device"]
+    assert a["max_batch"] > b["max_batch"]
+    windowed_draft = attrs.evolve(draft, sliding_window=1024)
+    c = _infer(MISTRAL, **dict(kw, draft=windowed_draft))
+    assert c["draft_kv_held_tokens"] == 1024 and a["draft_kv_held_tokens"] == 17000
+    assert c["draft_kv_cache_bytes_per_device"] < a["draft_kv_cache_bytes_per_device"]

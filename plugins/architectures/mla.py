@@ -373,7 +373,7 @@ def first_decode_attention_operations(model, plan, batch, prompt_tokens, mla_abs
 
 @formula(family="dense", workload="training", features="attention-mla", unit="table")
 def training_forward_attention_operations(model, plan, micro_batch_size, seq_len,
-                                          mla_absorbed_prefill):
+                                          mla_absorbed_prefill, layers_per_stage_max):
     """Multi-head latent attention in the forward pass of one micro-batch through one pipeline
     stage, in the form ``mla_absorbed_prefill`` picks.
 
@@ -381,7 +381,7 @@ def training_forward_attention_operations(model, plan, micro_batch_size, seq_len
     full square and stream every score through memory."""
     unfused = plan.attention == "unfused"
     return mla_attention_operations(
-        model, plan.tp, model.num_layers / plan.pp, micro_batch_size, seq_len,
+        model, plan.tp, layers_per_stage_max, micro_batch_size, seq_len,
         seq_len if unfused else (seq_len + 1) / 2.0, False, mla_absorbed_prefill,
         score_bytes=UNFUSED_SCORE_BYTES * bytes_per_element(model.activations_dtype) / 2.0
         if unfused else 0.0)

@@ -168,28 +168,28 @@ def optimizer_step_s_ep(params, routed_expert_params, plan, memory_bandwidth_byt
 
 
 @formula("gradient_sync_s", family="moe", workload="training", plan=("dp", "ep"))
-def gradient_sync_s_ep(model, plan, system, params, routed_expert_params):
+def gradient_sync_s_ep(model, plan, system, params, routed_expert_params, pp_shards):
     """Gradient all-reduces: non-expert gradients over the ``dp`` replicas, expert gradients
     over the ``edp`` copies of each expert shard (none when every expert lives once per
     stage). ZeRO-3 adds a parameter all-gather (1.5x), as for the dense family."""
     a = bytes_per_element(model.activations_dtype)
     volume = 1.5 if plan.zero == 3 else 1.0
     bandwidth, latency = group_link(system, plan.dp, stride=plan.tp * plan.pp)
-    dense = (params - routed_expert_params) / (plan.tp * plan.pp) * a
+    dense = (params - routed_expert_params) / (plan.tp * pp_shards) * a
     total = volume * all_reduce_s(dense, plan.dp, bandwidth, latency)
     copies = expert_data_parallel(plan)
     if copies > 1:
-        experts = routed_expert_params / (plan.pp * plan.ep * expert_tensor_parallel(plan)) * a
+        experts = routed_expert_params / (pp_shards * plan.ep * expert_tensor_parallel(plan)) * a
         bandwidth, latency = group_link(system, copies,
                                         stride=plan.tp * plan.pp * plan.dp // copies)
         total = total + volume * all_reduce_s(experts, copies, bandwidth, latency)
     return total
 
 
-@formula(family="moe", unit="", domain="whole")
+@formula(family="moe", unit="", domain="nonnegative")
 def routed_expert_params_per_device(model, plan, pp_shards):
-    """Routed-expert parameters one device holds (``1/(pp·ep·etp)`` of them; the fullest
-    stage's with uneven stages)."""
+    """Routed-expert parameters one device holds (``1/(pp·ep·etp)`` of them; with uneven
+    stages the fullest stage's share, an average over its layers that need not be whole)."""
     return all_routed_expert_params(model) / (pp_shards * plan.ep * expert_tensor_parallel(plan))
 
 
