@@ -177,3 +177,28 @@ def test_speculative_decoding_counts_each_models_window():
     c = _infer(MISTRAL, **dict(kw, draft=windowed_draft))
     assert c["draft_kv_held_tokens"] == 1024 and a["draft_kv_held_tokens"] == 17000
     assert c["draft_kv_cache_bytes_per_device"] < a["draft_kv_cache_bytes_per_device"]
+
+
+def test_disaggregated_serving_hands_over_only_the_window():
+    spec = "prefill=1x(tp=1),decode=1x(tp=1)"
+    a = ridgeline.serve(MISTRAL, on="h100", prompt=16000, output=500, disagg=spec)
+    b = ridgeline.serve(FULL, on="h100", prompt=16000, output=500, disagg=spec)
+    assert a.values["kv_transfer_s"] < b.values["kv_transfer_s"]
+    assert a.values["requests_per_s"] >= b.values["requests_per_s"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(window=st.integers(1, 40000), layers=st.integers(1, 32),
+       kind=st.sampled_from(["sliding", "chunked"]), prompt=st.integers(1, 30000),
+       output=st.integers(1, 2000))
+def test_estimate_with_a_window_never_costs_more(window, layers, kind, prompt, output):
+    m = attrs.evolve(MISTRAL, sliding_window=window, window_kind=kind, window_layers=layers)
+    a, b = _infer(m, prompt=prompt, output=output), _infer(FULL, prompt=prompt, output=output)
+    assert a["kv_cache_bytes"] <= b["kv_cache_bytes"]
+    assert a["max_batch"] >= b["max_batch"]
+    for table in ("prefill_operations", "decode_operations"):
+        assert _attention(a, table).flops <= _attention(b, table).flops * (1 + 1e-12)
+    if prompt + output <= window:
+        assert a["kv_cache_bytes"] == b["kv_cache_bytes"]
+        assert a["ttft_s"] == pytest.approx(b["ttft_s"], rel=1e-12)
+        assert a["tpot_s"] == pytest.approx(b["tpot_s"], rel=1e-12)
