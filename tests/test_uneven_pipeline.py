@@ -142,3 +142,19 @@ def test_distill_and_disaggregated_serving_take_uneven_stages():
     assert d.values["student_training_s"] > 0 and d.values["teacher_pass_s"] > 0
     s = ridgeline.serve("llama-3-70b", on="h100", disagg="prefill=1x(tp=4,pp=3),decode=1x(tp=8)")
     assert s.values["requests_per_s"] > 0
+
+
+def test_serving_is_paced_by_the_fullest_stage():
+    kw = dict(on="h100", tp=2, prompt=512, output=256)
+    even = ridgeline.serve("llama-3-70b", pp=4, **kw)
+    given_even = ridgeline.serve("llama-3-70b", pp=4, pp_layers=(20, 20, 20, 20), **kw)
+    skewed = ridgeline.serve("llama-3-70b", pp=4, pp_layers=(14, 26, 20, 20), **kw)
+    assert given_even["pipeline_pace_factor"] == 1.0
+    assert given_even["requests_per_s"] == even["requests_per_s"]
+    assert skewed["pipeline_pace_factor"] == pytest.approx(4 * 26 / 80)
+    assert skewed["requests_per_s"] < even["requests_per_s"]
+    assert 0 < skewed["mfu"] <= 1
+    # at the same load every step waits for the fullest stage
+    fixed = dict(kw, concurrency=64)
+    assert ridgeline.serve("llama-3-70b", pp=4, pp_layers=(14, 26, 20, 20), **fixed)["tpot_s"] > \
+        ridgeline.serve("llama-3-70b", pp=4, **fixed)["tpot_s"]
