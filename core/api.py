@@ -274,6 +274,8 @@ def _pp_layers(value: Any, pp: int) -> Optional[tuple]:
     for item in stages:
         if type(item) is str and item.strip().isdigit():
             item = int(item.strip())
+        elif isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            item = int(item)  # numpy integers
         if type(item) is not int or item < 1:
             raise ScenarioError(f"pp_layers: every stage needs a whole number of layers >= 1, "
                                 f"got {shown(value)}")
