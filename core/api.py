@@ -23,7 +23,7 @@ from .model import Model
 from .precision import check as check_precision
 from .precision import check_training as check_training_precision
 from .scenario import (InferenceWorkload, Plan, Scenario, System, TrainingWorkload,
-                       check_plan, scenario_features)
+                       check_plan, pipeline_stage_layers, scenario_features)
 from .units import parse, parse_count
 
 ModelLike = Union[str, os.PathLike, Model]
@@ -229,12 +229,60 @@ def _check_divides(model: Model, plan: Plan) -> None:
     if model.intermediate_size % plan.tp:
         raise ScenarioError(f"tp={plan.tp} does not divide the MLP width "
                             f"{model.intermediate_size} of {model.id}")
-    if model.num_layers % plan.pp:
-        raise ScenarioError(f"pp={plan.pp} does not divide the {model.num_layers} layers of "
-                            f"{model.id}")
+    if plan.pp_layers is not None or model.num_layers % plan.pp:
+        _check_stages(model, plan)
+        return
     if plan.interleave > 1 and (model.num_layers // plan.pp) % plan.interleave:
         raise ScenarioError(f"interleave={plan.interleave} does not divide the "
                             f"{model.num_layers // plan.pp} layers per pipeline stage")
+
+
+def _check_stages(model: Model, plan: Plan) -> None:
+    """Uneven pipeline stages: the user's (``pp_layers``) must cover the layers, one stage
+    each; the default split must leave every stage a layer."""
+    if plan.pp_layers is not None:
+        total = sum(plan.pp_layers)
+        if total != model.num_layers:
+            raise ScenarioError(f"pp_layers adds up to {total} layers but {model.id} has "
+                                f"{model.num_layers}")
+    else:
+        try:
+            pipeline_stage_layers(model.num_layers, plan.pp)
+        except ValueError as e:
+            raise ScenarioError(str(e)) from None
+    stages = pipeline_stage_layers(model.num_layers, plan.pp, plan.pp_layers)
+    if plan.interleave > 1 and len(set(stages)) > 1:
+        raise ScenarioError(f"interleave={plan.interleave} needs pipeline stages of equal "
+                            f"layers; these have {', '.join(map(str, stages))}")
+    if plan.interleave > 1 and stages[0] % plan.interleave:
+        raise ScenarioError(f"interleave={plan.interleave} does not divide the {stages[0]} "
+                            f"layers per pipeline stage")
+
+
+def _pp_layers(value: Any, pp: int) -> Optional[tuple]:
+    """``pp_layers`` as a tuple of whole numbers >= 1, one per pipeline stage (a sequence of
+    them, or a string ``"7,8,8,7"``), or ``None``."""
+    if value is None:
+        return None
+    items = value.split(",") if type(value) is str else value
+    try:
+        stages = tuple(items)
+    except TypeError:
+        raise ScenarioError(f"pp_layers: expected layers per pipeline stage, such as "
+                            f"'7,8,8,7' or [7, 8, 8, 7], got {shown(value)}") from None
+    out = []
+    for item in stages:
+        if type(item) is str and item.strip().isdigit():
+            item = int(item.strip())
+        elif isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            item = int(item)  # numpy integers
+        if type(item) is not int or item < 1:
+            raise ScenarioError(f"pp_layers: every stage needs a whole number of layers >= 1, "
+                                f"got {shown(value)}")
+        out.append(item)
+    if len(out) != pp:
+        raise ScenarioError(f"pp_layers gives {len(out)} stages but pp is {pp}")
+    return tuple(out)
 
 
 def _check_expert_parallel(model: Model, plan: Plan) -> None:
@@ -311,7 +359,7 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                    inputs: Optional[Mapping[str, Any]] = None, ep: int = 1,
                    offload: str = "none", draft: Optional[ModelLike] = None,
                    gamma: Any = None, accept: Any = None,
-                   context_limit: Any = None) -> Scenario:
+                   context_limit: Any = None, pp_layers: Any = None) -> Scenario:
     """The scenario :func:`infer` estimates (``batch="max"`` is resolved there).
 
     On an accelerator kind whose formulas define ``devices_needed`` (SRAM-only chips, wafers:
@@ -322,12 +370,12 @@ def infer_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
     _mapping(efficiency, "efficiency", "{'compute': 0.6, 'memory': 0.8}")
     return _infer_scenario(_catalog(catalog), model, on, devices, tp, pp, batch,
                            prompt, output, weights, kv, activations, price, efficiency, inputs,
-                           ep, offload, draft, gamma, accept, context_limit)
+                           ep, offload, draft, gamma, accept, context_limit, pp_layers)
 
 
 def _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output, weights, kv,
                     activations, price, efficiency, inputs, ep, offload, draft, gamma,
-                    accept, context_limit) -> Scenario:
+                    accept, context_limit, pp_layers=None) -> Scenario:
     # positional: infer() calls it on every estimate, and twenty keywords cost more to match
     speculative = draft is not None or gamma is not None or accept is not None
     setup_args = (model, on, devices, tp, pp, weights, kv, activations, price, ep, offload)
@@ -337,9 +385,10 @@ def _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output, 
         and (kv is None or type(kv) is str) and (activations is None or type(activations) is str) \
         and (price is None or type(price) in _PRICE_TYPES) and type(offload) is str
     setup = _kept_setup(catalog, _INFERENCE_SETUPS, setup_args, _inference_setup) \
-        if plain and not speculative and not efficiency else None
+        if plain and not speculative and not efficiency and pp_layers is None else None
     if setup is None:
-        setup = _inference_setup(catalog, *setup_args, efficiency=efficiency)
+        setup = _inference_setup(catalog, *setup_args, efficiency=efficiency,
+                                 pp_layers=pp_layers)
     m, plan, system, spreads, features = setup
     b = 1 if type(batch) is str and batch == "max" else _positive_int(batch, "batch")
     p, o = _count(prompt, "prompt"), _count(output, "output")
@@ -375,15 +424,17 @@ def _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output, 
 
 
 def _inference_setup(catalog: Catalog, model, on, devices, tp, pp, weights, kv, activations,
-                     price, ep, offload, efficiency=None) -> tuple:
+                     price, ep, offload, efficiency=None, pp_layers=None) -> tuple:
     """The checked model, plan and system of an inference call, and whether the accelerator
     kind spreads one replica over the devices itself: everything but the workload."""
     m = _precisions(resolve_model(model, catalog), weights, kv, activations)
     acc = _accelerator(on, catalog)
     _accelerator_runs(m, acc, catalog)
     ep = _positive_int(ep, "ep")
-    plan = _plan(tp=_positive_int(tp, "tp"), pp=_positive_int(pp, "pp"), ep=ep,
-                 offload=_offload(offload, acc, ep))
+    pp = _positive_int(pp, "pp")
+    stages = {} if pp_layers is None else {"pp_layers": _pp_layers(pp_layers, pp)}
+    plan = _plan(tp=_positive_int(tp, "tp"), pp=pp, ep=ep,
+                 offload=_offload(offload, acc, ep), **stages)
     _check_divides(m, plan)
     _check_expert_parallel(m, plan)
     n = _positive_int(devices, "devices") if devices is not None else plan.tp * plan.pp
@@ -479,7 +530,8 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
           efficiency: Optional[dict] = None, quantities: Optional[Iterable[str]] = None,
           inputs: Optional[Mapping[str, Any]] = None, catalog: Optional[Catalog] = None,
           ep: int = 1, offload: str = "none", draft: Optional[ModelLike] = None,
-          gamma: Any = None, accept: Any = None, context_limit: Any = None) -> Estimate:
+          gamma: Any = None, accept: Any = None, context_limit: Any = None,
+          pp_layers: Any = None) -> Estimate:
     """Estimate serving a static batch of requests.
 
     Args:
@@ -507,6 +559,11 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
             (``max_seq_len``: the config's ``max_position_embeddings``, times the
             ``rope_scaling`` factor where it has one). Prompt plus output beyond the limit in
             force is an error.
+        pp_layers: layers of each pipeline stage, first to last (``[7, 8, 8, 7]`` or
+            ``"7,8,8,7"``; ``pp`` of them, adding up to the model's layers). Default: even
+            stages, or when ``pp`` does not divide the layers Megatron-LM's split with the
+            embedding and the loss counted as a layer each (see ``pipeline_stage_layers``).
+            The fullest stage holds the most memory and sets the pace.
     """
     catalog = default_catalog() if catalog is None else _catalog(catalog)
     if inputs is not None:
@@ -518,7 +575,7 @@ def infer(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
         _check_given_rates(given)
     scenario = _infer_scenario(catalog, model, on, devices, tp, pp, batch, prompt, output,
                                weights, kv, activations, price, efficiency, given, ep, offload,
-                               draft, gamma, accept, context_limit)
+                               draft, gamma, accept, context_limit, pp_layers)
     if type(batch) is str and batch == "max":
         fit = estimate(scenario, ["max_batch"], catalog=catalog, inputs=given)
         largest = int(fit["max_batch"])
@@ -538,18 +595,19 @@ def train_scenario(model: ModelLike, *, on: AcceleratorLike, devices: Optional[i
                    price: Any = None, efficiency: Optional[dict] = None,
                    catalog: Optional[Catalog] = None, ep: int = 1,
                    offload: str = "none", forward_only: bool = False,
-                   context_limit: Any = None) -> Scenario:
+                   context_limit: Any = None, pp_layers: Any = None) -> Scenario:
     """The scenario :func:`train` estimates."""
     _mapping(efficiency, "efficiency", "{'compute': 0.6, 'memory': 0.8}")
     return _train_scenario(_catalog(catalog), model, on, devices, tp, pp, dp,
                            micro_batch, global_batch, seq, tokens, precision, sp, interleave,
                            zero, recompute, attention, price, efficiency, ep, offload,
-                           forward_only, context_limit)
+                           forward_only, context_limit, pp_layers)
 
 
 def _train_scenario(catalog, model, on, devices, tp, pp, dp, micro_batch, global_batch, seq,
                     tokens, precision, sp, interleave, zero, recompute, attention, price,
-                    efficiency, ep, offload, forward_only, context_limit) -> Scenario:
+                    efficiency, ep, offload, forward_only, context_limit,
+                    pp_layers=None) -> Scenario:
     # positional, as _infer_scenario
     setup_args = (model, on, devices, tp, pp, dp, micro_batch, precision, sp, interleave, zero,
                   recompute, attention, price, ep, offload)
@@ -561,9 +619,10 @@ def _train_scenario(catalog, model, on, devices, tp, pp, dp, micro_batch, global
         type(attention) is str and (price is None or type(price) in _PRICE_TYPES) and \
         type(offload) is str
     setup = _kept_setup(catalog, _TRAINING_SETUPS, setup_args, _training_setup) \
-        if plain and not efficiency else None
+        if plain and not efficiency and pp_layers is None else None
     if setup is None:
-        setup = _training_setup(catalog, *setup_args, efficiency=efficiency)
+        setup = _training_setup(catalog, *setup_args, efficiency=efficiency,
+                                pp_layers=pp_layers)
     m, plan, system, features = setup
     g = _count(global_batch, "global batch")
     if g % (plan.dp * plan.micro_batch):
@@ -582,7 +641,7 @@ def _train_scenario(catalog, model, on, devices, tp, pp, dp, micro_batch, global
 
 def _training_setup(catalog: Catalog, model, on, devices, tp, pp, dp, micro_batch, precision,
                     sp, interleave, zero, recompute, attention, price, ep, offload,
-                    efficiency=None) -> tuple:
+                    efficiency=None, pp_layers=None) -> tuple:
     """The checked model, plan and system of a training call: everything but the workload."""
     m = resolve_model(model, catalog)
     if precision is not None:
@@ -618,9 +677,10 @@ def _training_setup(catalog: Catalog, model, on, devices, tp, pp, dp, micro_batc
         raise ScenarioError("sequence parallelism (--sp) needs tensor parallelism (tp > 1)")
     if interleave > 1 and pp == 1:
         raise ScenarioError("interleaving (--interleave) needs pipeline parallelism (pp > 1)")
+    stages = {} if pp_layers is None else {"pp_layers": _pp_layers(pp_layers, pp)}
     plan = _plan(tp=tp, pp=pp, dp=dp, sp=sp, micro_batch=micro_batch, interleave=interleave,
                  zero=zero, recompute=recompute, attention=attention, ep=ep,
-                 offload=_offload(offload, acc, ep))
+                 offload=_offload(offload, acc, ep), **stages)
     _check_divides(m, plan)
     _check_expert_parallel(m, plan)
     n = _positive_int(devices, "devices") if devices is not None else plan.devices
@@ -640,7 +700,8 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
           attention: str = "flash", price: Any = None, efficiency: Optional[dict] = None,
           quantities: Optional[Iterable[str]] = None, inputs: Optional[Mapping[str, Any]] = None,
           catalog: Optional[Catalog] = None, ep: int = 1, offload: str = "none",
-          forward_only: bool = False, context_limit: Any = None) -> Estimate:
+          forward_only: bool = False, context_limit: Any = None,
+          pp_layers: Any = None) -> Estimate:
     """Estimate a training run.
 
     Args:
@@ -661,6 +722,7 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
         forward_only: also price one forward-only pass over the tokens (``forward_only_*``
             quantities: a teacher producing distillation targets, see :func:`distill`).
         context_limit: as for :func:`infer`; a ``seq`` beyond the limit in force is an error.
+        pp_layers: as for :func:`infer`.
     """
     catalog = default_catalog() if catalog is None else _catalog(catalog)
     if inputs is not None:
@@ -671,7 +733,7 @@ def train(model: ModelLike, *, on: AcceleratorLike, devices: Optional[int] = Non
     scenario = _train_scenario(catalog, model, on, devices, tp, pp, dp, micro_batch,
                                global_batch, seq, tokens, precision, sp, interleave, zero,
                                recompute, attention, price, efficiency, ep, offload,
-                               forward_only, context_limit)
+                               forward_only, context_limit, pp_layers)
     # the scenario was checked when it was built
     return _check_given(estimate(scenario, quantities, catalog=catalog, inputs=given,
                                  check=False), given,

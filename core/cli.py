@@ -44,6 +44,9 @@ def _placement_arguments(p, devices_default: str):
     p.add_argument("--devices", type=int, help=f"devices (default: {devices_default})")
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree")
     p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
+    p.add_argument("--pp-layers", metavar="N,N,...",
+                   help="layers of each pipeline stage, first to last (default: even, or "
+                        "Megatron-LM's split when --pp does not divide the layers)")
 
 
 def _serving_model_arguments(p, what: str):

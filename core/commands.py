@@ -244,7 +244,8 @@ def _infer_kwargs(args) -> dict:
                 ep=getattr(args, "ep", 1), offload=getattr(args, "offload", "none"),
                 draft=getattr(args, "draft", None), gamma=getattr(args, "gamma", None),
                 accept=getattr(args, "accept", None),
-                context_limit=getattr(args, "context_limit", None))
+                context_limit=getattr(args, "context_limit", None),
+                pp_layers=getattr(args, "pp_layers", None))
 
 
 def _train_kwargs(args) -> dict:
@@ -256,7 +257,8 @@ def _train_kwargs(args) -> dict:
                 price=args.price, efficiency=_efficiency(args.efficiency),
                 inputs=_inputs(args.set), ep=getattr(args, "ep", 1),
                 offload=getattr(args, "offload", "none"),
-                context_limit=getattr(args, "context_limit", None))
+                context_limit=getattr(args, "context_limit", None),
+                pp_layers=getattr(args, "pp_layers", None))
 
 
 def _estimate_json(e) -> dict:
@@ -347,7 +349,8 @@ def _serve_kwargs(args) -> dict:
                 activations=args.activations, price=args.price,
                 efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set),
                 disagg=getattr(args, "disagg", None),
-                context_limit=getattr(args, "context_limit", None))
+                context_limit=getattr(args, "context_limit", None),
+                pp_layers=getattr(args, "pp_layers", None))
 
 
 def _number(text: str, flag: str) -> float:

@@ -28,6 +28,7 @@ from typing import Any, Optional
 import attrs
 
 from .errors import RidgelineError, ScenarioError
+from .window import held_positions
 
 __all__ = ["PoolSpec", "parse_disagg", "Disaggregated"]
 
@@ -225,7 +226,8 @@ def serve_disaggregated(model, prefill: PoolSpec, decode: PoolSpec, *, on, workl
         raise ScenarioError(f"disagg: the decode pool: {exc}") from None
     # KV cache transfer between the pools
     system = dec.scenario.system
-    kv_bytes = pre["kv_cache_bytes_per_token"] * isl
+    # (a windowed layer hands over only the positions its window still sees)
+    kv_bytes = pre["kv_cache_bytes_per_token"] * held_positions(pre.scenario.model, isl)
     link_bw, latency = _link(system, prefill.devices + decode.devices)
     ends = min(prefill.tp * prefill.pp, decode.tp * decode.pp)
     transfer_s = kv_bytes / (ends * link_bw) + latency

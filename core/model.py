@@ -95,6 +95,10 @@ class Model:
     """How many of the layers use the window when only some do (Gemma 3: 5 of every 6; the
     rest attend globally); ``None`` with a ``sliding_window``: all of them."""
 
+    attention_sinks: bool = False
+    """A learned sink logit per head joins every softmax (gpt-oss; StreamingLLM's attention
+    sink, Xiao et al. 2023): one more score column per query row, no key or value to cache."""
+
     norms_per_layer: int = field(default=2, validator=v.positive_int)
     final_norm: bool = True
     embed_dim: Optional[int] = field(default=None, validator=v.optional_positive_int)

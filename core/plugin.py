@@ -9,8 +9,9 @@ from .formula import Applies, Formula, formula
 from .hookspecs import hookimpl
 from .loader import load_accelerator, load_model, read_toml, structure
 from .model import Architecture, AttentionVariant, Model, OptionSpec
-from .precision import bytes_per_element, compute_precision
-from .scenario import InferenceWorkload, Plan, System, TrainingWorkload
+from .precision import arithmetic_precision, bytes_per_element, compute_precision
+from .scenario import (InferenceWorkload, Plan, System, TrainingWorkload,
+                       pipeline_stage_layers)
 from .errors import ScenarioError
 from .operations import (Operation, Table, ceil, concat, floor, maximum, minimum,
                          operations_time_s, plain, roofline_s, rows, table, total, where)
@@ -19,6 +20,7 @@ from .operations import (Operation, Table, ceil, concat, floor, maximum, minimum
 from .scenario import Scenario
 from .serving import ServingWorkload
 from .engine import estimate
+from .window import attended_sum, held_positions, mean_attended
 
 __all__ = [
     "Accelerator", "MemoryTier", "Link", "Links", "Efficiency",
@@ -26,9 +28,10 @@ __all__ = [
     "Formula", "Applies", "formula",
     "System", "Plan", "InferenceWorkload", "TrainingWorkload",
     "hookimpl", "load_accelerator", "load_model", "read_toml", "structure",
-    "bytes_per_element", "compute_precision", "ScenarioError",
+    "bytes_per_element", "compute_precision", "arithmetic_precision", "ScenarioError",
     "Operation", "Table", "table", "concat", "rows", "roofline_s", "operations_time_s", "total",
     "plain", "where",
     "maximum", "minimum", "floor", "ceil",
     "Scenario", "ServingWorkload", "estimate",
+    "attended_sum", "mean_attended", "held_positions", "pipeline_stage_layers",
 ]

@@ -12,19 +12,25 @@ from typing import Mapping
 from ._arguments import expected
 from .errors import ScenarioError
 
-PRECISIONS = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4")
+PRECISIONS = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4",
+              "mxfp4")
 
 #: storage bytes per element, before group-scale overhead.
 ELEMENT_BYTES = {"fp64": 8.0, "fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0,
-                 "int8": 1.0, "fp6": 0.75, "fp4": 0.5, "int4": 0.5}
+                 "int8": 1.0, "fp6": 0.75, "fp4": 0.5, "int4": 0.5, "mxfp4": 0.5}
 
 GROUP_SIZE = 128
 #: one 16-bit scale per GROUP_SIZE elements for the sub-byte formats.
-GROUP_SCALE_BYTES = {"fp6": 2.0 / GROUP_SIZE, "fp4": 2.0 / GROUP_SIZE, "int4": 2.0 / GROUP_SIZE}
+GROUP_SCALE_BYTES = {"fp6": 2.0 / GROUP_SIZE, "fp4": 2.0 / GROUP_SIZE, "int4": 2.0 / GROUP_SIZE,
+                     # OCP Microscaling Formats (MX) Specification v1.0 (2023), Section 5:
+                     # MXFP4 is a block of 32 E2M1 elements sharing one 8-bit E8M0 scale,
+                     # 4 + 8/32 = 4.25 bits per element (gpt-oss ships its experts this way)
+                     "mxfp4": 1.0 / 32}
 
 #: where a precision's arithmetic goes when an accelerator has no peak for it: the next wider
 #: format it is usually computed in (weight-only int4 runs through fp16 units, for example).
 FALLBACK = {
+    "mxfp4": ("fp4", "fp6", "fp8", "bf16", "fp16", "tf32", "fp32"),
     "fp4": ("fp6", "fp8", "bf16", "fp16", "tf32", "fp32"),
     "int4": ("int8", "fp8", "bf16", "fp16", "tf32", "fp32"),
     "fp6": ("fp8", "bf16", "fp16", "tf32", "fp32"),
@@ -71,6 +77,24 @@ def bytes_per_element(name: str) -> float:
         return _BYTES_PER_ELEMENT[name]  # every estimate asks a few dozen times
     except (KeyError, TypeError):
         return ELEMENT_BYTES[check(name)] + GROUP_SCALE_BYTES.get(name, 0.0)
+
+
+#: formats whose blocks the matrix units of some accelerators take as they are stored (block
+#: scales applied inside the MMA: NVIDIA Blackwell's block-scaled tcgen05.mma kinds take
+#: MXFP4 operands with E8M0 scales; PTX ISA 8.7, "Block scaling"), at the rate of the
+#: element format they name.
+NATIVE_BLOCK_FORMATS = {"mxfp4": "fp4"}
+
+
+def arithmetic_precision(weights: str, activations: str, peaks: Mapping[str, float]) -> str:
+    """The precision the matrix arithmetic asks for: the activations', unless the weights
+    are in a block format the accelerator's matrix units run natively (MXFP4 where it has an
+    fp4 peak: the activations are quantised to the same format on the fly and the product
+    runs at the fp4 rate)."""
+    element = NATIVE_BLOCK_FORMATS.get(weights)
+    if element is not None and (element in peaks or weights in peaks):
+        return weights if weights in peaks else element
+    return activations
 
 
 def compute_precision(wanted: str, peaks: Mapping[str, float]) -> str:

@@ -50,6 +50,18 @@ def _lines(e, pairs, hyp=frozenset()):
     return [f"  {label.ljust(width)}  {_f(e, q, hyp=hyp)}" for label, q in pairs]
 
 
+def _stage_split(num_layers: int, plan) -> str:
+    """Uneven pipeline stages, short: ``7+8x14+7``."""
+    from .scenario import pipeline_stage_layers
+    runs: list = []
+    for n in pipeline_stage_layers(num_layers, plan.pp, plan.pp_layers):
+        if runs and runs[-1][0] == n:
+            runs[-1][1] += 1
+        else:
+            runs.append([n, 1])
+    return "+".join(f"{n}x{k}" if k > 1 else str(n) for n, k in runs)
+
+
 def _header(e) -> str:
     s = e.scenario
     plan = s.plan
@@ -57,6 +69,8 @@ def _header(e) -> str:
         ([f"dp={plan.dp}"] if plan.dp > 1 else []) + \
         ([f"ep={plan.ep}"] if plan.ep > 1 else [])
     m = s.model
+    if plan.pp > 1 and (plan.pp_layers is not None or m.num_layers % plan.pp):
+        parts[1] += f" ({_stage_split(m.num_layers, plan)} layers)"
     return (f"{m.id} on {s.system.devices} x {s.system.accelerator.id} ({', '.join(parts)}); "
             f"weights {m.weights_dtype}, activations {m.activations_dtype}, KV {m.kv_dtype}")
 

@@ -65,6 +65,50 @@ class _CachedFeatures:
             return features
 
 
+def _stage_layers(instance, attribute, value) -> None:
+    if value is None:
+        return
+    if type(value) is not tuple or not value or \
+            any(type(n) is not int or n < 1 for n in value):
+        raise ValueError(f"{attribute.name} must be a tuple of whole numbers >= 1 (layers "
+                         f"of each pipeline stage), got {value!r}")
+
+
+def pipeline_stage_layers(num_layers: int, pp: int,
+                          pp_layers: Optional[tuple] = None) -> tuple:
+    """Layers of each of ``pp`` pipeline stages, first to last.
+
+    ``pp_layers`` when given; ``num_layers / pp`` each when ``pp`` divides the layers; else
+    the embedding and the loss each count as one layer, as Megatron-LM's
+    ``--account-for-embedding-in-pipeline-split`` and ``--account-for-loss-in-pipeline-split``
+    count them (megatron/core/transformer/transformer_config.py), and the ``num_layers + 2``
+    units are split as evenly as possible, a leftover unit going to the first stage, then the
+    last, then the middle ones. Llama 3 405B's 126 layers over 16 stages come out 7, 8 x 14,
+    7: the split Meta trained it with ("one Transformer layer less in the first and the last
+    stages", Llama 3 paper, arXiv:2407.21783, Section 3.3.2). The fullest stage has
+    ``ceil(num_layers / pp)`` layers, the fewest the layers allow.
+
+    Raises ``ValueError`` when ``pp`` is more than the layers.
+    """
+    if pp_layers is not None:
+        return pp_layers
+    if num_layers % pp == 0:
+        return (num_layers // pp,) * pp
+    if pp > num_layers:
+        raise ValueError(f"pp={pp} is more than the {num_layers} layers: a pipeline stage "
+                         f"needs at least one")
+    units, extra = divmod(num_layers + 2, pp)
+    stage = [units] * pp
+    order = [0, pp - 1] + list(range(1, pp - 1)) if pp > 1 else [0]
+    for i in order[:extra]:
+        stage[i] += 1
+    # with pp <= num_layers (and pp not dividing them, so pp >= 3 or the leftover is 1)
+    # every stage keeps a layer: the first and last take a leftover unit before the middle
+    stage[0] -= 1
+    stage[-1] -= 1
+    return tuple(stage)
+
+
 @frozen
 class Plan(_CachedFeatures):
     """How the work is split across devices and where state lives."""
@@ -104,7 +148,14 @@ class Plan(_CachedFeatures):
     ``unfused`` (Megatron-LM before FlashAttention) writes the full score matrix to memory and
     reads it back through softmax and dropout."""
 
+    pp_layers: Optional[tuple] = field(default=None, validator=_stage_layers)
+    """Layers of each pipeline stage, first to last, when the user gives them (``None``:
+    ``num_layers / pp`` each, or :func:`pipeline_stage_layers`'s split when ``pp`` does not
+    divide the layers)."""
+
     def __attrs_post_init__(self) -> None:
+        if self.pp_layers is not None and len(self.pp_layers) != self.pp:
+            raise ValueError(f"pp_layers has {len(self.pp_layers)} stages but pp is {self.pp}")
         # plans are few and long-lived: their features are computed when they are built
         try:
             object.__setattr__(self, "_features", self._compute_features())

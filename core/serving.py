@@ -254,7 +254,7 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
           activations: Optional[str] = None, price: Any = None,
           efficiency: Optional[dict] = None, quantities: Optional[Iterable[str]] = None,
           inputs: Optional[Mapping[str, Any]] = None, catalog=None, disagg: Any = None,
-          role: str = "both", context_limit: Any = None):
+          role: str = "both", context_limit: Any = None, pp_layers: Any = None):
     """Estimate a deployment serving requests with in-flight batching.
 
     Args:
@@ -279,6 +279,7 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
         role: ``"decode"`` for the decode pool of a split (used by ``disagg``).
         context_limit: as for :func:`ridgeline.infer`: prompt + output beyond the model's
             context is an error unless this says otherwise.
+        pp_layers: as for :func:`ridgeline.infer`: layers of each pipeline stage.
 
     With no load, the deployment runs at saturation (offline, maximum throughput).
     """
@@ -316,9 +317,9 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
     if disagg is not None:
         from .disagg import parse_disagg, serve_disaggregated
         prefill_pool, decode_pool = parse_disagg(disagg)
-        if devices is not None or (tp, pp, ep) != (1, 1, 1):
+        if devices is not None or (tp, pp, ep) != (1, 1, 1) or pp_layers is not None:
             raise ScenarioError("with disagg the pools give the devices and their plans; "
-                                "leave out devices, tp, pp and ep")
+                                "leave out devices, tp, pp, pp_layers and ep")
         if quantities is not None:
             raise ScenarioError("quantities cannot be chosen for a disaggregated deployment")
         kwargs = dict(prompt=prompt, output=output, concurrency=concurrency, rate=rate,
@@ -332,7 +333,7 @@ def serve(model, *, on, devices: Optional[int] = None, tp: int = 1, pp: int = 1,
                                    given=given, serve_kwargs=kwargs, catalog=catalog)
     m, plan, system, spreads, _features = _inference_setup(
         catalog, model, on, None, tp, pp, weights, kv, activations, price, ep, "none",
-        efficiency=efficiency)
+        efficiency=efficiency, pp_layers=pp_layers)
     if spreads:
         acc = system.accelerator
         raise ScenarioError(f"serving with in-flight batching is not modelled on {acc.id} "

@@ -15,7 +15,8 @@ from __future__ import annotations
 import operator
 from typing import NamedTuple
 
-from ridgeline.plugin import bytes_per_element, concat, formula, hookimpl, table
+from ridgeline.plugin import (bytes_per_element, concat, formula, hookimpl, mean_attended,
+                              table)
 
 
 def _shard(model, tp):
@@ -134,7 +135,7 @@ UNFUSED_SCORE_BYTES = 13.0
 
 
 def attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_read,
-                    score_bytes=0.0):
+                    score_bytes=0.0, sink_columns=0.0):
     """Standard attention (MHA, GQA, MQA) of one phase on one device: the QKV projection,
     the scores and values, the output projection.
 
@@ -148,6 +149,10 @@ def attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_rea
             training, with flash-attention-style kernels that keep scores on chip).
         score_bytes: bytes each attention-score element moves through memory (0 with
             flash-attention-style kernels; see ``UNFUSED_SCORE_BYTES``).
+        sink_columns: score columns per query row and head beyond the positions attended:
+            1 with attention sinks (a learned logit per head that joins the softmax; no key,
+            no value, so no FLOPs of the score and value products), moved through memory
+            only by unfused kernels.
     """
     (heads, qkv_flops, qkv_weights, qkv_activations, kv_per_token, attention_flops,
      query_bytes, kv_activation_bytes, out_flops, out_weights,
@@ -161,7 +166,7 @@ def attention_table(shard, layers, sequences, new_tokens, context_tokens, kv_rea
         kv_bytes = n * kv_per_token
         attention_bytes = n * (query_bytes + kv_activation_bytes)
     if score_bytes:
-        attention_bytes = attention_bytes + attended * heads * score_bytes
+        attention_bytes = attention_bytes + (attended + n * sink_columns) * heads * score_bytes
     return table(
         ("qkv_proj", n * qkv_flops, qkv_weights, n * qkv_activations, 0.0, layers),
         ("attention", attended * attention_flops, 0.0, attention_bytes, kv_bytes, layers),
@@ -223,10 +228,13 @@ def dense_shard(model, plan):
 
 
 @formula(family="dense", workload="inference", unit="table")
-def prefill_attention_operations(dense_shard, batch, prompt_tokens):
-    """Attention in the prefill of the whole prompt (causal: the average context)."""
-    return attention_table(dense_shard, dense_shard.layers, batch, prompt_tokens,
-                           (prompt_tokens + 1) / 2.0, kv_read=False)
+def prefill_attention_operations(model, dense_shard, batch, prompt_tokens):
+    """Attention in the prefill of the whole prompt (causal: the average context, bounded by
+    the window in windowed layers)."""
+    context = (prompt_tokens + 1) / 2.0 if model.sliding_window is None else \
+        mean_attended(model, 1.0, prompt_tokens)
+    return attention_table(dense_shard, dense_shard.layers, batch, prompt_tokens, context,
+                           kv_read=False)
 
 
 @formula(family="dense", workload="inference", unit="table")
@@ -258,10 +266,17 @@ def decode_new_tokens():
 
 
 @formula(family="dense", workload="inference", unit="table")
-def decode_attention_operations(dense_shard, batch, decode_new_tokens, decode_context_tokens):
-    """Attention in one decode step at the average context, reading the KV cache."""
+def decode_attention_operations(model, dense_shard, batch, decode_new_tokens,
+                                decode_context_tokens, output_tokens):
+    """Attention in one decode step at the average context, reading the KV cache. A windowed
+    layer reads at most its window: the average over the generation's steps, whose contexts
+    run over ``output_tokens`` positions centred on ``decode_context_tokens``."""
+    context = decode_context_tokens
+    if model.sliding_window is not None:
+        context = mean_attended(model, decode_context_tokens - output_tokens / 2.0,
+                                decode_context_tokens + output_tokens / 2.0)
     return attention_table(dense_shard, dense_shard.layers, batch, decode_new_tokens,
-                           decode_context_tokens, kv_read=True)
+                           context, kv_read=True)
 
 
 @formula(family="dense", workload="inference", unit="table")
@@ -291,10 +306,12 @@ def _one_token_per_step(decode_new_tokens) -> bool:
 
 
 @formula(family="dense", workload="inference", unit="table")
-def first_decode_attention_operations(dense_shard, batch, prompt_tokens):
-    """Attention in the first decode step, attending to the prompt."""
-    return attention_table(dense_shard, dense_shard.layers, batch, 1, prompt_tokens,
-                           kv_read=True)
+def first_decode_attention_operations(model, dense_shard, batch, prompt_tokens):
+    """Attention in the first decode step, attending to the prompt (at most the window of it
+    in windowed layers)."""
+    context = prompt_tokens if model.sliding_window is None else \
+        mean_attended(model, prompt_tokens, prompt_tokens)
+    return attention_table(dense_shard, dense_shard.layers, batch, 1, context, kv_read=True)
 
 
 @formula(family="dense", workload="inference", unit="table")
@@ -324,32 +341,48 @@ def first_decode_operations(first_decode_attention_operations, first_decode_mlp_
                   first_decode_other_operations)
 
 
+def _sink_columns(model) -> float:
+    """1.0 for a model with attention sinks (gpt-oss: a learned logit per head in every
+    softmax, Xiao et al. 2023, arXiv:2309.17453, as trained in), else 0.0."""
+    return 1.0 if model.attention_sinks else 0.0
+
+
 @formula(family="dense", workload="training", unit="table")
-def training_forward_attention_operations(model, plan, dense_shard, micro_batch_size, seq_len):
+def training_forward_attention_operations(model, plan, dense_shard, micro_batch_size, seq_len,
+                                          layers_per_stage_max):
     """Attention in the forward pass of one micro-batch through one pipeline stage.
 
-    Flash-style kernels skip the masked half of causal attention; unfused ones compute the
-    full square and stream every score through memory."""
+    Flash-style kernels skip the masked half of causal attention, and the blocks outside a
+    sliding or chunked window; unfused ones compute the full square (masking afterwards) and
+    stream every score through memory."""
     unfused = plan.attention == "unfused"
+    if unfused:
+        context = seq_len
+    elif model.sliding_window is None:
+        context = (seq_len + 1) / 2.0
+    else:
+        context = mean_attended(model, 1.0, seq_len)
     return attention_table(
-        dense_shard, dense_shard.layers / plan.pp, micro_batch_size, seq_len,
-        seq_len if unfused else (seq_len + 1) / 2.0, kv_read=False,
+        dense_shard, layers_per_stage_max, micro_batch_size, seq_len,
+        context, kv_read=False, sink_columns=_sink_columns(model),
         score_bytes=UNFUSED_SCORE_BYTES * bytes_per_element(model.activations_dtype) / 2.0
         if unfused else 0.0)
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_mlp_operations(plan, dense_shard, micro_batch_size, seq_len):
-    """The MLP in the forward pass of one micro-batch through one pipeline stage."""
-    return mlp_table(dense_shard, dense_shard.layers / plan.pp, micro_batch_size * seq_len)
+def training_forward_mlp_operations(dense_shard, micro_batch_size, seq_len,
+                                    layers_per_stage_max):
+    """The MLP in the forward pass of one micro-batch through the fullest pipeline stage."""
+    return mlp_table(dense_shard, layers_per_stage_max, micro_batch_size * seq_len)
 
 
 @formula(family="dense", workload="training", unit="table")
-def training_forward_other_operations(plan, dense_shard, micro_batch_size, seq_len):
+def training_forward_other_operations(dense_shard, micro_batch_size, seq_len,
+                                      layers_per_stage_max):
     """Norms, embedding and the LM head in the forward pass of one micro-batch through one
     pipeline stage (logits of every token)."""
     n = micro_batch_size * seq_len
-    return other_table(dense_shard, dense_shard.layers / plan.pp, n, logit_tokens=n)
+    return other_table(dense_shard, layers_per_stage_max, n, logit_tokens=n)
 
 
 @formula(family="dense", workload="training", unit="table")
@@ -369,10 +402,11 @@ def kv_cache_bytes_per_token(model):
 
 
 @formula(family="dense")
-def kv_cache_bytes_per_token_per_device(model, plan):
-    """KV-cache bytes per token of context on one device (heads split by tp, layers by pp)."""
+def kv_cache_bytes_per_token_per_device(model, plan, layers_per_stage_max):
+    """KV-cache bytes per token of context on one device (heads split by tp, layers by pp:
+    the fullest stage's)."""
     _, kv_heads, _ = _shard(model, plan.tp)
-    return 2.0 * (model.num_layers / plan.pp) * kv_heads * model.head_width * \
+    return 2.0 * layers_per_stage_max * kv_heads * model.head_width * \
         bytes_per_element(model.kv_dtype)
 
 
@@ -423,7 +457,11 @@ def forward_flops_per_token(model, attention_matmul_params_per_layer,
 def attention_flops_per_token_forward(model, seq_len_for_flops):
     """Attention-score and -value FLOPs per token in the causal forward pass: 4 FLOPs per
     query-head dimension and attended token, and a token attends to ``(T + 1) / 2`` tokens on
-    average (the triangle, as the step time counts it, not PaLM's full square)."""
+    average (the triangle, as the step time counts it, not PaLM's full square); in a windowed
+    layer the positions its window lets it see, as flash kernels with a window compute."""
+    if model.sliding_window is not None:
+        return 4.0 * model.num_layers * model.num_heads * model.head_width * \
+            mean_attended(model, 1.0, seq_len_for_flops)
     return 2.0 * model.num_layers * model.num_heads * model.head_width * \
         (seq_len_for_flops + 1.0)
 
@@ -483,7 +521,8 @@ def training_activation_bytes_per_layer(model, plan, micro_batch_size, seq_len):
     if plan.recompute == "selective":
         return stored
     if plan.attention == "unfused":  # per token: a·s score entries x 5 bytes, heads split
-        return stored + s * b * 5.0 * model.num_heads * s / t * a
+        # (a sink logit per head adds a column to each row)
+        return stored + s * b * 5.0 * model.num_heads * (s + _sink_columns(model)) / t * a
     return stored + s * b * SOFTMAX_STATS_BYTES * model.num_heads / t
 
 

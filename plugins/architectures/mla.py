@@ -205,10 +205,11 @@ def kv_cache_bytes_per_token(model):
 
 
 @formula(family="dense", features="attention-mla")
-def kv_cache_bytes_per_token_per_device(model, plan):
-    """KV-cache bytes per token of context on one device: layers split by pipeline stages,
-    but the whole latent on every tensor-parallel device, since every head reads all of it."""
-    return (model.num_layers / plan.pp) * mla_dims(model).cached_width * \
+def kv_cache_bytes_per_token_per_device(model, layers_per_stage_max):
+    """KV-cache bytes per token of context on one device: layers split by pipeline stages
+    (the fullest stage's), but the whole latent on every tensor-parallel device, since every
+    head reads all of it."""
+    return layers_per_stage_max * mla_dims(model).cached_width * \
         bytes_per_element(model.kv_dtype)
 
 
@@ -372,7 +373,7 @@ def first_decode_attention_operations(model, plan, batch, prompt_tokens, mla_abs
 
 @formula(family="dense", workload="training", features="attention-mla", unit="table")
 def training_forward_attention_operations(model, plan, micro_batch_size, seq_len,
-                                          mla_absorbed_prefill):
+                                          mla_absorbed_prefill, layers_per_stage_max):
     """Multi-head latent attention in the forward pass of one micro-batch through one pipeline
     stage, in the form ``mla_absorbed_prefill`` picks.
 
@@ -380,7 +381,7 @@ def training_forward_attention_operations(model, plan, micro_batch_size, seq_len
     full square and stream every score through memory."""
     unfused = plan.attention == "unfused"
     return mla_attention_operations(
-        model, plan.tp, model.num_layers / plan.pp, micro_batch_size, seq_len,
+        model, plan.tp, layers_per_stage_max, micro_batch_size, seq_len,
         seq_len if unfused else (seq_len + 1) / 2.0, False, mla_absorbed_prefill,
         score_bytes=UNFUSED_SCORE_BYTES * bytes_per_element(model.activations_dtype) / 2.0
         if unfused else 0.0)

@@ -255,11 +255,11 @@ def first_decode_mlp_operations(model, plan, batch, expert_compute_factor,
 
 @formula(family="moe", workload="training", unit="table")
 def training_forward_mlp_operations(model, plan, micro_batch_size, seq_len,
-                                    expert_compute_factor, expert_load_imbalance):
+                                    expert_compute_factor, expert_load_imbalance, pp_shards):
     """The MoE MLP in the forward pass of one micro-batch through one pipeline stage."""
     return moe_mlp_operations(model, plan, micro_batch_size * seq_len, expert_compute_factor,
                               _checked_imbalance(plan, expert_load_imbalance),
-                              stages=plan.pp)
+                              stages=pp_shards)
 
 
 @formula(family="moe", workload="training", unit="")

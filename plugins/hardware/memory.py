@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from ridgeline.plugin import bytes_per_element, floor, formula, hookimpl, maximum, minimum
+from ridgeline.plugin import (bytes_per_element, floor, formula, held_positions, hookimpl,
+                              maximum, minimum, pipeline_stage_layers)
 
 
 @formula
@@ -20,10 +21,27 @@ def weight_bytes(model, params):
     return params * bytes_per_element(model.weights_dtype)
 
 
+@formula(unit="", domain="count")
+def layers_per_stage_max(model, plan):
+    """Layers of the fullest pipeline stage: ``num_layers / pp`` when ``pp`` divides them,
+    else the most any stage of the split (``pp_layers``, or Megatron-LM's) takes. The
+    fullest stage holds the most weights, KV cache and activations, and sets the pace."""
+    return float(max(pipeline_stage_layers(model.num_layers, plan.pp, plan.pp_layers)))
+
+
+@formula(unit="", domain="nonnegative")
+def pp_shards(model, layers_per_stage_max):
+    """Parts the layers' weights and state are split into, seen from the fullest pipeline
+    stage: ``pp`` when the stages are even, ``num_layers / layers_per_stage_max`` (less than
+    ``pp``) when they are not."""
+    return model.num_layers / layers_per_stage_max
+
+
 @formula
-def weight_bytes_per_device(weight_bytes, plan):
-    """Weights held by one device: sharded by tensor and pipeline parallelism."""
-    return weight_bytes / (plan.tp * plan.pp)
+def weight_bytes_per_device(weight_bytes, plan, pp_shards):
+    """Weights held by one device: sharded by tensor and pipeline parallelism (the fullest
+    stage's share)."""
+    return weight_bytes / (plan.tp * pp_shards)
 
 
 # ---- inference
@@ -35,16 +53,24 @@ def context_tokens(prompt_tokens, output_tokens):
     return prompt_tokens + output_tokens
 
 
+@formula(workload="inference", unit="", domain="nonnegative")
+def kv_held_tokens(model, context_tokens):
+    """Positions of KV cache each sequence keeps at full context, averaged over the layers:
+    a sliding-window layer keeps at most its window, a chunked one at most its chunk, a
+    global one the whole context (``context_tokens`` without a window)."""
+    return held_positions(model, context_tokens)
+
+
 @formula(workload="inference")
-def kv_cache_bytes(kv_cache_bytes_per_token, batch, context_tokens):
+def kv_cache_bytes(kv_cache_bytes_per_token, batch, kv_held_tokens):
     """KV cache of the whole batch at full context, all devices together."""
-    return kv_cache_bytes_per_token * batch * context_tokens
+    return kv_cache_bytes_per_token * batch * kv_held_tokens
 
 
 @formula(workload="inference")
-def kv_cache_bytes_per_device(kv_cache_bytes_per_token_per_device, batch, context_tokens):
+def kv_cache_bytes_per_device(kv_cache_bytes_per_token_per_device, batch, kv_held_tokens):
     """KV cache held by one device at full context."""
-    return kv_cache_bytes_per_token_per_device * batch * context_tokens
+    return kv_cache_bytes_per_token_per_device * batch * kv_held_tokens
 
 
 @formula(workload="inference")
@@ -62,9 +88,9 @@ def memory_per_device_bytes(weight_bytes_per_device, kv_cache_bytes_per_device,
 
 @formula(workload="inference", unit="", domain="whole")
 def max_batch(usable_memory_bytes, weight_bytes_per_device, kv_cache_bytes_per_token_per_device,
-              context_tokens, prefill_activation_bytes_per_sequence):
+              kv_held_tokens, prefill_activation_bytes_per_sequence):
     """Largest batch whose weights, KV cache and activations fit (0 if the weights alone don't)."""
-    per_sequence = kv_cache_bytes_per_token_per_device * context_tokens + \
+    per_sequence = kv_cache_bytes_per_token_per_device * kv_held_tokens + \
         prefill_activation_bytes_per_sequence
     room = usable_memory_bytes - weight_bytes_per_device
     return maximum(floor(room / per_sequence), 0.0)
@@ -74,24 +100,24 @@ def max_batch(usable_memory_bytes, weight_bytes_per_device, kv_cache_bytes_per_t
 
 
 @formula(workload="training")
-def gradient_bytes_per_device(params, plan):
+def gradient_bytes_per_device(params, plan, pp_shards):
     """16-bit gradients on one device (sharded over data parallelism from ZeRO-2 on)."""
-    shard = plan.tp * plan.pp * (plan.dp if plan.zero >= 2 else 1)
+    shard = plan.tp * pp_shards * (plan.dp if plan.zero >= 2 else 1)
     return 2.0 * params / shard
 
 
 @formula(workload="training")
-def optimizer_bytes_per_device(params, plan):
+def optimizer_bytes_per_device(params, plan, pp_shards):
     """Mixed-precision Adam state, 12 bytes per parameter (fp32 master weights, momentum and
     variance; Rajbhandari et al. 2020, section 3.1), sharded over data parallelism from ZeRO-1."""
-    shard = plan.tp * plan.pp * (plan.dp if plan.zero >= 1 else 1)
+    shard = plan.tp * pp_shards * (plan.dp if plan.zero >= 1 else 1)
     return 12.0 * params / shard
 
 
 @formula("weight_bytes_per_device", workload="training", plan="zero3")
-def weight_bytes_per_device_zero3(weight_bytes, plan):
+def weight_bytes_per_device_zero3(weight_bytes, plan, pp_shards):
     """ZeRO-3 shards the 16-bit weights over data parallelism too."""
-    return weight_bytes / (plan.tp * plan.pp * plan.dp)
+    return weight_bytes / (plan.tp * pp_shards * plan.dp)
 
 
 @formula(workload="training", domain="nonnegative")
@@ -105,10 +131,11 @@ def in_flight_micro_batches(plan, micro_batches_per_step):
 
 @formula("activation_bytes", workload="training")
 def training_activation_bytes(model, plan, training_activation_bytes_per_layer, in_flight_micro_batches,
-                     micro_batch_size, seq_len):
+                     micro_batch_size, seq_len, layers_per_stage_max):
     """Stored activations on the busiest device: its layers x micro-batches in flight, plus the
-    fp32 logits of one micro-batch."""
-    layers = model.num_layers / plan.pp
+    fp32 logits of one micro-batch. With uneven stages, the fullest stage's layers with the
+    first stage's micro-batches in flight: a bound on every stage's."""
+    layers = layers_per_stage_max
     logits = 4.0 * micro_batch_size * seq_len * model.vocab_size / plan.tp
     return training_activation_bytes_per_layer * layers * in_flight_micro_batches + logits
 
@@ -136,7 +163,8 @@ def memory_shortfall_bytes(memory_per_device_bytes, usable_memory_bytes):
     return maximum(memory_per_device_bytes - usable_memory_bytes, 0.0)
 
 
-FORMULAS = (usable_memory_bytes, weight_bytes, weight_bytes_per_device, context_tokens,
+FORMULAS = (usable_memory_bytes, weight_bytes, layers_per_stage_max, pp_shards,
+            weight_bytes_per_device, context_tokens, kv_held_tokens,
             kv_cache_bytes, kv_cache_bytes_per_device, activation_bytes, memory_per_device_bytes,
             max_batch, gradient_bytes_per_device, optimizer_bytes_per_device,
             weight_bytes_per_device_zero3, in_flight_micro_batches, training_activation_bytes,

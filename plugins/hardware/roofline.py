@@ -6,7 +6,8 @@ differently (weights in on-chip SRAM, a fixed-function ASIC) registers more spec
 
 from __future__ import annotations
 
-from ridgeline.plugin import (ScenarioError, bytes_per_element, compute_precision, formula,
+from ridgeline.plugin import (ScenarioError, arithmetic_precision, bytes_per_element,
+                              compute_precision, formula,
                               hookimpl, operations_time_s)
 
 
@@ -14,7 +15,8 @@ from ridgeline.plugin import (ScenarioError, bytes_per_element, compute_precisio
 def compute_dtype_fallback(model, system):
     """1 when the accelerator has no peak for the activations' precision and a wider one is used."""
     peaks = system.accelerator.peak_flops_per_s
-    return float(compute_precision(model.activations_dtype, peaks) != model.activations_dtype)
+    wanted = arithmetic_precision(model.weights_dtype, model.activations_dtype, peaks)
+    return float(compute_precision(wanted, peaks) != wanted)
 
 
 @formula
@@ -24,7 +26,8 @@ def peak_flops_per_s(model, system):
     if not peaks:
         raise ScenarioError(f"{system.accelerator.id} publishes no dense peak FLOP/s, so its "
                             f"compute time cannot be estimated")
-    return peaks[compute_precision(model.activations_dtype, peaks)]
+    return peaks[compute_precision(
+        arithmetic_precision(model.weights_dtype, model.activations_dtype, peaks), peaks)]
 
 
 @formula
@@ -76,7 +79,14 @@ def kernel_overhead_s(system):
 #: vector instructions that turn one stored weight into the arithmetic precision: int8 and
 #: fp8 convert, then scale (2); int4 and fp4 also shift and mask their nibble out (4). Counted
 #: from the arithmetic of the conversion, not measured.
-DEQUANT_INSTRUCTIONS = {"int8": 2.0, "fp8": 2.0, "fp6": 4.0, "int4": 4.0, "fp4": 4.0}
+DEQUANT_INSTRUCTIONS = {"int8": 2.0, "fp8": 2.0, "fp6": 4.0, "int4": 4.0, "fp4": 4.0,
+                        # the nibble out, converted, and scaled by its block's power of two
+                        "mxfp4": 4.0}
+
+#: block formats the matrix units read as stored where they run their element format
+#: (``ridgeline.precision.NATIVE_BLOCK_FORMATS``): no dequantisation pass.
+NATIVE_BLOCK_ELEMENTS = {"mxfp4": "fp4"}
+
 
 @formula(unit="s/B")
 def weight_dequant_s_per_byte(model, system):
@@ -94,11 +104,13 @@ def weight_dequant_s_per_byte(model, system):
     without an fp32 peak in its registry file gets no such term.
     """
     peaks = system.accelerator.peak_flops_per_s
-    compute = compute_precision(model.activations_dtype, peaks) if peaks else None
     stored = model.weights_dtype
+    compute = compute_precision(arithmetic_precision(stored, model.activations_dtype, peaks),
+                                peaks) if peaks else None
     instructions = DEQUANT_INSTRUCTIONS.get(stored, 0.0)
     vector = peaks.get("fp32") if peaks else None
     if not instructions or compute == stored or not vector or \
+            NATIVE_BLOCK_ELEMENTS.get(stored) == compute or \
             bytes_per_element(stored) >= bytes_per_element(compute):
         return 0.0
     return instructions / bytes_per_element(stored) / (vector / 2.0)

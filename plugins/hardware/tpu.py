@@ -200,19 +200,20 @@ def slice_replicas(system, plan) -> int:
     return max(d for d in range(1, min(plan.dp, fit) + 1) if plan.dp % d == 0)
 
 
-def _gradient_bytes(model, plan, params):
-    """Gradient bytes each chip holds before synchronisation (its tp x pp shard)."""
-    return params / (plan.tp * plan.pp) * bytes_per_element(model.activations_dtype)
+def _gradient_bytes(model, plan, params, pp_shards):
+    """Gradient bytes each chip holds before synchronisation (its tp x pp shard: the fullest
+    pipeline stage's)."""
+    return params / (plan.tp * pp_shards) * bytes_per_element(model.activations_dtype)
 
 
 @formula(workload="training", kind="tpu", plan="dp")
-def gradient_sync_in_slice_s(model, plan, system, params):
+def gradient_sync_in_slice_s(model, plan, system, params, pp_shards):
     """Gradient sync among the data-parallel replicas in one slice, over the ICI torus.
 
     A reduce-scatter + all-gather priced on the torus (on the generic link off one); ZeRO-3
     adds the parameter all-gather (1.5x), as in the generic formula."""
     replicas = slice_replicas(system, plan)
-    size = _gradient_bytes(model, plan, params)
+    size = _gradient_bytes(model, plan, params, pp_shards)
     volume = 1.5 if plan.zero == 3 else 1.0
     if replicas == 1:
         return 0.0 * size
@@ -226,7 +227,7 @@ def gradient_sync_in_slice_s(model, plan, system, params):
 
 
 @formula(workload="training", kind="tpu", plan="dp")
-def gradient_sync_across_slices_s(model, plan, system, params):
+def gradient_sync_across_slices_s(model, plan, system, params, pp_shards):
     """Gradient sync across slices: each chip's reduced shard, all-reduced over the DCN.
 
     The shard is 1/(replicas per slice) of the chip's gradients; it is all-reduced with the
@@ -234,7 +235,7 @@ def gradient_sync_across_slices_s(model, plan, system, params):
     when one slice holds every replica."""
     replicas = slice_replicas(system, plan)
     slices = plan.dp // replicas
-    shard = _gradient_bytes(model, plan, params) / replicas
+    shard = _gradient_bytes(model, plan, params, pp_shards) / replicas
     if slices == 1:
         return 0.0 * shard
     dcn = system.accelerator.links.scale_out

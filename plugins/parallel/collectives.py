@@ -181,7 +181,8 @@ def training_tp_comm_s(plan):
 
 @formula("training_tp_comm_s", workload="training", plan="tp")
 def training_tp_comm_s_tp(model, plan, micro_batch_size, seq_len, tp_all_reduces_per_layer,
-                          tp_all_reduce_bandwidth_bytes_per_s, tp_all_reduce_latency_s):
+                          tp_all_reduce_bandwidth_bytes_per_s, tp_all_reduce_latency_s,
+                          layers_per_stage_max):
     """Tensor-parallel all-reduces per micro-batch: forward's, backward's, recomputation's.
 
     The forward pass's all-reduces per layer come again in the backward (four for Megatron's
@@ -189,7 +190,7 @@ def training_tp_comm_s_tp(model, plan, micro_batch_size, seq_len, tp_all_reduces
     same volume as reduce-scatter + all-gather."""
     passes = 3 if plan.recompute == "full" else 2
     return _tp_all_reduces_s(model, plan, micro_batch_size * seq_len,
-                             passes * tp_all_reduces_per_layer, model.num_layers / plan.pp,
+                             passes * tp_all_reduces_per_layer, layers_per_stage_max,
                              tp_all_reduce_bandwidth_bytes_per_s, tp_all_reduce_latency_s)
 
 
@@ -217,11 +218,11 @@ def gradient_sync_s(plan):
 
 
 @formula("gradient_sync_s", workload="training", plan="dp")
-def gradient_sync_s_dp(model, plan, system, params):
+def gradient_sync_s_dp(model, plan, system, params, pp_shards):
     """Gradient all-reduce over the data-parallel group (ZeRO-1/2: reduce-scatter +
     all-gather of the same volume; ZeRO-3 adds a parameter all-gather: 1.5x)."""
     bandwidth, latency = group_link(system, plan.dp, stride=plan.tp * plan.pp)
-    size = params / (plan.tp * plan.pp) * bytes_per_element(model.activations_dtype)
+    size = params / (plan.tp * pp_shards) * bytes_per_element(model.activations_dtype)
     volume = 1.5 if plan.zero == 3 else 1.0
     return volume * all_reduce_s(size, plan.dp, bandwidth, latency)
 

@@ -102,12 +102,12 @@ def training_ep_comm_s(plan):
 
 @formula("training_ep_comm_s", family="moe", workload="training", plan="ep")
 def training_ep_comm_s_ep(model, plan, system, micro_batch_size, seq_len,
-                          expert_compute_factor):
+                          expert_compute_factor, pp_shards):
     """Per micro-batch and MoE layer of the stage: dispatch and combine forward, again for the
     gradients backward, and once more forward with full recomputation."""
     per_layer = 6 if plan.recompute == "full" else 4
     return all_to_alls_s(model, plan, system, micro_batch_size * seq_len, expert_compute_factor,
-                         per_layer, moe_shape(model).moe_layers / plan.pp)
+                         per_layer, moe_shape(model).moe_layers / pp_shards)
 
 
 @formula("micro_batch_s", family="moe", workload="training", plan="ep")
@@ -122,67 +122,75 @@ def micro_batch_s_ep(training_forward_compute_s, recompute_s, training_tp_comm_s
 # ---- training state per device: experts sharded over ep x etp, the rest over tp
 
 
-def per_device_params(params, routed_expert_params, plan, shard_over_dp: bool):
+def per_device_params(params, routed_expert_params, plan, shard_over_dp: bool,
+                      pp_shards=None):
     """Parameters one device holds: the non-expert ones over ``tp x pp``, the routed experts
-    over ``pp x ep x etp``, both also over data parallelism when ``shard_over_dp`` (ZeRO)."""
-    dense = (params - routed_expert_params) / (plan.tp * plan.pp)
-    experts = routed_expert_params / (plan.pp * plan.ep * expert_tensor_parallel(plan))
+    over ``pp x ep x etp``, both also over data parallelism when ``shard_over_dp`` (ZeRO).
+    ``pp_shards``: the fullest stage's share of ``pp`` when the stages are uneven."""
+    pp = plan.pp if pp_shards is None else pp_shards
+    dense = (params - routed_expert_params) / (plan.tp * pp)
+    experts = routed_expert_params / (pp * plan.ep * expert_tensor_parallel(plan))
     if shard_over_dp:
         dense, experts = dense / plan.dp, experts / expert_data_parallel(plan)
     return dense + experts
 
 
 @formula("weight_bytes_per_device", family="moe", workload="training", plan="ep")
-def weight_bytes_per_device_ep(weight_bytes, params, routed_expert_params, plan):
+def weight_bytes_per_device_ep(weight_bytes, params, routed_expert_params, plan, pp_shards):
     """Weights one device holds: experts split over expert parallelism (ZeRO-3 also over data
     parallelism)."""
     return weight_bytes / params * per_device_params(params, routed_expert_params, plan,
-                                                     plan.zero == 3)
+                                                     plan.zero == 3, pp_shards)
 
 
 @formula("gradient_bytes_per_device", family="moe", workload="training", plan="ep")
-def gradient_bytes_per_device_ep(params, routed_expert_params, plan):
+def gradient_bytes_per_device_ep(params, routed_expert_params, plan, pp_shards):
     """16-bit gradients on one device (over data parallelism too from ZeRO-2)."""
-    return 2.0 * per_device_params(params, routed_expert_params, plan, plan.zero >= 2)
+    return 2.0 * per_device_params(params, routed_expert_params, plan, plan.zero >= 2,
+                                   pp_shards)
 
 
 @formula("optimizer_bytes_per_device", family="moe", workload="training", plan="ep")
-def optimizer_bytes_per_device_ep(params, routed_expert_params, plan):
+def optimizer_bytes_per_device_ep(params, routed_expert_params, plan, pp_shards):
     """Mixed-precision Adam state, 12 bytes per parameter held (over data parallelism too from
     ZeRO-1)."""
-    return 12.0 * per_device_params(params, routed_expert_params, plan, plan.zero >= 1)
+    return 12.0 * per_device_params(params, routed_expert_params, plan, plan.zero >= 1,
+                                    pp_shards)
 
 
 @formula("optimizer_step_s", family="moe", workload="training", plan="ep")
-def optimizer_step_s_ep(params, routed_expert_params, plan, memory_bandwidth_bytes_per_s):
+def optimizer_step_s_ep(params, routed_expert_params, plan, memory_bandwidth_bytes_per_s,
+                        pp_shards):
     """Adam update of the parameters one device holds, 28 bytes each through memory."""
-    return 28.0 * per_device_params(params, routed_expert_params, plan, plan.zero >= 1) / \
+    return 28.0 * per_device_params(params, routed_expert_params, plan, plan.zero >= 1,
+                                    pp_shards) / \
         memory_bandwidth_bytes_per_s
 
 
 @formula("gradient_sync_s", family="moe", workload="training", plan=("dp", "ep"))
-def gradient_sync_s_ep(model, plan, system, params, routed_expert_params):
+def gradient_sync_s_ep(model, plan, system, params, routed_expert_params, pp_shards):
     """Gradient all-reduces: non-expert gradients over the ``dp`` replicas, expert gradients
     over the ``edp`` copies of each expert shard (none when every expert lives once per
     stage). ZeRO-3 adds a parameter all-gather (1.5x), as for the dense family."""
     a = bytes_per_element(model.activations_dtype)
     volume = 1.5 if plan.zero == 3 else 1.0
     bandwidth, latency = group_link(system, plan.dp, stride=plan.tp * plan.pp)
-    dense = (params - routed_expert_params) / (plan.tp * plan.pp) * a
+    dense = (params - routed_expert_params) / (plan.tp * pp_shards) * a
     total = volume * all_reduce_s(dense, plan.dp, bandwidth, latency)
     copies = expert_data_parallel(plan)
     if copies > 1:
-        experts = routed_expert_params / (plan.pp * plan.ep * expert_tensor_parallel(plan)) * a
+        experts = routed_expert_params / (pp_shards * plan.ep * expert_tensor_parallel(plan)) * a
         bandwidth, latency = group_link(system, copies,
                                         stride=plan.tp * plan.pp * plan.dp // copies)
         total = total + volume * all_reduce_s(experts, copies, bandwidth, latency)
     return total
 
 
-@formula(family="moe", unit="", domain="whole")
-def routed_expert_params_per_device(model, plan):
-    """Routed-expert parameters one device holds (``1/(pp·ep·etp)`` of them)."""
-    return all_routed_expert_params(model) / (plan.pp * plan.ep * expert_tensor_parallel(plan))
+@formula(family="moe", unit="", domain="nonnegative")
+def routed_expert_params_per_device(model, plan, pp_shards):
+    """Routed-expert parameters one device holds (``1/(pp·ep·etp)`` of them; with uneven
+    stages the fullest stage's share, an average over its layers that need not be whole)."""
+    return all_routed_expert_params(model) / (pp_shards * plan.ep * expert_tensor_parallel(plan))
 
 
 FORMULAS = (prefill_ep_comm_s, prefill_ep_comm_s_ep, decode_ep_comm_s, decode_ep_comm_s_ep,

@@ -222,9 +222,9 @@ def offload_fetch_latency_s_nvme(system, nvme_access_latency_s):
 # --------------------------------------------------------------------------- what is streamed
 
 
-def offload_layers(model, plan):
-    """Transformer layers one device runs per pass (its pipeline stage's)."""
-    return model.num_layers / plan.pp
+def offload_layers(layers_per_stage_max):
+    """Transformer layers one device runs per pass (its pipeline stage's: the fullest)."""
+    return layers_per_stage_max
 
 
 def weight_bytes_per_layer_per_device(model, plan, non_embedding_params):
@@ -234,10 +234,10 @@ def weight_bytes_per_layer_per_device(model, plan, non_embedding_params):
 
 
 def non_layer_weight_bytes_per_device(weight_bytes, plan, offload_layers,
-                                      weight_bytes_per_layer_per_device):
+                                      weight_bytes_per_layer_per_device, pp_shards):
     """Weights outside the layers (embeddings, LM head), which stay on the device: the
     device's share of all weights less its layers."""
-    return np.maximum(weight_bytes / (plan.tp * plan.pp)
+    return np.maximum(weight_bytes / (plan.tp * pp_shards)
                       - offload_layers * weight_bytes_per_layer_per_device, 0.0)
 
 
@@ -372,13 +372,13 @@ def prefill_offload_link_bound(prefill_compute_s, prefill_tp_comm_s, prefill_ep_
 
 def max_batch_streamed(usable_memory_bytes, non_layer_weight_bytes_per_device,
                        weight_bytes_per_layer_per_device, offload_layers,
-                       kv_cache_bytes_per_token_per_device, context_tokens,
+                       kv_cache_bytes_per_token_per_device, kv_held_tokens,
                        prefill_activation_bytes_per_sequence):
     """Largest batch that fits when streaming as much as possible: the embeddings and LM head
     and two layer buffers stay; the rest of the memory holds KV cache and activations."""
     least_weights = non_layer_weight_bytes_per_device + \
         np.minimum(MIN_BUFFER_LAYERS, offload_layers) * weight_bytes_per_layer_per_device
-    per_sequence = kv_cache_bytes_per_token_per_device * context_tokens + \
+    per_sequence = kv_cache_bytes_per_token_per_device * kv_held_tokens + \
         prefill_activation_bytes_per_sequence
     return np.maximum(np.floor((usable_memory_bytes - least_weights) / per_sequence), 0.0)
 
@@ -386,9 +386,9 @@ def max_batch_streamed(usable_memory_bytes, non_layer_weight_bytes_per_device,
 # --------------------------------------------------------------------------- training
 
 
-def _optimizer_shard_params(params, plan):
+def _optimizer_shard_params(params, plan, pp_shards):
     """Parameters whose optimizer state one device owns (ZeRO-1 and up shard it over dp)."""
-    return params / (plan.tp * plan.pp * (plan.dp if plan.zero >= 1 else 1))
+    return params / (plan.tp * pp_shards * (plan.dp if plan.zero >= 1 else 1))
 
 
 def optimizer_bytes_per_device_offloaded(plan):
@@ -396,54 +396,56 @@ def optimizer_bytes_per_device_offloaded(plan):
     return 0.0 * plan.tp
 
 
-def gradient_bytes_per_device_offloaded(model, plan, params, non_embedding_params):
+def gradient_bytes_per_device_offloaded(model, plan, params, non_embedding_params, pp_shards):
     """Gradients leave for the host as they are produced: the device keeps a one-layer bucket
     of 16-bit gradients (its tensor-parallel shard), never more than the gradient shard it
     would hold without offload (ZeRO-2 shards that over data parallelism too)."""
     bucket = HALF_BYTES * non_embedding_params / (plan.tp * model.num_layers)
-    shard = HALF_BYTES * params / (plan.tp * plan.pp * (plan.dp if plan.zero >= 2 else 1))
+    shard = HALF_BYTES * params / (plan.tp * pp_shards * (plan.dp if plan.zero >= 2 else 1))
     return np.minimum(bucket, shard)
 
 
 def weight_bytes_per_device_zero3_offloaded(non_layer_weight_bytes_per_device, plan,
-                                            weight_bytes_per_layer_per_device, weight_bytes):
+                                            weight_bytes_per_layer_per_device, weight_bytes,
+                                            pp_shards):
     """ZeRO-3 with the weight shard in host memory: the device keeps its shard of the
     embeddings and LM head and two gathered layers (computing one, prefetching the next) —
     never more than the shard it would hold without offload."""
     held = non_layer_weight_bytes_per_device / plan.dp + \
         MIN_BUFFER_LAYERS * weight_bytes_per_layer_per_device
-    return np.minimum(held, weight_bytes / (plan.tp * plan.pp * plan.dp))
+    return np.minimum(held, weight_bytes / (plan.tp * pp_shards * plan.dp))
 
 
-def _update_bytes(params, plan):
+def _update_bytes(params, plan, pp_shards):
     """Per step: the device's 16-bit gradient shard out to the host, updated weights back."""
-    return 2.0 * HALF_BYTES * _optimizer_shard_params(params, plan)
+    return 2.0 * HALF_BYTES * _optimizer_shard_params(params, plan, pp_shards)
 
 
-def _zero3_fetch_bytes(params, plan, model, micro_batches_per_step):
+def _zero3_fetch_bytes(params, plan, model, micro_batches_per_step, pp_shards):
     """With ZeRO-3 the weight shard is fetched for the forward and the backward pass of every
     micro-batch; without it the weights stay on the device."""
     if plan.zero != 3:
         return 0.0 * micro_batches_per_step
-    shard = params * bytes_per_element(model.weights_dtype) / (plan.tp * plan.pp * plan.dp)
+    shard = params * bytes_per_element(model.weights_dtype) / (plan.tp * pp_shards * plan.dp)
     return 2.0 * micro_batches_per_step * shard
 
 
-def offload_link_bytes_per_step_per_device(params, plan, model, micro_batches_per_step):
+def offload_link_bytes_per_step_per_device(params, plan, model, micro_batches_per_step,
+                                           pp_shards):
     """Bytes crossing one device's host link per step: its 16-bit gradient shard out, the
     updated 16-bit weights back; with ZeRO-3 also its weight shard for the forward and the
     backward pass of every micro-batch."""
-    return _update_bytes(params, plan) + \
-        _zero3_fetch_bytes(params, plan, model, micro_batches_per_step)
+    return _update_bytes(params, plan, pp_shards) + \
+        _zero3_fetch_bytes(params, plan, model, micro_batches_per_step, pp_shards)
 
 
 def offload_link_s(params, plan, model, micro_batches_per_step, host_link_bandwidth_bytes_per_s,
-                   offload_bandwidth_bytes_per_s):
+                   offload_bandwidth_bytes_per_s, pp_shards):
     """Time one device's host link is busy per step. Gradients and updated weights go to and
     from host DRAM (where the CPU optimizer works) at the host link's rate; ZeRO-3 weight
     fetches come from the offload tier (NVMe: the slower of drive and link)."""
-    return _update_bytes(params, plan) / host_link_bandwidth_bytes_per_s + \
-        _zero3_fetch_bytes(params, plan, model, micro_batches_per_step) / \
+    return _update_bytes(params, plan, pp_shards) / host_link_bandwidth_bytes_per_s + \
+        _zero3_fetch_bytes(params, plan, model, micro_batches_per_step, pp_shards) / \
         offload_bandwidth_bytes_per_s
 
 
@@ -463,18 +465,19 @@ def host_memory_bandwidth_bytes_per_s():
     return HOST_MEMORY_BANDWIDTH_BYTES_PER_S
 
 
-def optimizer_step_s_host(params, plan, host_memory_bandwidth_bytes_per_s):
+def optimizer_step_s_host(params, plan, host_memory_bandwidth_bytes_per_s, pp_shards):
     """Adam on the host CPU (ZeRO-Offload's CPU-Adam), memory-bound: 28 bytes per parameter of
     the device's optimizer shard through host DRAM."""
-    return ADAM_BYTES_PER_PARAM * _optimizer_shard_params(params, plan) / \
+    return ADAM_BYTES_PER_PARAM * _optimizer_shard_params(params, plan, pp_shards) / \
         host_memory_bandwidth_bytes_per_s
 
 
 def optimizer_step_s_nvme(params, plan, host_memory_bandwidth_bytes_per_s,
-                          nvme_read_bandwidth_bytes_per_s, nvme_write_bandwidth_bytes_per_s):
+                          nvme_read_bandwidth_bytes_per_s, nvme_write_bandwidth_bytes_per_s,
+                          pp_shards):
     """Adam on the host CPU with its state on NVMe: the state is read and written back every
     step, overlapped with the update chunk by chunk (ZeRO-Infinity), so the slower of the two."""
-    shard = _optimizer_shard_params(params, plan)
+    shard = _optimizer_shard_params(params, plan, pp_shards)
     cpu_s = ADAM_BYTES_PER_PARAM * shard / host_memory_bandwidth_bytes_per_s
     nvme_s = OPTIMIZER_STATE_BYTES_PER_PARAM * shard * (
         1.0 / nvme_read_bandwidth_bytes_per_s + 1.0 / nvme_write_bandwidth_bytes_per_s)

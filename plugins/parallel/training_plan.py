@@ -62,11 +62,11 @@ def gradient_sync_exposed_s(gradient_sync_s, training_forward_compute_s):
 
 
 @formula(workload="training")
-def optimizer_step_s(params, plan, memory_bandwidth_bytes_per_s):
+def optimizer_step_s(params, plan, memory_bandwidth_bytes_per_s, pp_shards):
     """Adam update, memory-bound: per parameter it reads fp32 master, momentum, variance and
     the 16-bit gradient and writes the first three and the 16-bit weight (28 bytes); ZeRO-1 and
     up shard it over data parallelism."""
-    shard = plan.tp * plan.pp * (plan.dp if plan.zero >= 1 else 1)
+    shard = plan.tp * pp_shards * (plan.dp if plan.zero >= 1 else 1)
     return 28.0 * params / shard / memory_bandwidth_bytes_per_s
 
 

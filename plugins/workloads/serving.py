@@ -31,7 +31,7 @@ import attrs
 import numpy as np
 
 from ridgeline.plugin import (Scenario, ScenarioError, bytes_per_element, ceil, estimate, floor,
-                              formula, hookimpl, maximum, minimum, operations_time_s, plain,
+                              formula, held_positions, hookimpl, maximum, minimum, operations_time_s, plain,
                               rows, table, total, where)
 
 SERVING = "serving"
@@ -91,13 +91,15 @@ def kv_cache_capacity_tokens(kv_cache_room_bytes_per_device, kv_cache_bytes_per_
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
-def kv_tokens_per_sequence(workload, prompt_tokens, output_tokens, kv_block_tokens):
+def kv_tokens_per_sequence(model, workload, prompt_tokens, output_tokens, kv_block_tokens):
     """KV-cache tokens one sequence in flight takes: with ``reserve`` admission the blocks
     for its whole prompt and output, from admission on; ``on-demand``, its mean context over
-    its life (the prompt and half the output) and half a block of the last one unfilled."""
+    its life (the prompt and half the output) and half a block of the last one unfilled.
+    Windowed layers keep at most their window of it (averaged over the layers)."""
     if workload.admission == "reserve":
-        return ceil((prompt_tokens + output_tokens) / kv_block_tokens) * kv_block_tokens
-    return prompt_tokens + output_tokens / 2.0 + kv_block_tokens / 2.0
+        held = held_positions(model, prompt_tokens + output_tokens)
+        return ceil(held / kv_block_tokens) * kv_block_tokens
+    return held_positions(model, prompt_tokens + output_tokens / 2.0) + kv_block_tokens / 2.0
 
 
 @formula(workload="inference", features=SERVING, unit="", domain="whole")
@@ -285,34 +287,47 @@ def sampling_s(model, batch, memory_bandwidth_bytes_per_s):
     return 3.0 * 4.0 * model.vocab_size * batch / memory_bandwidth_bytes_per_s
 
 
+@formula(workload="inference", features=SERVING, unit="", domain="nonnegative")
+def pipeline_pace_factor(plan, pp_shards):
+    """How much longer a micro-batch waits for its next pass than its layers take, with
+    ``pp`` micro-batches cycling through uneven pipeline stages: the cycle is ``pp`` times
+    the fullest stage's time, ``pp / pp_shards`` times the whole model's. 1 with even stages
+    (or none)."""
+    return plan.pp / pp_shards
+
+
 @formula(workload="inference", features=SERVING)
 def mixed_iteration_s(mixed_iteration_operations, compute_flops_per_s,
                       memory_bandwidth_bytes_per_s, kernel_overhead_s,
                       paged_kv_bandwidth_fraction, decode_tp_comm_s, prefill_tp_comm_s,
                       decode_ep_comm_s, prefill_ep_comm_s, chunk_share_of_prefill,
                       pipeline_hop_s, step_overhead_s, sampling_s, weight_dequant_s_per_byte,
-                      model):
+                      model, pipeline_pace_factor):
     """GPU time of an iteration with a prefill chunk: the merged operations' rooflines, the
-    decode's communication and the chunk's share of the prefill's, sampling."""
+    decode's communication and the chunk's share of the prefill's, sampling. The layers'
+    work is paced by the fullest pipeline stage (``pipeline_pace_factor``)."""
     compute_s = _operations_time_s(mixed_iteration_operations, compute_flops_per_s,
                                    memory_bandwidth_bytes_per_s, kernel_overhead_s,
                                    paged_kv_bandwidth_fraction, weight_dequant_s_per_byte, model)
     comm_s = decode_tp_comm_s + decode_ep_comm_s + \
         chunk_share_of_prefill * (prefill_tp_comm_s + prefill_ep_comm_s)
-    return compute_s + comm_s + pipeline_hop_s + step_overhead_s + sampling_s
+    return (compute_s + comm_s) * pipeline_pace_factor + pipeline_hop_s + step_overhead_s + \
+        sampling_s
 
 
 @formula(workload="inference", features=SERVING)
 def decode_iteration_s(decode_operations, compute_flops_per_s, memory_bandwidth_bytes_per_s,
                        kernel_overhead_s, paged_kv_bandwidth_fraction, decode_tp_comm_s,
                        decode_ep_comm_s, pipeline_hop_s, step_overhead_s, sampling_s,
-                       weight_dequant_s_per_byte, model):
+                       weight_dequant_s_per_byte, model, pipeline_pace_factor):
     """GPU time of an iteration that only decodes: the decode step's rooflines (the KV cache
-    paged), its communication, sampling."""
-    return _operations_time_s(decode_operations, compute_flops_per_s,
-                              memory_bandwidth_bytes_per_s, kernel_overhead_s,
-                              paged_kv_bandwidth_fraction, weight_dequant_s_per_byte, model) + \
-        decode_tp_comm_s + decode_ep_comm_s + pipeline_hop_s + step_overhead_s + sampling_s
+    paged), its communication, sampling; the layers' work paced by the fullest pipeline
+    stage (``pipeline_pace_factor``)."""
+    return (_operations_time_s(decode_operations, compute_flops_per_s,
+                               memory_bandwidth_bytes_per_s, kernel_overhead_s,
+                               paged_kv_bandwidth_fraction, weight_dequant_s_per_byte, model) +
+            decode_tp_comm_s + decode_ep_comm_s) * pipeline_pace_factor + pipeline_hop_s + \
+        step_overhead_s + sampling_s
 
 
 @formula(workload="inference", features=SERVING)
@@ -625,7 +640,8 @@ FORMULAS = (scheduler_max_sequences, scheduler_max_tokens, kv_block_tokens, repl
             serving_ttft_s, serving_tpot_s, serving_e2e_latency_s, requests_per_s_per_replica,
             requests_per_s, serving_throughput_tokens_per_s, throughput_tokens_per_s_per_device,
             serving_tokens_per_s_per_user, concurrency, iteration_flops, iteration_bytes,
-            serving_mfu, serving_mbu, serving_usd_per_hour, serving_energy_per_token_j)
+            serving_mfu, serving_mbu, serving_usd_per_hour, serving_energy_per_token_j,
+            pipeline_pace_factor)
 
 
 # ---------------------------------------------------------------- the curve over concurrency

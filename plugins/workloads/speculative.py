@@ -74,7 +74,8 @@ _LAST_DRAFT: list = [None]
 
 #: what the outer estimate needs of the draft.
 DRAFT_QUANTITIES = ("decode_step_s", "prefill_s", "decode_step_bytes", "weight_bytes_per_device",
-                    "kv_cache_bytes_per_token_per_device", "prefill_activation_bytes_per_sequence")
+                    "kv_cache_bytes_per_token_per_device", "prefill_activation_bytes_per_sequence",
+                    "kv_held_tokens")
 
 
 def _draft(system, plan, workload, batch, prompt_tokens, output_tokens):
@@ -174,11 +175,18 @@ def draft_prefill_activation_bytes_per_sequence(system, plan, workload, batch, p
                   output_tokens)["prefill_activation_bytes_per_sequence"]
 
 
+@formula(workload="inference", features=SPECULATIVE, unit="", domain="nonnegative")
+def draft_kv_held_tokens(system, plan, workload, batch, prompt_tokens, output_tokens):
+    """Positions of KV cache the draft keeps per sequence at full context, averaged over its
+    layers (less than the context where the draft attends through a window)."""
+    return _draft(system, plan, workload, batch, prompt_tokens, output_tokens)["kv_held_tokens"]
+
+
 @formula(workload="inference", features=SPECULATIVE)
 def draft_kv_cache_bytes_per_device(draft_kv_cache_bytes_per_token_per_device, batch,
-                                    context_tokens):
+                                    draft_kv_held_tokens):
     """The draft's KV cache at full context for the batch, per device that holds it."""
-    return draft_kv_cache_bytes_per_token_per_device * batch * context_tokens
+    return draft_kv_cache_bytes_per_token_per_device * batch * draft_kv_held_tokens
 
 
 @formula(workload="inference", features=SPECULATIVE)
@@ -272,24 +280,26 @@ def memory_per_device_bytes_speculative(weight_bytes_per_device, kv_cache_bytes_
 
 
 def _per_sequence(kv_cache_bytes_per_token_per_device, draft_kv_cache_bytes_per_token_per_device,
-                  context_tokens, prefill_activation_bytes_per_sequence,
+                  kv_held_tokens, draft_kv_held_tokens, prefill_activation_bytes_per_sequence,
                   draft_prefill_activation_bytes_per_sequence):
-    """Memory one more sequence takes: both KV caches and the larger prefill working set."""
-    return (kv_cache_bytes_per_token_per_device + draft_kv_cache_bytes_per_token_per_device) * \
-        context_tokens + np.maximum(prefill_activation_bytes_per_sequence,
-                                    draft_prefill_activation_bytes_per_sequence)
+    """Memory one more sequence takes: both KV caches (each holding its own window of the
+    context) and the larger prefill working set."""
+    return kv_cache_bytes_per_token_per_device * kv_held_tokens + \
+        draft_kv_cache_bytes_per_token_per_device * draft_kv_held_tokens + \
+        np.maximum(prefill_activation_bytes_per_sequence,
+                   draft_prefill_activation_bytes_per_sequence)
 
 
 @formula("max_batch", workload="inference", features=SPECULATIVE, unit="", domain="whole")
 def max_batch_speculative(usable_memory_bytes, weight_bytes_per_device,
                           draft_weight_bytes_per_device, kv_cache_bytes_per_token_per_device,
-                          draft_kv_cache_bytes_per_token_per_device, context_tokens,
-                          prefill_activation_bytes_per_sequence,
+                          draft_kv_cache_bytes_per_token_per_device, kv_held_tokens,
+                          draft_kv_held_tokens, prefill_activation_bytes_per_sequence,
                           draft_prefill_activation_bytes_per_sequence):
     """Largest batch whose weights (target and draft), KV caches and activations fit."""
     per_sequence = _per_sequence(kv_cache_bytes_per_token_per_device,
-                                 draft_kv_cache_bytes_per_token_per_device, context_tokens,
-                                 prefill_activation_bytes_per_sequence,
+                                 draft_kv_cache_bytes_per_token_per_device, kv_held_tokens,
+                                 draft_kv_held_tokens, prefill_activation_bytes_per_sequence,
                                  draft_prefill_activation_bytes_per_sequence)
     room = usable_memory_bytes - weight_bytes_per_device - draft_weight_bytes_per_device
     return np.maximum(np.floor(room / per_sequence), 0.0)
@@ -320,8 +330,8 @@ def max_batch_speculative_streamed(usable_memory_bytes, non_layer_weight_bytes_p
                                    weight_bytes_per_layer_per_device, offload_layers,
                                    draft_weight_bytes_per_device,
                                    kv_cache_bytes_per_token_per_device,
-                                   draft_kv_cache_bytes_per_token_per_device, context_tokens,
-                                   prefill_activation_bytes_per_sequence,
+                                   draft_kv_cache_bytes_per_token_per_device, kv_held_tokens,
+                                   draft_kv_held_tokens, prefill_activation_bytes_per_sequence,
                                    draft_prefill_activation_bytes_per_sequence):
     """Largest batch with the target streamed (embeddings, LM head and two layer buffers stay)
     and the draft resident."""
@@ -329,8 +339,8 @@ def max_batch_speculative_streamed(usable_memory_bytes, non_layer_weight_bytes_p
         np.minimum(2.0, offload_layers) * weight_bytes_per_layer_per_device + \
         draft_weight_bytes_per_device
     per_sequence = _per_sequence(kv_cache_bytes_per_token_per_device,
-                                 draft_kv_cache_bytes_per_token_per_device, context_tokens,
-                                 prefill_activation_bytes_per_sequence,
+                                 draft_kv_cache_bytes_per_token_per_device, kv_held_tokens,
+                                 draft_kv_held_tokens, prefill_activation_bytes_per_sequence,
                                  draft_prefill_activation_bytes_per_sequence)
     return np.maximum(np.floor((usable_memory_bytes - least_weights) / per_sequence), 0.0)
 
@@ -347,7 +357,8 @@ FORMULAS = (draft_tokens, acceptance_rate, decode_new_tokens_verify,
             expected_tokens_per_target_step, draft_decode_step_s,
             draft_prefill_s, draft_decode_step_bytes, draft_weight_bytes_per_device,
             draft_kv_cache_bytes_per_token_per_device,
-            draft_prefill_activation_bytes_per_sequence, draft_kv_cache_bytes_per_device,
+            draft_prefill_activation_bytes_per_sequence, draft_kv_held_tokens,
+            draft_kv_cache_bytes_per_device,
             no_speculation_tpot_s, target_step_s, tpot_s_speculative, ttft_s_speculative,
             speculative_speedup, mfu_speculative, decode_mfu_speculative, mbu_speculative,
             memory_per_device_bytes_speculative, max_batch_speculative) + _STREAMED
