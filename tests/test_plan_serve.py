@@ -185,7 +185,9 @@ def test_pipeline_stages_are_tried_only_when_no_tp_fits():
     big = ridgeline.plan_serve("llama-3.1-405b", on="h100", devices=16, disagg=False,
                                **WORKLOAD)
     # 16-bit weights (810 GB) need more than 8 x 80 GB: stages make room; fp8 fits on 8
-    assert {x["pp"] for x in big["fitting"] if x["weights"] == "bf16"} == {2}
+    # (126 layers: 4 and 8 stages split them unevenly, as Megatron-LM does)
+    staged = {x["pp"] for x in big["fitting"] if x["weights"] == "bf16"}
+    assert 1 not in staged and 2 in staged
     assert {x["pp"] for x in big["fitting"] if x["weights"] == "fp8"} == {1}
 
 

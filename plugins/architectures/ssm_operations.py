@@ -187,10 +187,10 @@ def state_bytes_per_sequence(model, mamba_layers):
 
 
 @formula(family=SSM_FAMILIES, domain="nonnegative")
-def state_bytes_per_sequence_per_device(mixer_shard, mamba_layers, plan):
+def state_bytes_per_sequence_per_device(mixer_shard, mamba_layers, plan, pp_shards):
     """Recurrent state of one sequence on one device: layers split by pipeline stages,
     channels by tensor parallelism."""
-    return mamba_layers / plan.pp * mixer_shard.state_elements * mixer_shard.s
+    return mamba_layers / pp_shards * mixer_shard.state_elements * mixer_shard.s
 
 
 @formula("state_bytes_per_sequence_per_device", family=SSM_FAMILIES,
@@ -222,11 +222,11 @@ def hybrid_kv_cache_bytes_per_token(model, attention_layers):
 
 
 @formula("kv_cache_bytes_per_token_per_device", family="jamba")
-def hybrid_kv_cache_bytes_per_token_per_device(model, plan, attention_layers):
+def hybrid_kv_cache_bytes_per_token_per_device(model, plan, attention_layers, pp_shards):
     """KV-cache bytes per token of context on one device: the attention layers' K and V,
     heads split by tp (at least one KV head per device), layers by pp."""
     kv_heads = max(model.kv_heads / plan.tp, 1.0)
-    return 2.0 * attention_layers / plan.pp * kv_heads * model.head_width * \
+    return 2.0 * attention_layers / pp_shards * kv_heads * model.head_width * \
         bytes_per_element(model.kv_dtype)
 
 
@@ -313,10 +313,10 @@ def ssm_first_decode_mixer_operations(mixer_shard, mamba_layers, batch):
 
 @formula("training_forward_attention_operations", family=PURE, workload="training",
          unit="table")
-def ssm_training_forward_mixer_operations(plan, mixer_shard, mamba_layers, micro_batch_size,
+def ssm_training_forward_mixer_operations(plan, pp_shards, mixer_shard, mamba_layers, micro_batch_size,
                                           seq_len):
     """The Mamba mixers in the forward pass of one micro-batch through one pipeline stage."""
-    return mixer_table(mixer_shard, mamba_layers / plan.pp, micro_batch_size, seq_len, False)
+    return mixer_table(mixer_shard, mamba_layers / pp_shards, micro_batch_size, seq_len, False)
 
 
 def _no_mlp():
@@ -383,7 +383,7 @@ def hybrid_first_decode_mixer_operations(dense_shard, mixer_shard, attention_lay
 
 @formula("training_forward_attention_operations", family="jamba", workload="training",
          unit="table")
-def hybrid_training_forward_mixer_operations(model, plan, dense_shard, mixer_shard,
+def hybrid_training_forward_mixer_operations(model, plan, pp_shards, dense_shard, mixer_shard,
                                              attention_layers, mamba_layers, micro_batch_size,
                                              seq_len):
     """The forward pass of one micro-batch through one pipeline stage's attention and Mamba
@@ -392,9 +392,9 @@ def hybrid_training_forward_mixer_operations(model, plan, dense_shard, mixer_sha
     score = dense_operations.UNFUSED_SCORE_BYTES * \
         bytes_per_element(model.activations_dtype) / 2.0 if unfused else 0.0
     return concat(dense_operations.attention_table(
-        dense_shard, attention_layers / plan.pp, micro_batch_size, seq_len,
+        dense_shard, attention_layers / pp_shards, micro_batch_size, seq_len,
         seq_len if unfused else (seq_len + 1) / 2.0, kv_read=False, score_bytes=score),
-        mixer_table(mixer_shard, mamba_layers / plan.pp, micro_batch_size, seq_len, False))
+        mixer_table(mixer_shard, mamba_layers / pp_shards, micro_batch_size, seq_len, False))
 
 
 # --------------------------------------------------------------------------- training FLOPs

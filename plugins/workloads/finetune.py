@@ -194,13 +194,13 @@ def micro_batch_s_adapters(training_forward_compute_s, work_per_forward, recompu
 
 
 @formula(workload="training", features=QLORA)
-def qlora_dequant_s(params, plan, system, memory_bandwidth_bytes_per_s):
+def qlora_dequant_s(params, plan, system, memory_bandwidth_bytes_per_s, pp_shards):
     """Dequantising the NF4 base weights of one stage to bf16, per micro-batch: once in the
     forward, once in the backward (and once more for a recomputed forward). Each weight is
     read (4.127 bits), converted on the vector units (at half the fp32 FLOP/s peak: one
     instruction per lane per cycle) and written as bf16; the slower of the two bounds."""
     passes = 3.0 if plan.recompute == "full" else 2.0
-    weights = params / (plan.tp * plan.pp)
+    weights = params / (plan.tp * pp_shards)
     bytes_s = weights * (NF4_BYTES_PER_WEIGHT + 2.0) / memory_bandwidth_bytes_per_s
     vector = system.accelerator.peak_flops_per_s.get("fp32")
     convert_s = weights * NF4_DEQUANT_INSTRUCTIONS / (vector / 2.0) if vector else 0.0 * bytes_s
@@ -217,10 +217,10 @@ def micro_batch_s_qlora(training_forward_compute_s, work_per_forward, recompute_
 
 @formula(workload="training", features=ADAPTERS)
 def adapter_activation_bytes(model, plan, workload, lora_rank, in_flight_micro_batches,
-                             micro_batch_size, seq_len):
+                             micro_batch_size, seq_len, layers_per_stage_max):
     """The r-wide products x·A that each adapted matrix saves for its backward pass, on the
     busiest stage (its layers x micro-batches in flight)."""
-    layers = model.num_layers / plan.pp
+    layers = layers_per_stage_max
     per_token = len(workload.lora_targets) * lora_rank * bytes_per_element(
         model.activations_dtype)
     return per_token * layers * in_flight_micro_batches * micro_batch_size * seq_len
