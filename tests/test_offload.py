@@ -349,3 +349,12 @@ def test_cli_rejects_an_unknown_tier(capsys):
     with pytest.raises(SystemExit):
         main(["infer", "llama-3-8b", "--on", "h100", "--offload", "tape"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_bigger_batch_never_streams_faster_when_the_link_is_the_bottleneck():
+    # at batch 1 the compute per layer is tiny; sizing the prefetch on it alone asked for a
+    # deeper prefetch that took room from resident layers, so batch 1 streamed more than 2
+    steps = [ridgeline.infer("deepseek-v3", on="amd-mi355x", tp=2, batch=b, prompt=1, output=1,
+                             offload="nvme", quantities=["decode_step_s"])["decode_step_s"]
+             for b in (1, 2, 4)]
+    assert steps[0] <= steps[1] <= steps[2]

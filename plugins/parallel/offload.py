@@ -258,11 +258,15 @@ def offload_room_bytes_per_device(usable_memory_bytes, kv_cache_bytes_per_device
                    - non_layer_weight_bytes_per_device, 0.0)
 
 
-def offload_prefetch_layers(first_decode_compute_s, offload_layers, offload_fetch_latency_s):
+def offload_prefetch_layers(first_decode_compute_s, offload_layers, offload_fetch_latency_s,
+                            offload_layer_transfer_s):
     """Prefetch buffers wanted: enough to hide the fetch latency, 1 + ceil(latency / c), at
     least 2 (double buffering), sized on the first decode step (one token per sequence) and at
-    most the layers."""
-    wanted = prefetch_layers(first_decode_compute_s / offload_layers, offload_fetch_latency_s)
+    most the layers. A buffer frees once per layer period, the longer of a layer's compute
+    and its transfer: when the link is the slower, a deeper prefetch hides nothing and would
+    only take room from resident layers (a smaller batch would then stream more)."""
+    period_s = np.maximum(first_decode_compute_s / offload_layers, offload_layer_transfer_s)
+    wanted = prefetch_layers(period_s, offload_fetch_latency_s)
     return np.minimum(wanted, offload_layers)
 
 
