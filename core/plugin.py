@@ -19,6 +19,8 @@ from .operations import (Operation, Table, ceil, concat, floor, maximum, minimum
 from .scenario import Scenario
 from .serving import ServingWorkload
 from .engine import estimate
+# reading a Hugging Face config.json: the config view a reader gets and the reader itself
+from .hf_config import ConfigReader, HFConfig
 
 __all__ = [
     "Accelerator", "MemoryTier", "Link", "Links", "Efficiency",
@@ -31,4 +33,5 @@ __all__ = [
     "plain", "where",
     "maximum", "minimum", "floor", "ceil",
     "Scenario", "ServingWorkload", "estimate",
+    "ConfigReader", "HFConfig",
 ]
