@@ -93,7 +93,7 @@ def mlp_width_params(model, width: int) -> int:
     hidden = model.hidden_size
     up_matrices = 2 if model.mlp == "gated" else 1  # gated: gate and up
     weights = (up_matrices + 1) * hidden * width
-    biases = up_matrices * width + hidden if model.bias == "all" else 0
+    biases = up_matrices * width + hidden if model.bias in ("all", "mlp") else 0
     return weights + biases
 
 

@@ -54,7 +54,8 @@ def matching_intermediate(cfg: HFConfig, effective: int, source: str) -> None:
 
 
 def llama_like(cfg: HFConfig, *, tie_default: bool, max_seq_default: int,
-                bias: str | None = None, head_dim_default: int | None = None) -> dict:
+               bias: str | None = None, head_dim_default: int | None = None,
+               kv_heads_default: int | None = None) -> dict:
     """Llama, Mistral, Qwen2, Phi-3, Gemma: RMSNorm, gated MLP, rotary positions, GQA.
 
     ``bias`` is the family's fixed bias layout; ``None`` reads Llama's bias switches.
@@ -66,8 +67,9 @@ def llama_like(cfg: HFConfig, *, tie_default: bool, max_seq_default: int,
         "hidden_size": hidden,
         "num_layers": cfg.size("num_hidden_layers"),
         "intermediate_size": cfg.size("intermediate_size"),
-        **attention(cfg, hidden, heads, kv_heads=cfg.size("num_key_value_heads", default=None),
-                     head_dim=cfg.size("head_dim", default=head_dim_default)),
+        **attention(cfg, hidden, heads,
+                    kv_heads=cfg.size("num_key_value_heads", default=kv_heads_default),
+                    head_dim=cfg.size("head_dim", default=head_dim_default)),
         "mlp": "gated", "norm": "rmsnorm", "positions": "rotary",
         "bias": llama_biases(cfg) if bias is None else bias,
         "tie_embeddings": cfg.flag("tie_word_embeddings", default=tie_default),
@@ -77,15 +79,52 @@ def llama_like(cfg: HFConfig, *, tie_default: bool, max_seq_default: int,
 
 def llama_biases(cfg: HFConfig) -> str:
     """Llama's ``attention_bias`` (Q, K, V and O) and ``mlp_bias`` (all three MLP matrices)."""
-    attention = cfg.flag("attention_bias", default=False)
-    mlp = cfg.flag("mlp_bias", default=False)
-    if attention and mlp:
-        return "all"
-    if attention or mlp:
-        field = "attention_bias" if attention else "mlp_bias"
-        cfg.fail(field, "biases on only the attention or only the MLP are not a layout the "
-                        "dense family models (it has none, Q/K/V only, or all)")
-    return "none"
+    return bias_layout(cfg.flag("attention_bias", default=False),
+                       cfg.flag("mlp_bias", default=False))
+
+
+def bias_layout(attention: bool, mlp: bool) -> str:
+    """The Model's ``bias`` for biases on all four attention projections and/or the MLP."""
+    return {(True, True): "all", (True, False): "attention", (False, True): "mlp",
+            (False, False): "none"}[(attention, mlp)]
+
+
+def windows(cfg: HFConfig, num_layers: int, *, window_default: int | None,
+            pattern: int | None = None, all_layers: bool = False) -> dict:
+    """The Model's ``sliding_window`` and ``window_layers`` from a config's window keys.
+
+    ``layer_types`` (``sliding_attention`` / ``full_attention`` per layer) wins where given.
+    Otherwise ``pattern``: every ``pattern``-th layer is global, the rest windowed (Gemma 3:
+    6, Cohere 2: 4); ``all_layers``: every layer is windowed (Mistral, Starcoder2); else Qwen2's
+    ``use_sliding_window`` with the layers from ``max_window_layers`` on windowed.
+    """
+    cfg.use("use_sliding_window", "max_window_layers", "sliding_window_pattern",
+            "_sliding_window_pattern")
+    window = cfg.size("sliding_window", default=window_default)
+    types = cfg.strings("layer_types")
+    if types is not None:
+        if len(types) != num_layers:
+            cfg.fail("layer_types", f"{len(types)} entries for {num_layers} layers")
+        windowed = sum(t in ("sliding_attention", "chunked_attention") for t in types)
+    elif pattern is not None:
+        given = cfg.data.get("sliding_window_pattern", cfg.data.get("_sliding_window_pattern"))
+        if given is not None:
+            if isinstance(given, bool) or not isinstance(given, int) or given < 1:
+                cfg.fail("sliding_window_pattern", f"expected a whole number >= 1, got "
+                                                   f"{given!r}")
+            pattern = given
+        windowed = num_layers - num_layers // pattern  # layer i is global when (i+1) % pattern == 0
+    elif all_layers:
+        windowed = num_layers
+    else:
+        if not cfg.flag("use_sliding_window", default=False):
+            return {}
+        start = cfg.count("max_window_layers", default=num_layers)
+        windowed = max(0, num_layers - start)
+    if window is None or windowed == 0:
+        return {}
+    return {"sliding_window": window,
+            "window_layers": None if windowed == num_layers else windowed}
 
 
 def moe(cfg: HFConfig, fields: dict, experts_keys: tuple[str, ...], *, experts_default: int,
