@@ -14,7 +14,7 @@ def _read_llama(cfg: HFConfig) -> dict:
 
 
 def _read_mistral(cfg: HFConfig) -> dict:
-    fields = llama_like(cfg, tie_default=False, max_seq_default=4096 * 32)
+    fields = llama_like(cfg, kv_heads_default=8, tie_default=False, max_seq_default=4096 * 32)
     # MistralConfig's sliding_window defaults to 4,096 and applies to every layer
     return {**fields, **windows(cfg, fields["num_layers"], window_default=4096,
                                 all_layers=True)}
@@ -22,7 +22,7 @@ def _read_mistral(cfg: HFConfig) -> dict:
 
 def _read_qwen2(cfg: HFConfig) -> dict:
     # Qwen2 always has biases on the Q, K and V projections and nowhere else
-    fields = llama_like(cfg, tie_default=False, max_seq_default=32768, bias="qkv")
+    fields = llama_like(cfg, kv_heads_default=32, tie_default=False, max_seq_default=32768, bias="qkv")
     return {**fields, **windows(cfg, fields["num_layers"], window_default=4096)}
 
 
@@ -32,22 +32,24 @@ def _read_phi3(cfg: HFConfig) -> dict:
 
 
 def _read_gemma(cfg: HFConfig) -> dict:
-    return _gemma(cfg, norms_per_layer=2)
+    return _gemma(cfg, norms_per_layer=2, kv_heads_default=16)
 
 
 def _read_gemma2(cfg: HFConfig) -> dict:
     # Gemma 2 normalises before and after both attention and MLP; every other layer (the
     # first of each pair) attends within a 4,096-token window
-    fields = _gemma(cfg, norms_per_layer=4)
+    fields = _gemma(cfg, norms_per_layer=4, kv_heads_default=4)
     return {**fields, **windows(cfg, fields["num_layers"], window_default=4096, pattern=2)}
 
 
-def _gemma(cfg: HFConfig, norms_per_layer: int, max_seq_default: int = 8192) -> dict:
+def _gemma(cfg: HFConfig, norms_per_layer: int, kv_heads_default: int,
+           max_seq_default: int = 8192) -> dict:
     if cfg.flag("attention_bias", default=False):
         cfg.fail("attention_bias", "biases on Q, K, V and O without MLP biases are not a "
                                    "layout the dense family models")
     # GemmaConfig's head_dim defaults to 256 whatever hidden_size / heads is
-    fields = llama_like(cfg, tie_default=True, max_seq_default=max_seq_default, bias="none",
+    fields = llama_like(cfg, kv_heads_default=kv_heads_default, tie_default=True,
+                        max_seq_default=max_seq_default, bias="none",
                         head_dim_default=256)
     return {**fields, "norms_per_layer": norms_per_layer}
 
@@ -55,7 +57,7 @@ def _gemma(cfg: HFConfig, norms_per_layer: int, max_seq_default: int = 8192) -> 
 def _read_qwen3(cfg: HFConfig) -> dict:
     # Qwen3: Llama's layout with one RMSNorm over head_dim for all query heads and one for
     # all key heads; head_dim 128 whatever hidden_size / heads is
-    fields = llama_like(cfg, tie_default=False, max_seq_default=32768, head_dim_default=128,
+    fields = llama_like(cfg, kv_heads_default=32, tie_default=False, max_seq_default=32768, head_dim_default=128,
                         bias=bias_layout(cfg.flag("attention_bias", default=False), False))
     return {**fields, "qk_norm": "head",
             **windows(cfg, fields["num_layers"], window_default=4096)}
@@ -72,7 +74,7 @@ def _read_granite(cfg: HFConfig) -> dict:
 def _read_gemma3_text(cfg: HFConfig) -> dict:
     # Gemma 3: Gemma 2's four norms per layer plus per-head query and key RMSNorms; five of
     # every six layers windowed
-    fields = _gemma(cfg, norms_per_layer=4, max_seq_default=131072)
+    fields = _gemma(cfg, norms_per_layer=4, kv_heads_default=4, max_seq_default=131072)
     return {**fields, "qk_norm": "head",
             **windows(cfg, fields["num_layers"], window_default=4096, pattern=6)}
 
@@ -128,7 +130,7 @@ def _read_cohere2(cfg: HFConfig) -> dict:
 def _read_stablelm(cfg: HFConfig) -> dict:
     # StableLM 2: LayerNorm with biases, gated MLP, optional Q/K/V biases, optional per-head
     # LayerNorms (one of head_dim per head, no bias), optional parallel residual with one norm
-    fields = llama_like(cfg, tie_default=False, max_seq_default=4096,
+    fields = llama_like(cfg, kv_heads_default=32, tie_default=False, max_seq_default=4096,
                         bias="qkv" if cfg.flag("use_qkv_bias", default=False) else "none")
     parallel = cfg.flag("use_parallel_residual", default=False)
     return {**fields, "norm": "layernorm", "parallel_layers": parallel,
@@ -139,7 +141,7 @@ def _read_stablelm(cfg: HFConfig) -> dict:
 def _read_smollm3(cfg: HFConfig) -> dict:
     # SmolLM3: Llama's layout with tied embeddings; its no-rotary layers have no parameters
     cfg.use("no_rope_layers", "no_rope_layer_interval")
-    fields = llama_like(cfg, tie_default=True, max_seq_default=32768)
+    fields = llama_like(cfg, kv_heads_default=4, tie_default=True, max_seq_default=32768)
     return {**fields, **windows(cfg, fields["num_layers"], window_default=None)}
 
 
@@ -149,14 +151,14 @@ def _read_arcee(cfg: HFConfig) -> dict:
 
 
 def _read_helium(cfg: HFConfig) -> dict:
-    return llama_like(cfg, tie_default=False, max_seq_default=4096, head_dim_default=128)
+    return llama_like(cfg, kv_heads_default=20, tie_default=False, max_seq_default=4096, head_dim_default=128)
 
 
 def _read_glm(cfg: HFConfig) -> dict:
     # GLM-4 (model_type glm): biases on Q, K, V only when attention_bias (the default), fused
     # gate-up MLP without biases
     qkv = cfg.flag("attention_bias", default=True)
-    return llama_like(cfg, tie_default=False, max_seq_default=131072, head_dim_default=128,
+    return llama_like(cfg, kv_heads_default=2, tie_default=False, max_seq_default=131072, head_dim_default=128,
                       bias="qkv" if qkv else "none")
 
 
@@ -168,14 +170,14 @@ def _read_glm4(cfg: HFConfig) -> dict:
 def _read_ernie4_5(cfg: HFConfig) -> dict:
     # ERNIE 4.5 dense: use_bias puts biases on every attention and MLP projection
     bias = cfg.flag("use_bias", default=False)
-    return llama_like(cfg, tie_default=True, max_seq_default=131072, head_dim_default=128,
+    return llama_like(cfg, kv_heads_default=2, tie_default=True, max_seq_default=131072, head_dim_default=128,
                       bias=bias_layout(bias, bias))
 
 
 def _read_exaone4(cfg: HFConfig) -> dict:
     # EXAONE 4: norms after attention and after the MLP (none before), per-head QK RMSNorms,
     # three of every four layers windowed
-    fields = llama_like(cfg, tie_default=False, max_seq_default=2048, bias="none")
+    fields = llama_like(cfg, kv_heads_default=32, tie_default=False, max_seq_default=2048, bias="none")
     return {**fields, "qk_norm": "head",
             **windows(cfg, fields["num_layers"], window_default=4096, pattern=4)}
 
@@ -193,7 +195,7 @@ def _read_seed_oss(cfg: HFConfig) -> dict:
         cfg.fail("attention_out_bias", "this combination of attention_bias, attention_out_bias "
                                        "and mlp_bias is not a bias layout the dense family "
                                        "models")
-    return llama_like(cfg, tie_default=False, max_seq_default=524288, head_dim_default=128,
+    return llama_like(cfg, kv_heads_default=8, tie_default=False, max_seq_default=524288, head_dim_default=128,
                       bias=layout)
 
 

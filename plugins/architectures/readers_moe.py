@@ -10,13 +10,15 @@ from .readers_common import (llama_like, moe, dense_prefix)
 
 def _read_mixtral(cfg: HFConfig) -> dict:
     # Mixtral: Mistral's layout with every MLP a top-2-of-8 mixture of full-width experts
-    fields = llama_like(cfg, tie_default=False, max_seq_default=4096 * 32, bias="none")
+    fields = llama_like(cfg, kv_heads_default=8, tie_default=False, max_seq_default=4096 * 32,
+                        bias="none")
     return moe(cfg, fields, ("num_local_experts",), experts_default=8, top_k_default=2)
 
 
 def _read_qwen2_moe(cfg: HFConfig) -> dict:
     # Qwen1.5-MoE and Qwen2-MoE: Qwen2's Q/K/V biases; one shared expert behind a sigmoid gate
-    fields = llama_like(cfg, tie_default=False, max_seq_default=32768, bias="qkv")
+    fields = llama_like(cfg, kv_heads_default=16, tie_default=False, max_seq_default=32768,
+                        bias="qkv")
     return moe(cfg, fields, ("num_experts", "num_local_experts"), experts_default=60,
                 top_k_default=4,
                 moe_intermediate_size=cfg.size("moe_intermediate_size", default=1408),
@@ -31,7 +33,8 @@ def _read_qwen3_moe(cfg: HFConfig) -> dict:
     if cfg.flag("attention_bias", default=False):
         cfg.fail("attention_bias", "biases on Q, K, V and O without MLP biases are not a "
                                    "layout the moe family models")
-    fields = llama_like(cfg, tie_default=False, max_seq_default=32768, bias="none")
+    fields = llama_like(cfg, kv_heads_default=4, tie_default=False, max_seq_default=32768,
+                        bias="none")
     return moe(cfg, fields, ("num_experts", "num_local_experts"), experts_default=128,
                 top_k_default=8,
                 moe_intermediate_size=cfg.size("moe_intermediate_size", default=768),
