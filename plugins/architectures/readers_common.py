@@ -145,12 +145,10 @@ def moe(cfg: HFConfig, fields: dict, experts_keys: tuple[str, ...], *, experts_d
 
 def dense_prefix(cfg: HFConfig, num_layers: int) -> dict:
     """Qwen-MoE's ``decoder_sparse_step`` and ``mlp_only_layers`` as the moe family's
-    ``dense_layers`` option: only a prefix of dense layers is modelled."""
+    ``moe_layer_step`` and ``dense_layers`` options (a layer is MoE when it is not in
+    ``mlp_only_layers`` and (i + 1) % step == 0): dense layers other than a prefix 0 .. k-1
+    are not modelled."""
     step = cfg.size("decoder_sparse_step", default=1)
-    if step != 1:
-        cfg.fail("decoder_sparse_step", f"{step}: MoE in every {step}th layer only is not "
-                                        f"modelled (the moe family keeps a dense MLP in the "
-                                        f"first dense_layers layers, MoE in the rest)")
     cfg.used.add("mlp_only_layers")
     dense = cfg.data.get("mlp_only_layers") or []
     if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool)
@@ -159,7 +157,10 @@ def dense_prefix(cfg: HFConfig, num_layers: int) -> dict:
     if sorted(dense) != list(range(len(dense))) or len(dense) >= num_layers:
         cfg.fail("mlp_only_layers", f"{dense}: only dense layers 0 .. k-1 followed by MoE "
                                     f"layers are modelled")
-    return {"dense_layers": len(dense)} if dense else {}
+    if num_layers // step - len(dense) // step < 1:
+        cfg.fail("decoder_sparse_step", f"{step} leaves no MoE layer of the {num_layers}")
+    return {**({"dense_layers": len(dense)} if dense else {}),
+            **({"moe_layer_step": step} if step != 1 else {})}
 
 
 def count_or_zero(cfg: HFConfig, name: str, default: int) -> int:
