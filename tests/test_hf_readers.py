@@ -282,3 +282,31 @@ def test_registering_something_else_is_a_plugin_error():
 
     with pytest.raises(PluginError, match="ConfigReader"):
         build_catalog(plugins=[Wrong()], entry_points=False)
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def _cli(capsys, *argv) -> tuple[int, str]:
+    from ridgeline.cli import main
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_models_lists_the_model_types_read_by_plugin(capsys):
+    code, out = _cli(capsys, "models", "--readers", "--json")
+    rows = {r["model_type"]: r for r in json.loads(out)}
+    assert code == 0 and set(rows) == set(supported_model_types())
+    assert rows["gpt_oss"]["plugin"] == "ridgeline.plugins.architectures.readers_moe"
+    assert rows["gpt_oss"]["family"] == "moe"
+    code, out = _cli(capsys, "models")
+    assert f"{len(rows)} model types are read from a config.json" in out
+
+
+def test_show_reads_a_config_path_and_names_its_reader(capsys):
+    code, out = _cli(capsys, "show", str(CONFIGS / "phi-2.json"), "--json")
+    shown = json.loads(out)
+    assert shown["params"] == REFERENCE["phi-2"][0]
+    assert shown["read_by"] == "phi (ridgeline.plugins.architectures.readers_gpt)"
+    code, out = _cli(capsys, "show", "gpt_bigcode", "--json")
+    assert json.loads(out)["object"] == "config reader"
