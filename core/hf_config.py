@@ -26,7 +26,7 @@ from attrs import field, frozen
 
 from . import _validators as v
 from ._arguments import shown
-from .errors import RegistryError
+from .errors import RegistryError, RidgelineError
 from .model import Model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -311,7 +311,13 @@ def model_from_hf_config(source: Union[str, Path, Mapping[str, Any]], *,
     data, source_name, default_id = _read(source)
     cfg = HFConfig(data, source_name)
     reader = _reader(cfg, readers)
-    fields = reader.read(cfg)
+    try:
+        fields = reader.read(cfg)
+    except RidgelineError:
+        raise
+    except Exception as exc:  # a plugin's reader that failed on a config it did not expect
+        raise RegistryError(source_name, f"the reader of model_type {reader.model_type!r} "
+                                         f"failed: {type(exc).__name__}: {exc}") from exc
     if isinstance(fields, Model):
         fields = _model_fields(fields)
     if not isinstance(fields, Mapping):

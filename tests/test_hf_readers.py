@@ -272,6 +272,19 @@ def test_a_reader_that_returns_junk_is_a_registry_error():
         model_from_hf_config({"model_type": "junk"}, catalog=catalog)
 
 
+def test_a_reader_that_crashes_is_a_registry_error_naming_its_model_type():
+    class Crashing:
+        __name__ = "crashing"
+
+        @hookimpl
+        def ridgeline_register_config_readers(self, register):
+            register(ConfigReader("crash", lambda cfg: cfg.data["absent"], "raises KeyError"))
+
+    catalog = build_catalog(plugins=[Crashing()], entry_points=False)
+    with pytest.raises(RegistryError, match="reader of model_type 'crash' failed: KeyError"):
+        model_from_hf_config({"model_type": "crash"}, catalog=catalog)
+
+
 def test_registering_something_else_is_a_plugin_error():
     class Wrong:
         __name__ = "wrong"
