@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+import ridgeline
+
 from ridgeline import build_catalog, default_catalog
 from ridgeline.engine import estimate
 from ridgeline.errors import ConflictError, PluginError, RegistryError
@@ -323,3 +325,34 @@ def test_show_reads_a_config_path_and_names_its_reader(capsys):
     assert shown["read_by"] == "phi (ridgeline.plugins.architectures.readers_gpt)"
     code, out = _cli(capsys, "show", "gpt_bigcode", "--json")
     assert json.loads(out)["object"] == "config reader"
+
+
+# --------------------------------------------------------------------------- MoE interleaving
+
+
+def test_interleaved_moe_layers_are_counted_as_moe_and_dense_in_the_work():
+    """Every 2nd of 24 layers MoE is, for the count and for the FLOPs and bytes of prefill
+    and decode, 12 MoE and 12 dense layers: the same as 12 leading dense layers."""
+    import attrs
+    base = model_from_hf_config(CONFIGS / "qwen1.5-moe-step2.json")
+    options = {k: v for k, v in base.options.items()
+               if k not in ("dense_layers", "moe_layer_step")}
+    interleaved = attrs.evolve(base, options={**options, "moe_layer_step": 2})
+    leading = attrs.evolve(base, options={**options, "dense_layers": 12})
+    quantities = ["params", "active_params", "prefill_flops", "decode_step_flops",
+                  "decode_step_bytes"]
+    results = []
+    for model in (interleaved, leading):
+        results.append(ridgeline.infer(model, on="h100", batch=4, prompt=256, output=64,
+                                       catalog=CATALOG, quantities=quantities))
+    for q in quantities:
+        assert results[0][q] == pytest.approx(results[1][q], rel=1e-12), q
+
+
+def test_moe_layer_step_counts_the_moe_layers():
+    from ridgeline.plugins.architectures.moe_params import moe_shape
+    maverick = model_from_hf_config(CONFIGS / "llama-4-maverick-17b-128e.json")
+    assert (moe_shape(maverick).moe_layers, moe_shape(maverick).dense_layers) == (24, 24)
+    qwen = model_from_hf_config(CONFIGS / "qwen1.5-moe-step2.json")
+    # layers 0 and 1 dense (mlp_only_layers), then MoE at 3, 5, ..., 23: 11 of 24
+    assert moe_shape(qwen).moe_layers == 11
