@@ -225,7 +225,7 @@ class LlamaAgain:
 TINY = {"model_type": "tiny", "vocab_size": 1000, "d_model": 256, "n_layers": 4, "n_heads": 4}
 
 
-def test_a_plugin_reader_is_used_with_its_catalog_only():
+def test_hook_ridgeline_register_config_readers():
     catalog = build_catalog(plugins=[TinyReader()], entry_points=False)
     model = model_from_hf_config(TINY, catalog=catalog)
     assert (model.hidden_size, model.num_layers) == (256, 4)
