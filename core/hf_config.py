@@ -327,8 +327,7 @@ def model_from_hf_config(source: Union[str, Path, Mapping[str, Any]], *,
     fields = dict(fields)
     if fields.get("positions", "rotary") == "rotary" and fields.get("max_seq_len"):
         fields["max_seq_len"] = _scaled_context(cfg, fields["max_seq_len"])
-    extra = frozenset(k for r in readers.values() for k in r.count_keys)
-    cfg.check_unused_count_keys(reader.model_type, extra)
+    cfg.check_unused_count_keys(reader.model_type, _count_keys(readers))
     model_id = _check_id(cfg, id) if id is not None else _sanitise_id(default_id)
     name = data.get("_name_or_path")
     for key in ("id", "name", "notes"):
@@ -340,6 +339,20 @@ def model_from_hf_config(source: Union[str, Path, Mapping[str, Any]], *,
                            f"{reader.model_type})", **fields)
     except (TypeError, ValueError) as exc:  # a validator the readers did not anticipate
         raise RegistryError(source_name, str(exc)) from None
+
+
+_COUNT_KEYS_OF: dict[int, tuple[Mapping, frozenset]] = {}
+
+
+def _count_keys(readers: Mapping[str, ConfigReader]) -> frozenset:
+    """The ``count_keys`` every reader of a catalog declares, computed once per catalog."""
+    cached = _COUNT_KEYS_OF.get(id(readers))
+    if cached is None or cached[0] is not readers:
+        if len(_COUNT_KEYS_OF) > 64:  # catalogs built by the dozen in tests: keep a few
+            _COUNT_KEYS_OF.clear()
+        cached = _COUNT_KEYS_OF[id(readers)] = (
+            readers, frozenset(k for r in readers.values() for k in r.count_keys))
+    return cached[1]
 
 
 def _model_fields(model: Model) -> dict:
