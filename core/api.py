@@ -56,7 +56,7 @@ def resolve_model(model: ModelLike, catalog: Catalog, *, what: str = "model") ->
             path = path / "config.json"
         if not path.is_file():
             raise ScenarioError(f"model {text!r}: no such file")
-        return model_from_hf_config(path)
+        return model_from_hf_config(path, catalog=catalog)
     return catalog.model(text)
 
 

@@ -26,6 +26,7 @@ from .accelerator import Accelerator
 from .errors import (ConflictError, PluginError, RegistryError, RidgelineError,
                      ScenarioError, UnknownNameError)
 from .formula import Formula
+from .hf_config import ConfigReader
 from .model import Architecture, AttentionVariant, Model, check_options
 
 #: built-in plugins, registered explicitly (never through entry points).
@@ -42,6 +43,11 @@ BUILTIN_PLUGINS = (
     "ridgeline.plugins.architectures.ssm",
     "ridgeline.plugins.architectures.ssm_params",
     "ridgeline.plugins.architectures.ssm_operations",
+    "ridgeline.plugins.architectures.readers_llama",
+    "ridgeline.plugins.architectures.readers_gpt",
+    "ridgeline.plugins.architectures.readers_moe",
+    "ridgeline.plugins.architectures.readers_deepseek",
+    "ridgeline.plugins.architectures.ssm_readers",
     "ridgeline.plugins.hardware.roofline",
     "ridgeline.plugins.hardware.memory",
     "ridgeline.plugins.hardware.wafer_scale",
@@ -67,7 +73,8 @@ REGISTRY_ENV = "RIDGELINE_REGISTRY"
 TRACE_ENV = "RIDGELINE_TRACE_PLUGINS"
 
 HOOKS = ("ridgeline_register_architectures", "ridgeline_register_accelerators",
-         "ridgeline_register_models", "ridgeline_register_formulas")
+         "ridgeline_register_models", "ridgeline_register_formulas",
+         "ridgeline_register_config_readers")
 
 
 @frozen
@@ -99,6 +106,8 @@ class Catalog:
     _aliases: Mapping[tuple[str, str], str] = field(alias="aliases")
     attention_variants: Mapping[str, AttentionVariant] = field(factory=dict)
     """Attention variants by name (``mla``); ``standard`` is built in and not listed."""
+    config_readers: Mapping[str, ConfigReader] = field(factory=dict)
+    """Config readers by the ``model_type`` they read (``llama``, ``gpt_bigcode``)."""
     _cache: dict = field(factory=dict, eq=False, repr=False, alias="cache")
 
     def accelerator(self, name: str) -> Accelerator:
@@ -483,7 +492,9 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
     accs = _Collector("accelerator", Accelerator, lambda a: a.id)
     models = _Collector("model", Model, lambda m: m.id)
     formulas = _FormulaCollector()
-    collectors = {"ridgeline_register_architectures": _Either(archs, variants),
+    readers = _Collector("config reader", ConfigReader, lambda r: r.model_type)
+    collectors = {"ridgeline_register_config_readers": readers,
+                  "ridgeline_register_architectures": _Either(archs, variants),
                   "ridgeline_register_accelerators": accs,
                   "ridgeline_register_models": models,
                   "ridgeline_register_formulas": formulas}
@@ -526,6 +537,8 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
     providers |= {("model", k): p for k, (_, p) in model_final.items()}
 
     variant_map = {k: o for k, (o, _) in variants.finish().items()}
+    reader_final = readers.finish()
+    providers |= {("config reader", k): p for k, (_, p) in reader_final.items()}
     providers |= {("attention variant", k): p for k, (_, p) in variants.finish().items()}
     problems = _check_extends(arch_map, providers)
     for key, (m, plugin) in model_final.items():
@@ -559,7 +572,8 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
 
     infos = []
     registered_by = {"architectures": archs.by_plugin, "accelerators": accs.by_plugin,
-                     "models": models.by_plugin, "formulas": formulas.by_plugin}
+                     "models": models.by_plugin, "formulas": formulas.by_plugin,
+                     "config_readers": readers.by_plugin}
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda x: x[0]):
         if plugin is None:
             continue
@@ -579,6 +593,7 @@ def build_catalog(*, plugins: Iterable[Any] = (), entry_points: bool = True,
         providers=MappingProxyType(providers),
         plugins=tuple(infos),
         aliases=MappingProxyType(aliases),
+        config_readers=MappingProxyType({k: o for k, (o, _) in reader_final.items()}),
     )
 
 

@@ -242,6 +242,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("accelerators", help="list accelerators")
     _add_json(p)
     p = sub.add_parser("models", help="list model presets")
+    p.add_argument("--readers", action="store_true",
+                   help="list instead the config.json model types read, by family and plugin")
     _add_json(p)
     p = sub.add_parser("formulas", help="list formulas: quantity, where it applies, plugin")
     _add_json(p)

@@ -70,6 +70,8 @@ def _accelerators(args, catalog: Catalog) -> int:
 
 def _models(args, catalog: Catalog) -> int:
     from .engine import estimate  # noqa: F401  (params come from the dense plugin's formula)
+    if getattr(args, "readers", False):
+        return _readers(args, catalog)
     if args.json:
         _emit_json([{**unstructure(m), "provider": catalog.provider("model", m.id)}
                     for m in catalog.models.values()])
@@ -82,6 +84,27 @@ def _models(args, catalog: Catalog) -> int:
     print(_table(rows, ["id", "family", "params", "layers", "hidden", "heads/kv", "d_ff",
                         "vocab", "aliases"], right=(2, 3, 4, 6, 7)))
     print(f"\n{len(rows)} models. Details: ridgeline show ID")
+    print(f"{len(catalog.config_readers)} model types are read from a config.json (infer, "
+          f"train, serve and show take its path): ridgeline models --readers")
+    return 0
+
+
+def _reader_rows(catalog: Catalog) -> list[dict]:
+    return [{"model_type": r.model_type, "family": r.family,
+             "plugin": catalog.provider("config reader", r.model_type), "doc": r.doc}
+            for r in catalog.config_readers.values()]
+
+
+def _readers(args, catalog: Catalog) -> int:
+    """The model types whose config.json can be read, by family and plugin."""
+    rows = _reader_rows(catalog)
+    if args.json:
+        _emit_json(rows)
+        return 0
+    print(_table([[r["model_type"], r["family"], r["plugin"].removeprefix("ridgeline.plugins."),
+                   r["doc"]] for r in rows], ["model_type", "family", "plugin", "what"]))
+    print(f"\n{len(rows)} model types read from a config.json. Read one: "
+          f"ridgeline show PATH/config.json")
     return 0
 
 
@@ -143,6 +166,13 @@ def _show(args, catalog: Catalog) -> int:
         except UnknownNameError:
             continue
         return _show_object(args, catalog, kind, obj)
+    if name in catalog.config_readers:
+        row = next(r for r in _reader_rows(catalog) if r["model_type"] == name)
+        if args.json:
+            _emit_json({**row, "object": "config reader"})
+        else:
+            _print_mapping({**row, "object": "config reader"})
+        return 0
     if name in catalog.formulas:
         rows = [{"quantity": name, "unit": f.unit, "applies": f.applies.describe(),
                  "plugin": f.plugin, "function": f.name, "needs": list(f.quantity_params()),
@@ -166,6 +196,8 @@ def _show(args, catalog: Catalog) -> int:
 def _show_object(args, catalog: Catalog, kind: str, obj, path: str = "") -> int:
     provider = f"file {path}" if path else catalog.provider(kind, obj.id)
     data = {**unstructure(obj), "object": kind, "provider": provider}
+    if path:
+        data["read_by"] = _reader_of(path, catalog)
     if kind == "model":
         try:
             data["params"] = _param_count(obj, catalog)
@@ -176,6 +208,17 @@ def _show_object(args, catalog: Catalog, kind: str, obj, path: str = "") -> int:
     else:
         _print_mapping(data)
     return 0
+
+
+def _reader_of(path: str, catalog: Catalog) -> str:
+    """The config reader (and its plugin) that read the config at ``path``."""
+    file = os.path.join(path, "config.json") if os.path.isdir(path) else path
+    try:
+        with open(file, encoding="utf-8") as f:
+            model_type = json.load(f).get("model_type", "llama")
+    except (OSError, ValueError, AttributeError):
+        return "?"
+    return f"{model_type} ({catalog.provider('config reader', str(model_type))})"
 
 
 def _print_mapping(data: dict, indent: str = "", unit: str = "") -> None:

@@ -34,6 +34,7 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     from .accelerator import Accelerator
     from .formula import Formula
+    from .hf_config import ConfigReader
     from .model import Architecture, AttentionVariant, Model
 
 hookspec = pluggy.HookspecMarker("ridgeline")
@@ -157,4 +158,39 @@ def ridgeline_register_formulas(register: "Callable[[Formula], None]") -> None:
             register(decode_step_s)
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def ridgeline_register_config_readers(register: "Callable[[ConfigReader], None]") -> None:
+    """Contribute readers of Hugging Face ``config.json`` files, one per ``model_type``.
+
+    Called once per catalog build. Call ``register(reader)`` once per
+    :class:`ridgeline.plugin.ConfigReader`. Its ``read`` function receives a
+    :class:`ridgeline.plugin.HFConfig` (typed getters ``size``, ``count``, ``flag``, ``text``,
+    ``strings``, ``indices``, ``present``, ``nested`` that record which keys were read, and
+    ``fail`` to refuse a field) and returns the :class:`ridgeline.plugin.Model`'s fields as a
+    dict (or a ``Model``); core adds the id, name and rotary context scaling, and refuses the
+    config if a key that changes the parameter count (core's list plus every reader's
+    ``count_keys``) went unread. Take the defaults of the architecture's reference config
+    class where a key is absent. A ``model_type`` another plugin reads is an error naming
+    both. The family the reader returns must be registered (with
+    :func:`ridgeline_register_architectures`), with formulas for its parameters.
+
+    Example::
+
+        from ridgeline.plugin import ConfigReader
+
+        def read_acme(cfg):
+            return {"vocab_size": cfg.size("vocab_size"), "hidden_size": cfg.size("d_model"),
+                    "num_layers": cfg.size("n_layers"), "num_heads": cfg.size("n_heads"),
+                    "intermediate_size": cfg.size("d_ff"), "family": "acme-dense",
+                    "max_seq_len": cfg.size("max_position_embeddings", default=4096)}
+
+        @ridgeline.hookimpl
+        def ridgeline_register_config_readers(register):
+            register(ConfigReader(model_type="acme", read=read_acme, family="acme-dense",
+                                  doc="ACME's decoder", count_keys=("d_model", "d_ff")))
+
+    .. versionadded:: 0.2
     """

@@ -61,8 +61,11 @@ class Model:
     mlp: str = field(default="gated", validator=v.one_of("gated", "plain"))
     """``gated`` (SwiGLU/GeGLU: three matrices) or ``plain`` (two matrices)."""
 
-    bias: str = field(default="none", validator=v.one_of("none", "qkv", "all"))
-    """Which linear layers have biases: none, only Q/K/V (Qwen2), or all (GPT-2, OPT)."""
+    bias: str = field(default="none",
+                      validator=v.one_of("none", "qkv", "all", "attention", "mlp"))
+    """Which linear layers have biases: none, only Q/K/V (Qwen2), all (GPT-2, OPT), the four
+    attention projections only (Phi-3.5-MoE, Granite's ``attention_bias``) or the MLP only
+    (GPT-J)."""
 
     tie_embeddings: bool = False
     """Whether the LM head reuses the token embedding matrix."""
@@ -72,9 +75,10 @@ class Model:
     """Rows of a learned position table; defaults to ``max_seq_len`` (OPT has 2 extra)."""
 
     norm: str = field(default="rmsnorm",
-                      validator=v.one_of("rmsnorm", "layernorm", "layernorm-nobias"))
+                      validator=v.one_of("rmsnorm", "layernorm", "layernorm-nobias",
+                                         "layernorm-noparams"))
     """``layernorm`` has a weight and a bias per channel; ``rmsnorm`` and ``layernorm-nobias``
-    (PaLM) a weight only."""
+    (PaLM) a weight only; ``layernorm-noparams`` (OLMo 1) none."""
 
     parallel_layers: bool = False
     """Attention and MLP read the same normalised input and their outputs are summed (GPT-J,
@@ -95,9 +99,23 @@ class Model:
     """How many of the layers use the window when only some do (Gemma 3: 5 of every 6; the
     rest attend globally); ``None`` with a ``sliding_window``: all of them."""
 
+    qk_norm: str = field(default="none", validator=v.one_of("none", "head", "head-bias",
+                                                             "full"))
+    """Norms on queries and keys before attention: ``head`` one ``head_dim`` weight vector for
+    Q and one for K shared by every head (Qwen3, Gemma 3), ``head-bias`` the same with biases
+    (Phi's LayerNorm), ``full`` a weight per channel of the whole Q and K widths (OLMo 2,
+    Cohere, StableLM)."""
+
     attention_sinks: bool = False
     """A learned sink logit per head joins every softmax (gpt-oss; StreamingLLM's attention
-    sink, Xiao et al. 2023): one more score column per query row, no key or value to cache."""
+    sink, Xiao et al. 2023): one more score column per query row, no key or value to cache;
+    one parameter per head per layer."""
+
+    embedding_norm: bool = False
+    """A norm right after the token embedding (BLOOM's ``word_embeddings_layernorm``)."""
+
+    lm_head_bias: bool = False
+    """Whether the LM head has a bias per vocabulary entry (GPT-J, Phi)."""
 
     norms_per_layer: int = field(default=2, validator=v.positive_int)
     final_norm: bool = True

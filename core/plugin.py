@@ -21,6 +21,8 @@ from .scenario import Scenario
 from .serving import ServingWorkload
 from .engine import estimate
 from .window import attended_sum, held_positions, mean_attended
+# reading a Hugging Face config.json: the config view a reader gets and the reader itself
+from .hf_config import ConfigReader, HFConfig
 
 __all__ = [
     "Accelerator", "MemoryTier", "Link", "Links", "Efficiency",
@@ -34,4 +36,5 @@ __all__ = [
     "maximum", "minimum", "floor", "ceil",
     "Scenario", "ServingWorkload", "estimate",
     "attended_sum", "mean_attended", "held_positions", "pipeline_stage_layers",
+    "ConfigReader", "HFConfig",
 ]

@@ -32,8 +32,23 @@ def _embedding_width(model) -> int:
 
 def norm_params(model) -> int:
     """Parameters of one normalisation layer over the hidden state."""
-    per_channel = 2 if model.norm == "layernorm" else 1  # LayerNorm: weight and bias
-    return per_channel * model.hidden_size
+    return _per_channel(model) * model.hidden_size
+
+
+def _per_channel(model) -> int:
+    """Parameters a norm of the model's kind keeps per channel."""
+    return {"layernorm": 2, "layernorm-noparams": 0}.get(model.norm, 1)
+
+
+def qk_norm_params(model) -> int:
+    """Parameters of one layer's query and key norms (Qwen3, OLMo 2, Cohere, Phi)."""
+    if model.qk_norm == "full":
+        # one weight per channel of Q and of K (OLMo 2's q_norm over heads x head_dim)
+        return (model.num_heads + model.kv_heads) * model.head_width
+    if model.qk_norm in ("head", "head-bias"):
+        # one head_dim vector for Q and one for K, shared by every head
+        return (4 if model.qk_norm == "head-bias" else 2) * model.head_width
+    return 0
 
 
 def attention_params(model) -> int:
@@ -43,11 +58,12 @@ def attention_params(model) -> int:
     kv_width = model.kv_heads * model.head_width
     weights = 2 * hidden * q_width + 2 * hidden * kv_width  # Q and O; K and V
     biases = 0
-    if model.bias in ("qkv", "all"):
+    if model.bias in ("qkv", "all", "attention"):
         biases += q_width + 2 * kv_width
-    if model.bias == "all":
+    if model.bias in ("all", "attention"):
         biases += hidden  # output projection
-    return weights + biases
+    sinks = model.num_heads if model.attention_sinks else 0  # one logit per head
+    return weights + biases + qk_norm_params(model) + sinks
 
 
 def mlp_params(model) -> int:
@@ -55,7 +71,7 @@ def mlp_params(model) -> int:
     hidden, ff = model.hidden_size, model.intermediate_size
     up_matrices = 2 if model.mlp == "gated" else 1  # gated: gate and up
     weights = (up_matrices + 1) * hidden * ff
-    biases = up_matrices * ff + hidden if model.bias == "all" else 0
+    biases = up_matrices * ff + hidden if model.bias in ("all", "mlp") else 0
     return weights + biases
 
 
@@ -96,13 +112,15 @@ def final_norm_params(model) -> int:
 
 def embedding_params(model) -> int:
     """Embedding parameters: token and position tables, and the embedding projections."""
+    embedding_norm = norm_params(model) if model.embedding_norm else 0  # BLOOM
     return (token_embedding_params(model) + position_embedding_params(model)
-            + embedding_projection_params(model))
+            + embedding_projection_params(model) + embedding_norm)
 
 
 def lm_head_params(model) -> int:
     """Parameters of the LM head: 0 when it is tied to the token embedding."""
-    return 0 if model.tie_embeddings else model.vocab_size * _embedding_width(model)
+    bias = model.vocab_size if model.lm_head_bias else 0  # kept even when the weight is tied
+    return bias + (0 if model.tie_embeddings else model.vocab_size * _embedding_width(model))
 
 
 def params(model) -> int:

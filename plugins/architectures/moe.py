@@ -61,6 +61,14 @@ MOE = Architecture(
                        "Transformers port registers it as a buffer, which a count of "
                        "model.parameters() skips. Default false (Mixtral and Qwen routers "
                        "have no bias)."),
+        OptionSpec("moe_layer_step", "int",
+                   doc="After the dense_layers, only every k-th layer is a MoE layer (layer i, "
+                       "counted from 0, when (i + 1) % k == 0), the rest keep the dense MLP: "
+                       "Llama 4's interleave_moe_layer_step, Qwen's decoder_sparse_step; "
+                       "default 1 (every layer)."),
+        OptionSpec("expert_bias", "bool",
+                   doc="Biases on every routed expert's projections (gpt-oss: 2 x width on "
+                       "gate-up and hidden on down per expert); default false."),
         OptionSpec("qk_norm", "bool",
                    doc="Per-head RMSNorm of queries and keys (Qwen3's q_norm and k_norm: "
                        "head_dim weights each, per layer); default false."),

@@ -41,10 +41,11 @@ class MoeShape(NamedTuple):
     """Total width of the shared-expert MLP (0: none)."""
     shared_gate: bool
     dense_layers: int
-    """Leading layers with a dense MLP."""
+    """Layers with a dense MLP: the leading ``dense_layers`` and those ``moe_layer_step`` skips."""
     moe_layers: int
     router_bias: bool
     qk_norm: bool
+    expert_bias: bool
 
 
 def _whole(model, name, value, least):
@@ -77,13 +78,19 @@ def moe_shape(model) -> MoeShape:
     shared_width = _whole(model, "shared_intermediate_size",
                           model.option("shared_intermediate_size", shared * width), 0)
     dense = _whole(model, "dense_layers", model.option("dense_layers", 0), 0)
-    if dense >= model.num_layers:
-        raise ScenarioError(f"model {model.id}: options.dense_layers ({dense}) leaves no MoE "
-                            f"layer of its {model.num_layers}")
+    step = _whole(model, "moe_layer_step", model.option("moe_layer_step", 1), 1)
+    # Llama 4 and Qwen-MoE: layer i (from 0) is a MoE layer when (i + 1) % step == 0
+    moe_layers = model.num_layers // step - dense // step
+    if moe_layers < 1:
+        raise ScenarioError(f"model {model.id}: options.dense_layers ({dense}) and "
+                            f"options.moe_layer_step ({step}) leave no MoE layer of its "
+                            f"{model.num_layers}")
     return MoeShape(experts, top_k, width, shared_width,
-                    bool(model.option("shared_expert_gate", False)), dense,
-                    model.num_layers - dense, bool(model.option("router_bias", False)),
-                    bool(model.option("qk_norm", False)))
+                    bool(model.option("shared_expert_gate", False)),
+                    model.num_layers - moe_layers, moe_layers,
+                    bool(model.option("router_bias", False)),
+                    bool(model.option("qk_norm", False)),
+                    bool(model.option("expert_bias", False)))
 
 
 def mlp_width_params(model, width: int) -> int:
@@ -93,13 +100,18 @@ def mlp_width_params(model, width: int) -> int:
     hidden = model.hidden_size
     up_matrices = 2 if model.mlp == "gated" else 1  # gated: gate and up
     weights = (up_matrices + 1) * hidden * width
-    biases = up_matrices * width + hidden if model.bias == "all" else 0
+    biases = up_matrices * width + hidden if model.bias in ("all", "mlp") else 0
     return weights + biases
 
 
 def expert_params(model) -> int:
-    """Parameters of one routed expert."""
-    return mlp_width_params(model, moe_shape(model).expert_width)
+    """Parameters of one routed expert (with gpt-oss's expert biases)."""
+    s = moe_shape(model)
+    if s.expert_bias and model.bias not in ("all", "mlp"):
+        up_matrices = 2 if model.mlp == "gated" else 1
+        return mlp_width_params(model, s.expert_width) + up_matrices * s.expert_width + \
+            model.hidden_size
+    return mlp_width_params(model, s.expert_width)
 
 
 def router_params(model) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from ridgeline.plugin import ConfigReader, hookimpl
+
 #: attention keys a pure Mamba config must not carry (they would change the count).
 _ATTENTION_KEYS = ("num_attention_heads", "num_key_value_heads", "head_dim_attention")
 
@@ -156,6 +158,22 @@ def read_jamba(cfg) -> dict:
     }
 
 
-#: ``model_type`` -> reader.
-READERS = {"mamba": read_mamba, "falcon_mamba": read_falcon_mamba, "mamba2": read_mamba2,
-           "jamba": read_jamba}
+#: keys that change the count of a state-space model: a reader of another architecture that
+#: leaves one unread refuses the config rather than miscount it.
+COUNT_KEYS = ("state_size", "conv_kernel", "expand", "time_step_rank", "use_conv_bias",
+              "n_groups", "mamba_d_state", "mamba_d_conv", "mamba_expand", "mamba_dt_rank",
+              "attn_layer_period", "attn_layer_offset", "expert_layer_period",
+              "expert_layer_offset")
+
+
+@hookimpl
+def ridgeline_register_config_readers(register):
+    register(ConfigReader("mamba", read_mamba, "Mamba: selective state-space layers, no "
+                          "attention", family="mamba", count_keys=COUNT_KEYS))
+    register(ConfigReader("falcon_mamba", read_falcon_mamba, "FalconMamba: Mamba-1 layers "
+                          "with normalised B, C and dt", family="mamba", count_keys=COUNT_KEYS))
+    register(ConfigReader("mamba2", read_mamba2, "Mamba-2: multi-head SSD layers (Codestral "
+                          "Mamba)", family="mamba2", count_keys=COUNT_KEYS))
+    register(ConfigReader("jamba", read_jamba, "Jamba: attention and Mamba layers, MoE in "
+                          "every other layer", family="jamba",
+                          experts_keys=("num_experts",), count_keys=COUNT_KEYS))
