@@ -179,14 +179,14 @@ def make_app(registry: tuple = ()):
 
 def serve_forever(host: str = "127.0.0.1", port: int = 8000, registry: tuple = ()) -> int:
     """``ridgeline web``: serve the page until interrupted."""
+    if not 0 < port < 65536:
+        raise ScenarioError(f"--port: expected a port number 1-65535, got {port}")
     app = make_app(registry)
     try:
         import uvicorn
     except ImportError:
         raise ScenarioError("ridgeline web needs uvicorn, which is not installed: "
                             "pip install 'ridgeline[web]'") from None
-    if not 0 < port < 65536:
-        raise ScenarioError(f"--port: expected a port number 1-65535, got {port}")
     print(f"ridgeline web: http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0

@@ -22,9 +22,9 @@
         text: ops.map(function (o) { return o.name; }), mode: "markers+text",
         textposition: "bottom right", name: phase + " operations"});
     });
-    layout.title = data.accelerator + ": operations on the roofline";
-    layout.xaxis = {type: "log", title: "arithmetic intensity (FLOP/byte)"};
-    layout.yaxis = {type: "log", title: "achieved FLOP/s per device"};
+    layout.title = {text: data.accelerator + ": operations on the roofline"};
+    layout.xaxis = {type: "log", title: {text: "arithmetic intensity (FLOP/byte)"}};
+    layout.yaxis = {type: "log", title: {text: "achieved FLOP/s per device"}};
   } else if (data.kind === "serving") {
     traces.push({x: data.tokens_per_s_per_device, y: data.tpot_s.map(function (v) {
       return v * 1e3; }), text: data.concurrency.map(function (c) {
@@ -35,9 +35,9 @@
       data.tokens_per_s_per_device), Math.max.apply(null, data.tokens_per_s_per_device)],
       y: [data.tpot_target_s * 1e3, data.tpot_target_s * 1e3], mode: "lines",
       name: "TPOT target", line: {dash: "dash", color: "gray"}});
-    layout.title = data.title + ": latency against throughput";
-    layout.xaxis = {title: "output tokens/s per device"};
-    layout.yaxis = {type: "log", title: "time per output token (ms)"};
+    layout.title = {text: data.title + ": latency against throughput"};
+    layout.xaxis = {title: {text: "output tokens/s per device"}};
+    layout.yaxis = {type: "log", title: {text: "time per output token (ms)"}};
   } else if (data.kind === "training") {
     data.memory.forEach(function (part) {
       traces.push({x: ["per device"], y: [part[1] / 1e9], type: "bar", name: part[0]});
@@ -46,8 +46,8 @@
       data.capacity_bytes / 1e9], mode: "lines+markers", name: "capacity",
       line: {color: "red", dash: "dash"}});
     layout.barmode = "stack";
-    layout.title = data.title + ": memory per device";
-    layout.yaxis = {title: "GB"};
+    layout.title = {text: data.title + ": memory per device"};
+    layout.yaxis = {title: {text: "GB"}};
   }
   Plotly.newPlot(div, traces, layout, {displaylogo: false});
 })();
