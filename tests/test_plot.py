@@ -288,3 +288,20 @@ def test_compare_errors(run):
     assert code == 1 and "--on: expected accelerators separated by commas" in err
     code, _, err = run("compare", "llama-3.1-8b", "--on", "h100", "--rate", "3")
     assert code == 1 and "--rate is a serving load: add --serve" in err
+
+
+# ---------------------------------------------------------------- make demo
+
+
+def test_demo_writes_its_pictures_and_says_where(tmp_path, monkeypatch, capsys):
+    from ridgeline import demo
+    monkeypatch.chdir(tmp_path)
+    demo._picture_section()
+    out = capsys.readouterr().out
+    folder = tmp_path / demo.PICTURES
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["compare.png", "infer-roofline.png", "serve-latency.png",
+                     "train-memory.png"]
+    for p in folder.iterdir():
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"pictures in {folder}" in out

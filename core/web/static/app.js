@@ -3,7 +3,7 @@
   var data = JSON.parse(document.getElementById("chart-data").textContent);
   var div = document.getElementById("chart");
   if (!data || !div || typeof Plotly === "undefined") return;
-  var traces = [], layout = {margin: {t: 40}, legend: {orientation: "h"}};
+  var traces = [], layout = {margin: {t: 40}, legend: {orientation: "h", y: -0.3}};
   if (data.kind === "roofline") {
     var ridge = data.ridge_point_flops_per_byte, xs = data.operations.map(function (o) {
       return o.intensity_flops_per_byte; });
