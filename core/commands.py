@@ -16,6 +16,9 @@ from .units import format_value, unit_of
 
 
 def run(args) -> int:
+    if getattr(args, "plot", None):  # a bad file name costs nothing to find out
+        from .plot import check_path
+        check_path(args.plot)
     catalog = default_catalog(registry=tuple(args.registry))
     handler = {"accelerators": _accelerators, "models": _models, "formulas": _formulas,
                "plugins": _plugins, "show": _show, "infer": _infer, "train": _train,
