@@ -12,7 +12,7 @@ pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx")
 import warnings  # noqa: E402
 
 with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx works the same here
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
 from ridgeline.cli import main  # noqa: E402
