@@ -20,7 +20,7 @@ SOURCES := $(shell find core plugins registry -type f -not -path '*/__pycache__/
 # when a source file changes
 $(VENV)/.installed: $(BIN)/python pyproject.toml README.md $(SOURCES)
 	rm -rf build
-	$(BIN)/python -m pip install --quiet .
+	$(BIN)/python -m pip install --quiet '.[plot]'
 	rm -rf build
 	touch $@
 

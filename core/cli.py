@@ -295,6 +295,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="validation TOML, or a shipped set by name: public "
                    "(the default) or vendor")
     _add_json(p)
+    _picture_arguments(sub)
     return parser
 
 
@@ -365,6 +366,42 @@ def _prompt_cost_arguments(p):
     p.add_argument("--distill-into", metavar="STUDENT",
                    help="also price distilling the model into this student, served without "
                         "the extra prompt")
+
+
+def _picture_arguments(sub) -> None:
+    """``--plot FILE`` on infer, serve and train, and the ``compare`` and ``web`` commands."""
+    for name in ("infer", "serve", "train"):
+        sub.choices[name].add_argument(
+            "--plot", metavar="FILE", help="also draw the estimate into FILE (.png or .svg; "
+                                           "needs pip install 'ridgeline[plot]')")
+    p = sub.add_parser("compare", help="one model on several accelerators: a table (and a "
+                                       "chart with --plot)")
+    p.add_argument("model", help="preset name or path to a local config.json")
+    p.add_argument("--on", required=True, metavar="ACC1,ACC2,...",
+                   help="accelerators to compare, comma-separated")
+    p.add_argument("--devices", type=int, help="devices (default: tp x pp)")
+    p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree")
+    p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
+    p.add_argument("--batch", default="1", help="infer: sequences served together, or 'max'")
+    _serving_model_arguments(p, "sequence")
+    p.add_argument("--serve", action="store_true",
+                   help="compare deployments serving traffic (ridgeline serve) instead of a "
+                        "static batch (ridgeline infer)")
+    load = p.add_argument_group("with --serve: load and targets, as for ridgeline serve")
+    for flag, what in (("--concurrency", "requests in flight"), ("--rate", "requests/s"),
+                       ("--users", "users"), ("--think-time", "a user's pause"),
+                       ("--ttft", "time-to-first-token target"),
+                       ("--tpot", "time-per-output-token target")):
+        load.add_argument(flag, metavar="V", help=what)
+    _common_scenario_arguments(p)
+    p.add_argument("--plot", metavar="FILE", help="draw the comparison into FILE (.png, .svg)")
+    _add_json(p)
+    p = sub.add_parser("web", help="a web page with forms and charts (needs pip install "
+                                   "'ridgeline[web]')")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    _global_arguments(p)
+
 
 def _options(parser: argparse.ArgumentParser) -> tuple[set, set]:
     """Every option string of the parser and its commands' parsers, and those that take a

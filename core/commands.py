@@ -16,12 +16,15 @@ from .units import format_value, unit_of
 
 
 def run(args) -> int:
+    if getattr(args, "plot", None):  # a bad file name costs nothing to find out
+        from .plot import check_path
+        check_path(args.plot)
     catalog = default_catalog(registry=tuple(args.registry))
     handler = {"accelerators": _accelerators, "models": _models, "formulas": _formulas,
                "plugins": _plugins, "show": _show, "infer": _infer, "train": _train,
                "explain": _explain, "validate": _validate, "distill": _distill,
                "serve": _serve, "plan": _plan, "finetune": _finetune, "rl": _rl,
-               "prompt-cost": _prompt_cost}[args.command]
+               "prompt-cost": _prompt_cost, "compare": _compare, "web": _web}[args.command]
     return handler(args, catalog)
 
 
@@ -361,6 +364,7 @@ def _estimable(e):
 def _infer(args, catalog: Catalog) -> int:
     from .api import infer
     e = _estimable(infer(args.model, catalog=catalog, **_infer_kwargs(args)))
+    _plot(args, e, "infer")
     if args.json:
         _emit_json(_estimate_json(e))
         return 0
@@ -372,6 +376,7 @@ def _infer(args, catalog: Catalog) -> int:
 def _train(args, catalog: Catalog) -> int:
     from .api import train
     e = _estimable(train(args.model, catalog=catalog, **_train_kwargs(args)))
+    _plot(args, e, "train")
     if args.json:
         _emit_json(_estimate_json(e))
         return 0
@@ -407,6 +412,9 @@ def _serve(args, catalog: Catalog) -> int:
     from .serving import serve, serve_report
     kwargs = _serve_kwargs(args)
     if kwargs["disagg"] is not None:
+        if getattr(args, "plot", None):
+            raise ScenarioError("--plot draws an aggregated deployment; leave out --disagg "
+                                "to draw one")
         if kwargs["tp"] == 1 and kwargs["pp"] == 1 and kwargs["ep"] == 1:
             del kwargs["tp"], kwargs["pp"], kwargs["ep"]  # the pools give them
         if args.simulate:
@@ -426,6 +434,7 @@ def _serve(args, catalog: Catalog) -> int:
         simulated = simulate(e, requests=args.requests, seed=args.seed,
                              prompt_cv=_number(args.prompt_cv, "--prompt-cv"),
                              output_cv=_number(args.output_cv, "--output-cv"))
+    _plot(args, e, "serve")
     if args.json:
         data = _estimate_json(e)
         if simulated is not None:
@@ -549,3 +558,66 @@ def _prompt_cost(args, catalog: Catalog) -> int:
     else:
         print(r.report())
     return 0
+
+
+# ---------------------------------------------------------------- pictures and the web page
+
+
+def _plot(args, e, what: str) -> None:
+    """``--plot FILE``: draw the estimate; the path is checked before anything is drawn."""
+    path = getattr(args, "plot", None)
+    if not path:
+        return
+    from . import plot
+    plot.check_path(path)
+    if what == "infer":
+        plot.infer_plot(_estimate_json(e), path)
+    elif what == "train":
+        plot.train_plot(_estimate_json(e), path)
+    else:
+        plot.serve_plot(e, path)
+    sys.stderr.write(f"ridgeline: wrote {path}\n")
+
+
+def _compare(args, catalog: Catalog) -> int:
+    from . import plot
+    from .web.forms import compare_rows
+    if args.plot:
+        plot.check_path(args.plot)
+    accelerators = [a.strip() for a in args.on.split(",") if a.strip()]
+    if not accelerators:
+        raise ScenarioError(f"--on: expected accelerators separated by commas (h100,mi300x), "
+                            f"got {args.on!r}")
+    columns = plot.COMPARE_SERVE if args.serve else plot.COMPARE_INFER
+    common = dict(devices=args.devices, tp=args.tp, pp=args.pp, ep=args.ep,
+                  prompt=args.prompt, output=args.output, weights=args.weights, kv=args.kv,
+                  activations=args.activations, price=args.price,
+                  efficiency=_efficiency(args.efficiency), inputs=_inputs(args.set),
+                  context_limit=args.context_limit)
+    if args.serve:
+        common.update(concurrency=args.concurrency, rate=args.rate, users=args.users,
+                      think_time=args.think_time, ttft=args.ttft, tpot=args.tpot)
+    else:
+        for flag in ("concurrency", "rate", "users", "think_time", "ttft", "tpot"):
+            if getattr(args, flag) is not None:
+                raise ScenarioError(f"--{flag.replace('_', '-')} is a serving load: add "
+                                    f"--serve to compare deployments under it")
+        common["batch"] = args.batch
+    rows = compare_rows(args.model, accelerators, args.serve, common, columns, catalog)
+    if args.json:
+        _emit_json(rows)
+    else:
+        table = [[r["accelerator"], "yes" if r["fits"] else "NO",
+                  *(_g(r.get(q), unit) for _, q, unit, _ in columns)] for r in rows]
+        print(_table(table, ["accelerator", "fits", *(label for label, *_ in columns)],
+                     right=range(2, 2 + len(columns))))
+    if args.plot:
+        what = "serving" if args.serve else "a static batch"
+        plot.compare_plot(rows, columns, args.plot, f"{args.model}, {what}")
+        sys.stderr.write(f"ridgeline: wrote {args.plot}\n")
+    return 0
+
+
+def _web(args, catalog: Catalog) -> int:
+    from .web.app import serve_forever
+    return serve_forever(host=args.host, port=args.port, registry=tuple(args.registry))

@@ -42,6 +42,7 @@ def main() -> int:
     print(f"(ridge point {ridge:.0f} FLOP/byte)")
     _serving_sections()
     _adaptation_section()
+    _picture_section()
     return 0
 
 
@@ -94,6 +95,43 @@ def _adaptation_section() -> None:
         requests = r["fine_tune_break_even_requests"]
         print(f"{label}: {format_value(r['fine_tune_cost_usd'], 'USD')} once on 8 H100s, pays "
               f"back after " + ("never" if requests is None else f"{requests:,.0f} requests"))
+
+
+#: where ``make demo`` writes its pictures, in the current directory.
+PICTURES = "ridgeline-demo-pictures"
+
+
+def _picture_section() -> None:
+    import os
+
+    from . import cli
+    _section(f"Pictures (--plot), written into {PICTURES}/")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("matplotlib is not installed: pip install 'ridgeline[plot]' to draw them")
+        return
+    os.makedirs(PICTURES, exist_ok=True)
+    for name, argv in (
+            ("infer-roofline.png", ["infer", "llama-3-70b", "--on", "h100", "--tp", "8",
+                                    "--batch", "64", "--prompt", "1024", "--output", "256"]),
+            ("serve-latency.png", ["serve", "llama-3-70b", "--on", "h100", "--tp", "8",
+                                   "--prompt", "1000", "--output", "250", "--users", "1000",
+                                   "--ttft", "1s", "--tpot", "50ms"]),
+            ("train-memory.png", ["train", "llama-3.1-8b", "--on", "h100", "--devices", "8",
+                                  "--zero", "3"]),
+            ("compare.png", ["compare", "llama-3.1-8b", "--on", "h100,h200,a100",
+                             "--batch", "16"])):
+        path = os.path.join(PICTURES, name)
+        with open(os.devnull, "w") as quiet, _stdout(quiet):
+            cli.main([*argv, "--plot", path])
+        print(f"ridgeline {' '.join(argv)} --plot {path}")
+    print(f"\npictures in {os.path.abspath(PICTURES)}")
+
+
+def _stdout(stream):
+    import contextlib
+    return contextlib.redirect_stdout(stream)
 
 
 if __name__ == "__main__":

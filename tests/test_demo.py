@@ -6,7 +6,8 @@ import io
 from ridgeline import demo
 
 
-def test_the_demo_runs_and_answers_the_essays_questions():
+def test_the_demo_runs_and_answers_the_essays_questions(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the demo writes its pictures into the current directory
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert demo.main() == 0
