@@ -99,8 +99,10 @@ def in_flight_micro_batches(plan, micro_batches_per_step):
     """Micro-batches whose activations the first pipeline stage holds at once (1F1B: pp;
     interleaved: x (1 + (pp-1)/(pp·v)), Narayanan et al. 2021)."""
     held = minimum(micro_batches_per_step, plan.pp)
-    return held * (1.0 + (plan.pp - 1) / (plan.pp * plan.interleave) if plan.interleave > 1
-                   else 1.0)
+    # interleaving is a plan feature: every plan a program sees (one Plan, or a PlanArray of
+    # plans that share their features) interleaves, or none does
+    return held * (1.0 + (plan.pp - 1) / (plan.pp * plan.interleave)
+                   if "interleave" in plan.features() else 1.0)
 
 
 @formula("activation_bytes", workload="training")
