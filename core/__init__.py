@@ -27,6 +27,7 @@ _EXPORTS = {
     "ScenarioError": "errors", "UnknownNameError": "errors", "ConflictError": "errors",
     "FormulaError": "errors", "CycleError": "errors",
     "simulate": "simulate",
+    "plan_train": "planning", "PlanArray": "scenario",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -42,6 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .hookspecs import hookimpl
     from .model import Model
     from .scenario import InferenceWorkload, Plan, Scenario, System, TrainingWorkload
+    from .planning import plan_train
+    from .scenario import PlanArray
 
 
 def __getattr__(name: str):

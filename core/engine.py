@@ -28,7 +28,7 @@ from .scenario import Scenario
 from .units import DOMAINS, LARGEST, format_value, value_problem
 
 __all__ = ["Program", "compile_program", "evaluate", "Estimate", "estimate", "sweep",
-           "check_inputs", "check_used", "quantity_domain"]
+           "check_inputs", "check_used", "quantity_domain", "evaluate_plans"]
 
 #: the key, in a catalog's cache of programs, of "every quantity that applies".
 _ALL = "every quantity"
@@ -976,3 +976,39 @@ def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
     result = Estimate(scenario, values, e.program, catalog, e._skipped_here)
     result.axes = tuple(axes)
     return result
+
+
+def evaluate_plans(scenario: Scenario, catalog: Optional[Catalog] = None) -> tuple[dict, Program]:
+    """Every quantity that applies, for a scenario whose plan is a
+    :class:`~ridgeline.scenario.PlanArray`: one pass of the program its shared features
+    choose, each value an array with one entry per plan (or one number for all).
+
+    Quantities that cannot be computed here (a price the accelerator lacks) are left out.
+    The values are not checked: a search masks the plans whose values it cannot use.
+
+    Raises:
+        ScenarioError: the scenario as a whole cannot be estimated.
+        FormulaError: a formula raised.
+    """
+    catalog = default_catalog() if catalog is None else catalog
+    features = scenario.features()
+    key = (_ALL, features, _NO_INPUTS)
+    program = catalog._cache.get(key)
+    if program is None:
+        program = catalog._cache[key] = compile_program(
+            catalog, features, tuple(catalog.formulas), _NO_INPUTS, True)
+    values = {"model": scenario.model, "system": scenario.system, "plan": scenario.plan,
+              "workload": scenario.workload}
+    try:
+        program.run(values)
+    except ScenarioError:
+        values = {"model": scenario.model, "system": scenario.system,
+                  "plan": scenario.plan, "workload": scenario.workload}
+        for f in program.steps:
+            if any(p not in values for p in f.params):
+                continue
+            try:
+                values[f.produces] = f.function(*(values[p] for p in f.params))
+            except ScenarioError:
+                continue
+    return values, program
