@@ -68,12 +68,12 @@ class Program:
                 static.add(f.produces)
         self.static_steps = tuple(f for f in self.steps if f.produces in static)
         self.dynamic_steps = tuple(f for f in self.steps if f.produces not in static)
-        self.run, self._run_checked = _compile(self.steps)
         self.static_quantities = tuple(f.produces for f in self.static_steps)
-        self._run_static_checked = _compile(self.static_steps, returns="tuple and check")
         kept = SCENARIO_NAMES + tuple(sorted(inputs))
-        self._run_dynamic, self._run_dynamic_checked = _compile(
-            self.dynamic_steps, static=self.static_quantities, keep=kept)
+        self._kept = kept
+        # the compiled functions are made on first use (see __getattr__): a plan search
+        # resolves hundreds of programs and runs them step by step on arrays, and compiling
+        # them costs several times what resolving them does
         self.row_names = kept + self.static_quantities + tuple(
             f.produces for f in self.dynamic_steps)
         """The names of the values of an estimate's row (see :class:`Estimate`), in order."""
@@ -83,6 +83,19 @@ class Program:
         # quantities of unit "table" (operation lists) and "object" are structured, not numbers
         self.checked = tuple(f for f in steps if f.domain != "structured")
         self.checked_quantities = tuple(f.produces for f in self.checked)
+
+    def __getattr__(self, name: str) -> Any:
+        """The compiled functions, made on first use; then they are plain attributes."""
+        if name in ("run", "_run_checked"):
+            self.run, self._run_checked = _compile(self.steps)
+        elif name == "_run_static_checked":
+            self._run_static_checked = _compile(self.static_steps, returns="tuple and check")
+        elif name in ("_run_dynamic", "_run_dynamic_checked"):
+            self._run_dynamic, self._run_dynamic_checked = _compile(
+                self.dynamic_steps, static=self.static_quantities, keep=self._kept)
+        else:
+            raise AttributeError(name)
+        return self.__dict__[name]
 
     def static_values(self, model: Any, system: Any, plan: Any) -> tuple[dict, bool]:
         """The static steps' values for this model, system and plan, and whether every one is
@@ -978,8 +991,9 @@ def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
     return result
 
 
-def evaluate_plans(scenario: Scenario, catalog: Optional[Catalog] = None) -> tuple[dict, Program]:
-    """Every quantity that applies, for a scenario whose plan is a
+def evaluate_plans(scenario: Scenario, catalog: Optional[Catalog] = None,
+                   quantities: Optional[tuple] = None) -> tuple[dict, Program]:
+    """``quantities`` (default: every quantity that applies), for a scenario whose plan is a
     :class:`~ridgeline.scenario.PlanArray`: one pass of the program its shared features
     choose, each value an array with one entry per plan (or one number for all).
 
@@ -992,15 +1006,16 @@ def evaluate_plans(scenario: Scenario, catalog: Optional[Catalog] = None) -> tup
     """
     catalog = default_catalog() if catalog is None else catalog
     features = scenario.features()
-    key = (_ALL, features, _NO_INPUTS)
-    program = catalog._cache.get(key)
-    if program is None:
-        program = catalog._cache[key] = compile_program(
-            catalog, features, tuple(catalog.formulas), _NO_INPUTS, True)
+    if quantities is None:
+        quantities = tuple(catalog.formulas)
+    program = compile_program(catalog, features, quantities, _NO_INPUTS, True)
     values = {"model": scenario.model, "system": scenario.system, "plan": scenario.plan,
               "workload": scenario.workload}
     try:
-        program.run(values)
+        # step by step: on arrays each step's numpy work outweighs the loop, and a search
+        # runs each of its many programs once
+        for f in program.steps:
+            values[f.produces] = f.function(*[values[p] for p in f.params])
     except ScenarioError:
         values = {"model": scenario.model, "system": scenario.system,
                   "plan": scenario.plan, "workload": scenario.workload}

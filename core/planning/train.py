@@ -27,6 +27,7 @@ VALUE_KEYS = ("step_s", "wall_clock_s", "cost_usd", "energy_j", "memory_per_devi
               "mfu")
 #: quantities each evaluated plan gives back to the search.
 _GATHERED = VALUE_KEYS + ("usable_memory_bytes",)
+_TARGETS = _GATHERED + ("fits",)
 
 #: what ``by`` ranks on.
 RANKINGS = {"step": "step_s", "wall": "wall_clock_s", "cost": "cost_usd", "energy": "energy_j"}
@@ -42,7 +43,8 @@ def _evaluate_group(model: Model, system, workload, group: Group,
     n = len(plans)
     values = None
     try:
-        values, _ = evaluate_plans(Scenario(model, system, plans, workload), catalog)
+        values, _ = evaluate_plans(Scenario(model, system, plans, workload), catalog,
+                                   _TARGETS)
         if "step_s" not in values or "memory_per_device_bytes" not in values:
             values = None
     except (RidgelineError, TypeError, ValueError, ZeroDivisionError):
