@@ -247,7 +247,28 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="validation TOML, or a shipped set by name: public "
                    "(the default) or vendor")
     _add_json(p)
+    _plan_parsers(sub)
     return parser
+
+
+def _plan_parsers(sub):
+    """``ridgeline plan train|serve``: searches over plans (see docs/plans.md)."""
+    p = sub.add_parser("plan", help="search plans: the best way to train (or serve) a model")
+    psub = p.add_subparsers(dest="plan_what", metavar="train", parser_class=_Parser)
+    q = psub.add_parser("train", help="the fastest (cheapest, ...) training plans that fit")
+    q.add_argument("model", help="preset name (llama-3-70b) or path to a local config.json")
+    q.add_argument("--on", required=True, metavar="ACCEL[,ACCEL...]",
+                   help="accelerator ids or aliases, comma-separated (h100,mi300x)")
+    q.add_argument("--devices", required=True, help="devices of each accelerator")
+    q.add_argument("--seq", default="2048", help="sequence length")
+    q.add_argument("--global-batch", default="512", help="sequences per step")
+    q.add_argument("--tokens", default="1B", help="training tokens (300B, 1.4T, 1e9)")
+    q.add_argument("--precision", metavar="DTYPE", help="training precision (default: bf16)")
+    q.add_argument("--attention", default="flash", help="attention kernels: flash or unfused")
+    q.add_argument("--by", default="step", help="rank by step, wall, cost or energy")
+    q.add_argument("--top", default="10", help="plans to show")
+    q.add_argument("--csv", metavar="FILE", help="write every fitting plan to FILE")
+    _add_json(q)
 
 
 def _options(parser: argparse.ArgumentParser) -> tuple[set, set]:
@@ -303,6 +324,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "explain" and not args.what:
         parser.error("explain needs 'infer', 'train' or 'serve' and their arguments")
+    if args.command == "plan" and not args.plan_what:
+        parser.error("plan needs 'train' and its arguments")
     try:
         from . import commands
         return commands.run(args) or 0

@@ -20,7 +20,7 @@ def run(args) -> int:
     handler = {"accelerators": _accelerators, "models": _models, "formulas": _formulas,
                "plugins": _plugins, "show": _show, "infer": _infer, "train": _train,
                "explain": _explain, "validate": _validate, "distill": _distill,
-               "serve": _serve}[args.command]
+               "serve": _serve, "plan": _plan}[args.command]
     return handler(args, catalog)
 
 
@@ -437,3 +437,8 @@ def _validate(args, catalog: Catalog) -> int:
     else:
         print(report(result))
     return 0
+
+
+def _plan(args, catalog: Catalog) -> int:
+    from .planning.render import plan_command
+    return plan_command(args, catalog)
