@@ -11,6 +11,7 @@ from .loader import load_accelerator, load_model, read_toml, structure
 from .model import Architecture, AttentionVariant, Model, OptionSpec
 from .precision import bytes_per_element, compute_precision
 from .scenario import InferenceWorkload, Plan, System, TrainingWorkload
+from .scenario import PlanArray, per_plan
 from .errors import ScenarioError
 from .operations import (Operation, Table, ceil, concat, floor, maximum, minimum,
                          operations_time_s, plain, roofline_s, rows, table, total, where)
@@ -31,4 +32,5 @@ __all__ = [
     "plain", "where",
     "maximum", "minimum", "floor", "ceil",
     "Scenario", "ServingWorkload", "estimate",
+    "PlanArray", "per_plan",
 ]

@@ -7,6 +7,7 @@ formula engine caches its resolved order per combination of them.
 
 from __future__ import annotations
 
+import functools
 from typing import Optional, Union
 
 import numpy as np
@@ -331,3 +332,32 @@ class PlanArray:
 
     def __repr__(self) -> str:
         return f"PlanArray({len(self)} plans, features={sorted(self._features)})"
+
+
+def per_plan(function):
+    """A formula whose arithmetic on plan degrees works on one plan at a time (integer
+    layouts, searches over divisors): given a :class:`PlanArray`, it runs once per distinct
+    plan (and distinct values of its other array arguments) and its results are gathered
+    into an array. Given a :class:`Plan`, it is the formula itself."""
+
+    @functools.wraps(function)
+    def each(*args):
+        at = next((i for i, a in enumerate(args) if type(a) is PlanArray), None)
+        if at is None:
+            return function(*args)
+        plans = args[at]
+        n = len(plans)
+        columns = [getattr(plans, f) for f in PLAN_NUMBERS]
+        arrays = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.shape == (n,)]
+        key = np.stack(columns + [np.asarray(args[i], float) for i in arrays], axis=1)
+        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        results = []
+        for i in first:
+            one = list(args)
+            one[at] = plans.plan(int(i))
+            for j in arrays:
+                one[j] = args[j][i]
+            results.append(function(*one))
+        return np.asarray(results, dtype=float)[inverse.ravel()]
+
+    return each

@@ -15,7 +15,9 @@ from ..catalog import Catalog
 from ..engine import estimate, evaluate_plans
 from ..errors import RidgelineError, ScenarioError
 from ..model import Model
-from ..scenario import PLAN_NUMBERS, Scenario, TrainingWorkload
+from ..accelerator import Accelerator
+from ..loader import structure, unstructure
+from ..scenario import PLAN_NUMBERS, Scenario, System, TrainingWorkload
 from .pareto import pareto_front
 from .space import RECOMPUTE, ZERO, Group, groups, numeric_plans
 
@@ -90,9 +92,18 @@ def _evaluate_one_by_one(model, system, workload, plans, catalog) -> dict:
 
 
 def _evaluate_chunk(model, system, workload, chunk: list, catalog=None) -> list:
-    """What an executor runs: a few groups, evaluated in turn (module level, so that
-    processes and Dask workers can unpickle it)."""
+    """A few groups, evaluated in turn."""
     return [_evaluate_group(model, system, workload, g, catalog) for g in chunk]
+
+
+def _remote_chunk(model_data: dict, accelerator_data: dict, devices: int, workload,
+                  chunk: list) -> list:
+    """What an executor runs (module level, so that processes and Dask workers can unpickle
+    it): the model and accelerator travel as plain data, which pickles, and the worker's
+    default catalog supplies the formulas."""
+    model = structure(model_data, Model, source="plan search: model")
+    accelerator = structure(accelerator_data, Accelerator, source="plan search: accelerator")
+    return _evaluate_chunk(model, System(accelerator, devices), workload, chunk)
 
 
 def _chunks(items: list, count: int) -> list:
@@ -199,7 +210,9 @@ def plan_train(model, *, on, devices, seq: Any = 2048, global_batch: Any = 512,
             results = _evaluate_chunk(m, system, workload, todo, catalog)
         else:
             chunks = _chunks(todo, 4 * _workers(executor))
-            futures = [executor.submit(_evaluate_chunk, m, system, workload, c) for c in chunks]
+            model_data, accelerator_data = unstructure(m), unstructure(acc)
+            futures = [executor.submit(_remote_chunk, model_data, accelerator_data, n, workload,
+                                       c) for c in chunks]
             results = [r for f in futures for r in f.result()]
         for group, out in zip(todo, results):
             rows = len(group.numbers)
