@@ -73,10 +73,13 @@ def _group_links(system, group_devices, span, links, eff):
         outside = links.scale_out
     elif up is not None and system.devices <= system.scale_up_devices:
         outside = up
-    elif not inside.all():
+    elif not inside.any():
         raise _spans_domains(system, int(np.max(group_devices)))
     else:
-        outside = up
+        # some plans' groups stay inside a domain: the others have no link, NaN, which a
+        # search masks as a plan that cannot run
+        return (np.where(inside, up.bandwidth_bytes_per_s * eff, np.nan),
+                np.where(inside, up.latency_s, np.nan))
     if up is None:
         return (np.full(span.shape, outside.bandwidth_bytes_per_s * eff),
                 np.full(span.shape, outside.latency_s))
