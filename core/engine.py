@@ -966,10 +966,14 @@ def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
         if not isinstance(name, str):
             raise ScenarioError(f"sweep axes are named by quantity names (strings), got {name!r}")
         if name not in catalog.formulas and name in _PLAN_FIELDS:
-            raise ScenarioError(f"sweep axis {name!r}: plan degrees are not sweep axes yet (the "
-                                f"plan chooses the formulas and how the model is split); call "
-                                f"ridgeline.infer() or ridgeline.train() once per plan")
+            if name not in _PLAN_AXES:
+                raise ScenarioError(f"sweep axis {name!r}: plan axes are the degrees "
+                                    f"{', '.join(_PLAN_AXES)}; {name} chooses the formulas "
+                                    f"(call ridgeline.train() or infer() once per value)")
+            continue
         quantity_domain(catalog, name)  # an unknown name, before its values
+    if any(name in _PLAN_AXES and name not in catalog.formulas for name in grid):
+        return _sweep_plans(scenario, grid, quantities, catalog)
     axes = check_inputs(catalog, {name: _axis(name, values) for name, values in grid.items()},
                         what="sweep axis")
     shape = tuple(a.size for a in axes.values())
@@ -1027,3 +1031,95 @@ def evaluate_plans(scenario: Scenario, catalog: Optional[Catalog] = None,
             except ScenarioError:
                 continue
     return values, program
+
+
+#: plan fields a sweep may vary: numbers, which a PlanArray holds one per plan.
+_PLAN_AXES = ("tp", "pp", "dp", "ep", "micro_batch", "interleave")
+
+
+def _plan_axis(name: str, values: Any) -> np.ndarray:
+    axis = _axis(name, values)
+    if axis.dtype.kind == "b" or np.any(axis != np.floor(axis)) or np.any(axis < 1):
+        raise ScenarioError(f"sweep axis {name!r}: plan degrees are whole numbers >= 1, got "
+                            f"{values!r:.60}")
+    return axis.astype(np.int64)
+
+
+def _plan_problems(scenario: Scenario, degrees: dict) -> np.ndarray:
+    """Per grid point, whether the plan cannot run: it does not split the model or the
+    devices evenly, or mixes interleaving or sequence parallelism with degrees of 1."""
+    m, system = scenario.model, scenario.system
+    tp, pp, dp, ep = degrees["tp"], degrees["pp"], degrees["dp"], degrees["ep"]
+    v, mb = degrees["interleave"], degrees["micro_batch"]
+    bad = (m.num_heads % tp != 0) | (m.intermediate_size % tp != 0) | (m.num_layers % pp != 0)
+    bad |= (v > 1) & ((pp == 1) | ((m.num_layers // pp) % v != 0))
+    bad |= system.devices % (tp * pp * dp) != 0
+    if scenario.plan.sp:
+        bad |= tp == 1
+    experts = m.option("num_experts")
+    if isinstance(experts, int) and not isinstance(experts, bool):
+        bad |= (experts % ep != 0) | (((tp % ep) != 0) & ((ep % tp) != 0)) | ((tp * dp) % ep != 0)
+    else:
+        bad |= ep > 1
+    workload = scenario.workload
+    if getattr(workload, "kind", "") == "training":
+        bad |= workload.global_batch % (dp * mb) != 0
+    return bad
+
+
+def _sweep_plans(scenario: Scenario, grid: Mapping, quantities, catalog: Catalog) -> Estimate:
+    """:func:`sweep` with plan degrees among the axes: the grid's points grouped by the plan
+    features their degrees give, each group one pass of its program; points whose plan cannot
+    run are masked (``fits`` false, every other value NaN) and their count is in
+    ``Estimate.masked``."""
+    from .scenario import PLAN_CHOICES, PlanArray
+    plan_axes = {k: _plan_axis(k, v) for k, v in grid.items()
+                 if k in _PLAN_AXES and k not in catalog.formulas}
+    other = check_inputs(catalog, {k: _axis(k, v) for k, v in grid.items() if k not in plan_axes},
+                         what="sweep axis")
+    axes = {k: plan_axes.get(k, other.get(k)) for k in grid}
+    shape = tuple(a.size for a in axes.values())
+    mesh = dict(zip(axes, (m.ravel() for m in np.meshgrid(*axes.values(), indexing="ij"))))
+    size = math.prod(shape)
+    degrees = {k: mesh[k].astype(np.int64) if k in plan_axes else
+               np.full(size, getattr(scenario.plan, k), dtype=np.int64) for k in _PLAN_AXES}
+    bad = _plan_problems(scenario, degrees)
+    choices = {k: getattr(scenario.plan, k) for k in PLAN_CHOICES}
+    key = sum((degrees[k] > 1) * (1 << i) for i, k in enumerate(("tp", "pp", "dp", "ep",
+                                                                   "interleave")))
+    values: dict = {}
+    first = None
+    for k in np.unique(key[~bad]):
+        at = np.flatnonzero((key == k) & ~bad)
+        plans = PlanArray(*(degrees[f][at] for f in _PLAN_AXES), **choices)
+        inputs = {q: mesh[q][at].astype(float) for q in other}
+        sub = Scenario(scenario.model, scenario.system, plans, scenario.workload)
+        program = compile_program(catalog, sub.features(),
+                                  tuple(catalog.formulas) if quantities is None else quantities,
+                                  frozenset(inputs), quantities is None)
+        part = {"model": sub.model, "system": sub.system, "plan": plans,
+                "workload": sub.workload, **inputs}
+        for f in program.steps:
+            part[f.produces] = f.function(*[part[p] for p in f.params])
+        first = first or (program, sub)
+        for f in program.steps:
+            if f.domain == "structured" or f.unit in ("table", "object"):
+                continue
+            column = values.get(f.produces)
+            if column is None:
+                column = values[f.produces] = np.full(size, np.nan)
+            column[at] = np.broadcast_to(np.asarray(part[f.produces], dtype=float), at.shape)
+    if first is None:
+        raise ScenarioError("sweep: no point of the grid is a plan that splits the model and "
+                            "the devices evenly")
+    for q in other:
+        values[q] = mesh[q].astype(float)
+    for k in plan_axes:
+        values[k] = mesh[k].astype(float)
+    if "fits" in values:
+        values["fits"] = np.where(np.isnan(values["fits"]), 0.0, values["fits"]) > 0.5
+    result = Estimate(scenario, {q: v.reshape(shape) for q, v in values.items()}, first[0],
+                      catalog)
+    result.axes = tuple(axes)
+    result.masked = int(bad.sum())
+    return result
