@@ -942,7 +942,7 @@ def _axis(name: str, values: Any) -> np.ndarray:
 
 def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
           quantities: Optional[Iterable[str]] = None, *, catalog: Optional[Catalog] = None,
-          ) -> Estimate:
+          executor: Any = None) -> Estimate:
     """Evaluate a whole grid of numeric inputs in one vectorised pass.
 
     ``grid`` maps quantity names (``batch``, ``memory_bandwidth_bytes_per_s``, ...) to the
@@ -952,16 +952,27 @@ def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
     ``numpy.meshgrid(..., indexing="ij")`` lays it out: a quantity that does not depend on
     the grid is broadcast to it (a read-only view).
 
+    Plan degrees (``tp``, ``pp``, ``dp``, ``ep``, ``micro_batch``, ``interleave``) may be
+    axes too: the grid's plans are grouped by the features their degrees give and each group
+    runs in one pass; a plan that does not split the model or the devices evenly is masked
+    (``fits`` false, other values NaN; the count in ``masked``), not an error.
+
+    ``executor``: a ``concurrent.futures``-style executor (a process pool, a
+    ``dask.distributed`` Client); the grid's first axis is split into chunks, one task each.
+
     Raises:
         UnknownNameError: an axis that is no quantity.
         ScenarioError: an axis with no values, values that are not numbers or lie outside
-            the quantity's domain, a plan degree as an axis, an axis that no formula of the
-            estimate uses.
+            the quantity's domain, a plan field other than a degree as an axis, an axis
+            that no formula of the estimate uses.
     """
     catalog, quantities = _arguments(scenario, quantities, catalog)
     if not isinstance(grid, Mapping) or not grid:
         raise ScenarioError("sweep needs a grid: a mapping of quantity names to the values to "
                             "try (e.g. {'batch': [1, 8, 64]})")
+    if executor is not None:
+        from .planning.executor import sweep_on
+        return sweep_on(executor, scenario, dict(grid), quantities, catalog)
     for name in grid:
         if not isinstance(name, str):
             raise ScenarioError(f"sweep axes are named by quantity names (strings), got {name!r}")

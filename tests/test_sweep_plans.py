@@ -54,3 +54,22 @@ def test_bad_plan_axes(grid, message):
     s = train_scenario("llama-2-7b", on="h100", devices=8, global_batch=64)
     with pytest.raises(ScenarioError, match=message):
         ridgeline.sweep(s, grid)
+
+
+def test_sweep_on_executors_equals_serial():
+    from concurrent.futures import ProcessPoolExecutor
+    s = train_scenario("llama-2-7b", on="h100", devices=64, global_batch=512)
+    grid = {"tp": [1, 2, 4, 8], "pp": [1, 2], "dp": [8, 16, 32]}
+    serial = ridgeline.sweep(s, grid, ["step_s", "fits"])
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        parallel = ridgeline.sweep(s, grid, ["step_s", "fits"], executor=pool)
+    np.testing.assert_array_equal(parallel["step_s"], serial["step_s"])
+    np.testing.assert_array_equal(parallel["fits"], serial["fits"])
+    assert parallel.masked == serial.masked and parallel.axes == serial.axes
+    distributed = pytest.importorskip("distributed")
+    si = infer_scenario("llama-3-8b", on="h100")
+    with distributed.Client(n_workers=1, threads_per_worker=2, processes=False,
+                            dashboard_address=None) as client:
+        remote = ridgeline.sweep(si, {"batch": [1, 2, 4, 8]}, ["tpot_s"], executor=client)
+    np.testing.assert_array_equal(
+        remote["tpot_s"], ridgeline.sweep(si, {"batch": [1, 2, 4, 8]}, ["tpot_s"])["tpot_s"])

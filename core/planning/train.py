@@ -18,6 +18,8 @@ from ..model import Model
 from ..accelerator import Accelerator
 from ..loader import structure, unstructure
 from ..scenario import PLAN_NUMBERS, Scenario, System, TrainingWorkload
+from .executor import chunks as executor_chunks
+from .executor import workers
 from .pareto import pareto_front
 from .space import RECOMPUTE, ZERO, Group, groups, numeric_plans
 
@@ -101,21 +103,6 @@ def _remote_chunk(model_data: dict, accelerator_data: dict, devices: int, worklo
     model = structure(model_data, Model, source="plan search: model")
     accelerator = structure(accelerator_data, Accelerator, source="plan search: accelerator")
     return _evaluate_chunk(model, System(accelerator, devices), workload, chunk)
-
-
-def _chunks(items: list, count: int) -> list:
-    size = max(1, math.ceil(len(items) / max(count, 1)))
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def _workers(executor) -> int:
-    for attribute in ("_max_workers",):
-        if isinstance(getattr(executor, attribute, None), int):
-            return executor._max_workers
-    try:  # a dask.distributed Client
-        return max(1, sum(executor.nthreads().values()))
-    except Exception:  # noqa: BLE001 - any other executor: a fixed number of chunks
-        return 8
 
 
 def _accelerators(on: Any, catalog: Catalog) -> list:
@@ -206,7 +193,7 @@ def plan_train(model, *, on, devices, seq: Any = 2048, global_batch: Any = 512,
         if executor is None:
             results = _evaluate_chunk(m, system, workload, todo, catalog)
         else:
-            chunks = _chunks(todo, 4 * _workers(executor))
+            chunks = executor_chunks(todo, 4 * workers(executor))
             model_data, accelerator_data = unstructure(m), unstructure(acc)
             futures = [executor.submit(_remote_chunk, model_data, accelerator_data, n, workload,
                                        c) for c in chunks]
