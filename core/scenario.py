@@ -264,8 +264,12 @@ class PlanArray:
     def __init__(self, tp, pp, dp, ep, micro_batch, interleave, *, sp: bool = False,
                  zero: int = 0, recompute: str = "none", offload: str = "none",
                  attention: str = "flash"):
-        numbers = [np.asarray(a, dtype=np.int64).ravel() for a in
-                   (tp, pp, dp, ep, micro_batch, interleave)]
+        given = [np.asarray(a).ravel() for a in (tp, pp, dp, ep, micro_batch, interleave)]
+        for field_name, a in zip(PLAN_NUMBERS, given):
+            if a.dtype.kind not in "iu" and (a.dtype.kind != "f" or np.any(a != np.floor(a))):
+                raise ScenarioError(f"PlanArray {field_name}: degrees are whole numbers, got "
+                                    f"{a[:4]!r}")
+        numbers = [a.astype(np.int64) for a in given]
         size = numbers[0].size
         for field_name, a in zip(PLAN_NUMBERS, numbers):
             if a.size != size:

@@ -250,3 +250,8 @@ def test_published_megatron_runs(case):
     faster = sum(p["step_s"] < published["step_s"] for p in r["plans"])
     in_top_decile = faster <= 0.1 * r["configs_fitting"]
     assert in_top_decile == (case["name"].split(", ")[-1] not in OUTSIDE_TOP_DECILE)
+
+
+def test_plan_array_refuses_fractions():
+    with pytest.raises(ScenarioError, match="whole numbers"):
+        PlanArray([2.5], [1], [1], [1], [1], [1])
