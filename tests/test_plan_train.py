@@ -255,3 +255,14 @@ def test_published_megatron_runs(case):
 def test_plan_array_refuses_fractions():
     with pytest.raises(ScenarioError, match="whole numbers"):
         PlanArray([2.5], [1], [1], [1], [1], [1])
+
+
+def test_junk_arguments_give_ridgeline_errors(tmp_path, monkeypatch):
+    from test_api_arguments import _assert_none, _sweep_arguments
+    monkeypatch.chdir(tmp_path)  # a junk csv_path that is a name writes here
+    problems = _sweep_arguments(ridgeline.plan_train, ("gpt2",),
+                                dict(on="h100", devices=2, global_batch=8, seq=512, top=2))
+    s = ridgeline.scenario("infer", "llama-3-8b", on="h100")
+    problems += _sweep_arguments(ridgeline.sweep, (s, {"batch": [1, 2]}, ["tpot_s"]), {},
+                                 skip=("scenario", "grid", "quantities", "catalog"))
+    _assert_none(problems)

@@ -15,9 +15,18 @@ import attrs
 import numpy as np
 
 from ..accelerator import Accelerator, Efficiency
+from ..errors import ScenarioError
 from ..loader import structure, unstructure
 from ..model import Model
 from ..scenario import InferenceWorkload, Plan, Scenario, System, TrainingWorkload
+
+
+def check_executor(executor) -> None:
+    """Raise ScenarioError unless ``executor`` has a ``submit`` method."""
+    if not callable(getattr(executor, "submit", None)):
+        raise ScenarioError(f"executor: expected a concurrent.futures-style executor (a "
+                            f"ProcessPoolExecutor, a dask.distributed Client: something with "
+                            f"submit()), got {type(executor).__name__}")
 
 
 def workers(executor) -> int:
@@ -76,6 +85,7 @@ def sweep_on(executor, scenario: Scenario, grid: dict, quantities, catalog) -> A
     """:func:`ridgeline.sweep` with the grid's first axis split into chunks, one task each;
     the parts are joined along that axis (the default catalog's formulas on the workers)."""
     from ..engine import Estimate, sweep
+    check_executor(executor)
     names = list(grid)
     first = np.asarray(list(grid[names[0]]) if not isinstance(grid[names[0]], np.ndarray)
                        else grid[names[0]])

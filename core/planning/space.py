@@ -15,6 +15,7 @@ What is left out, and why (the search space of ``docs/plans.md``):
 
 from __future__ import annotations
 
+import math
 from typing import Iterator, NamedTuple, Optional
 
 import numpy as np
@@ -40,7 +41,8 @@ class Group(NamedTuple):
 
 
 def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in reversed(small) if d * d != n]
 
 
 def pipeline_splits(model: Model, stage_devices: int) -> list[int]:
@@ -87,9 +89,9 @@ def numeric_plans(model: Model, accelerator: Accelerator, devices: int, global_b
             per_replica = global_batch // dp
             stage_layers = model.num_layers // pp
             for ep in expert_degrees(model, tp, dp):
-                for mb in divisors(per_replica):
-                    if mb > max_micro_batch:
-                        break
+                for mb in range(1, min(per_replica, max_micro_batch) + 1):
+                    if per_replica % mb:
+                        continue
                     rows.append((tp, pp, dp, ep, mb, 1))
                     if pp == 1 or (per_replica // mb) % pp:
                         continue  # interleaved 1F1B needs micro-batches in multiples of pp

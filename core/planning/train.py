@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
 from .. import api
+from .._arguments import shown
 from ..catalog import Catalog
 from ..engine import estimate, evaluate_plans
 from ..errors import RidgelineError, ScenarioError
@@ -18,6 +20,7 @@ from ..model import Model
 from ..accelerator import Accelerator
 from ..loader import structure, unstructure
 from ..scenario import PLAN_NUMBERS, Scenario, System, TrainingWorkload
+from .executor import check_executor
 from .executor import chunks as executor_chunks
 from .executor import workers
 from .pareto import pareto_front
@@ -161,25 +164,32 @@ def plan_train(model, *, on, devices, seq: Any = 2048, global_batch: Any = 512,
     """
     started = time.perf_counter()
     catalog = api._catalog(catalog)
-    if by not in RANKINGS:
-        raise ScenarioError(f"by must be one of {', '.join(RANKINGS)}, got {by!r}")
+    if type(by) is not str or by not in RANKINGS:
+        raise ScenarioError(f"by must be one of {', '.join(RANKINGS)}, got {shown(by)}")
     top = api._positive_int(top, "top")
     n = api._positive_int(devices, "devices")
+    if n > MAX_DEVICES:
+        raise ScenarioError(f"devices: a plan search takes at most {MAX_DEVICES:,} devices, "
+                            f"got {shown(devices)}")
     g = api._count(global_batch, "global batch")
     s = api._count(seq, "seq")
+    for what, value in (("global batch", g), ("seq", s)):
+        if value > MAX_COUNT:  # the search's arrays hold 64-bit integers
+            raise ScenarioError(f"{what}: a plan search takes at most {MAX_COUNT:,}, got "
+                                f"{value:.3g}")
     t = float(api._count(tokens, "tokens"))
     max_micro_batch = api._positive_int(max_micro_batch, "max_micro_batch")
-    recompute, zero = tuple(recompute), tuple(zero)
-    for r in recompute:
-        if r not in RECOMPUTE:
-            raise ScenarioError(f"recompute must be none, selective or full, got {r!r}")
-    for z in zero:
-        if z not in ZERO or type(z) is not int:
-            raise ScenarioError(f"zero must be 0, 1, 2 or 3, got {z!r}")
-    if not recompute or not zero:
-        raise ScenarioError("recompute and zero need at least one choice each")
-    if attention not in ("flash", "unfused"):
-        raise ScenarioError(f"attention must be flash or unfused, got {attention!r}")
+    recompute = _choices(recompute, "recompute", RECOMPUTE)
+    zero = _choices(zero, "zero", ZERO)
+    if type(attention) is not str or attention not in ("flash", "unfused"):
+        raise ScenarioError(f"attention must be flash or unfused, got {shown(attention)}")
+    if executor is not None:
+        check_executor(executor)
+    if progress is not None and not callable(progress):
+        raise ScenarioError(f"progress: expected a function of one line of text, or None, got "
+                            f"{shown(progress)}")
+    if csv_path is not None and not isinstance(csv_path, (str, os.PathLike)):
+        raise ScenarioError(f"csv_path: expected a file path, got {shown(csv_path)}")
     m = _model(model, precision, s, catalog)
     accelerators = _accelerators(on, catalog)
     workload = TrainingWorkload(g, s, t)
@@ -215,9 +225,35 @@ def plan_train(model, *, on, devices, seq: Any = 2048, global_batch: Any = 512,
     table = {k: (np.concatenate(v) if v else np.empty(0)) for k, v in columns.items()}
     result = _rank(table, m, accelerators, n, workload, by, top, catalog)
     if csv_path is not None:
-        write_csv(table, csv_path)
+        try:
+            write_csv(table, csv_path)
+        except OSError as exc:
+            raise ScenarioError(f"csv: cannot write {csv_path!s}: {exc.strerror}") from None
     result["search_s"] = time.perf_counter() - started
     return result
+
+
+#: the most devices a search takes: its space grows with the divisors of the count.
+MAX_DEVICES = 2**20
+#: the largest global batch and sequence length a search takes.
+MAX_COUNT = 2**40
+
+
+def _choices(value, what: str, allowed: tuple) -> tuple:
+    """A choice or a list of choices among ``allowed``, as a tuple."""
+    values = (value,) if type(value) in (str, int) else value
+    if isinstance(values, (bytes, dict)) or not isinstance(values, Iterable):
+        raise ScenarioError(f"{what}: expected one of {', '.join(map(str, allowed))} or a "
+                            f"list of them, got {shown(value)}")
+    values = tuple(values)
+    if not values:
+        raise ScenarioError(f"{what}: expected at least one of "
+                            f"{', '.join(map(str, allowed))}")
+    for v in values:
+        if type(v) is not type(allowed[0]) or v not in allowed:
+            raise ScenarioError(f"{what} must be {', '.join(map(str, allowed))}, got "
+                                f"{shown(v)}")
+    return tuple(dict.fromkeys(values))
 
 
 def _record(table: dict, i: int) -> dict:
