@@ -31,6 +31,7 @@ _EXPORTS = {
     "finetune": "finetuning",
     "rl": "adaptation.rl", "RLRun": "adaptation.rl",
     "prompt_cost": "adaptation.prompt_cost", "PromptCost": "adaptation.prompt_cost",
+    "plan_train": "planning", "PlanArray": "scenario",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -47,6 +48,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .hookspecs import hookimpl
     from .model import Model
     from .scenario import InferenceWorkload, Plan, Scenario, System, TrainingWorkload
+    from .planning import plan_train
+    from .scenario import PlanArray
 
 
 def __getattr__(name: str):

@@ -286,15 +286,11 @@ def make_parser() -> argparse.ArgumentParser:
         adder(q)
         q.add_argument("--quantity", required=True, help="quantity name (tpot_s, step_s, ...)")
         _add_json(q)
-    p = sub.add_parser("plan", help="search plans: the best deployment and its frontier")
-    psub = p.add_subparsers(dest="plan", metavar="serve", parser_class=_Parser)
-    from .planning.serve import add_arguments as _plan_serve_arguments
-    _plan_serve_arguments(psub.add_parser("serve", help="the best deployments under latency "
-                                                        "targets, per accelerator"))
     p = sub.add_parser("validate", help="compare estimates with published measurements")
     p.add_argument("file", nargs="?", help="validation TOML, or a shipped set by name: public "
                    "(the default) or vendor")
     _add_json(p)
+    _plan_parsers(sub)
     _picture_arguments(sub)
     return parser
 
@@ -403,6 +399,37 @@ def _picture_arguments(sub) -> None:
     _global_arguments(p)
 
 
+def _plan_parsers(sub):
+    """``ridgeline plan train|serve``: searches over plans (see docs/plans.md)."""
+    p = sub.add_parser("plan", help="search plans: the best way to train (or serve) a model")
+    psub = p.add_subparsers(dest="plan_what", metavar="train|serve", parser_class=_Parser)
+    from .planning.serve import add_arguments as _plan_serve_arguments
+    q = psub.add_parser("serve", help="the best deployments under latency targets, per "
+                                      "accelerator")
+    _plan_serve_arguments(q)
+    _plot_argument(q, "each accelerator's Pareto frontier")
+    q = psub.add_parser("train", help="the fastest (cheapest, ...) training plans that fit")
+    q.add_argument("model", help="preset name (llama-3-70b) or path to a local config.json")
+    q.add_argument("--on", required=True, metavar="ACCEL[,ACCEL...]",
+                   help="accelerator ids or aliases, comma-separated (h100,mi300x)")
+    q.add_argument("--devices", required=True, help="devices of each accelerator")
+    q.add_argument("--seq", default="2048", help="sequence length")
+    q.add_argument("--global-batch", default="512", help="sequences per step")
+    q.add_argument("--tokens", default="1B", help="training tokens (300B, 1.4T, 1e9)")
+    q.add_argument("--precision", metavar="DTYPE", help="training precision (default: bf16)")
+    q.add_argument("--attention", default="flash", help="attention kernels: flash or unfused")
+    q.add_argument("--by", default="step", help="rank by step, wall, cost or energy")
+    q.add_argument("--top", default="10", help="plans to show")
+    q.add_argument("--csv", metavar="FILE", help="write every fitting plan to FILE")
+    _plot_argument(q, "each accelerator's Pareto frontier")
+    _add_json(q)
+
+
+def _plot_argument(p, what: str) -> None:
+    p.add_argument("--plot", metavar="FILE", help=f"also draw {what} into FILE (.png or .svg; "
+                                                  f"needs pip install 'ridgeline[plot]')")
+
+
 def _options(parser: argparse.ArgumentParser) -> tuple[set, set]:
     """Every option string of the parser and its commands' parsers, and those that take a
     value."""
@@ -456,8 +483,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "explain" and not args.what:
         parser.error("explain needs 'infer', 'train' or 'serve' and their arguments")
-    if args.command == "plan" and not args.plan:
-        parser.error("plan needs 'serve' and its arguments")
+    if args.command == "plan" and not args.plan_what:
+        parser.error("plan needs 'train' or 'serve' and their arguments")
     try:
         from . import commands
         return commands.run(args) or 0

@@ -499,8 +499,11 @@ def _validate(args, catalog: Catalog) -> int:
 
 
 def _plan(args, catalog: Catalog) -> int:
-    from .planning.serve import run_cli
-    return run_cli(args, catalog)
+    if args.plan_what == "serve":
+        from .planning.serve import run_cli
+        return run_cli(args, catalog)
+    from .planning.render import plan_command
+    return plan_command(args, catalog)
 
 
 def _finetune_kwargs(args) -> dict:

@@ -28,7 +28,7 @@ from .scenario import Scenario
 from .units import DOMAINS, LARGEST, format_value, value_problem
 
 __all__ = ["Program", "compile_program", "evaluate", "Estimate", "estimate", "sweep",
-           "check_inputs", "check_used", "quantity_domain"]
+           "check_inputs", "check_used", "quantity_domain", "evaluate_plans"]
 
 #: the key, in a catalog's cache of programs, of "every quantity that applies".
 _ALL = "every quantity"
@@ -68,12 +68,12 @@ class Program:
                 static.add(f.produces)
         self.static_steps = tuple(f for f in self.steps if f.produces in static)
         self.dynamic_steps = tuple(f for f in self.steps if f.produces not in static)
-        self.run, self._run_checked = _compile(self.steps)
         self.static_quantities = tuple(f.produces for f in self.static_steps)
-        self._run_static_checked = _compile(self.static_steps, returns="tuple and check")
         kept = SCENARIO_NAMES + tuple(sorted(inputs))
-        self._run_dynamic, self._run_dynamic_checked = _compile(
-            self.dynamic_steps, static=self.static_quantities, keep=kept)
+        self._kept = kept
+        # the compiled functions are made on first use (see __getattr__): a plan search
+        # resolves hundreds of programs and runs them step by step on arrays, and compiling
+        # them costs several times what resolving them does
         self.row_names = kept + self.static_quantities + tuple(
             f.produces for f in self.dynamic_steps)
         """The names of the values of an estimate's row (see :class:`Estimate`), in order."""
@@ -83,6 +83,19 @@ class Program:
         # quantities of unit "table" (operation lists) and "object" are structured, not numbers
         self.checked = tuple(f for f in steps if f.domain != "structured")
         self.checked_quantities = tuple(f.produces for f in self.checked)
+
+    def __getattr__(self, name: str) -> Any:
+        """The compiled functions, made on first use; then they are plain attributes."""
+        if name in ("run", "_run_checked"):
+            self.run, self._run_checked = _compile(self.steps)
+        elif name == "_run_static_checked":
+            self._run_static_checked = _compile(self.static_steps, returns="tuple and check")
+        elif name in ("_run_dynamic", "_run_dynamic_checked"):
+            self._run_dynamic, self._run_dynamic_checked = _compile(
+                self.dynamic_steps, static=self.static_quantities, keep=self._kept)
+        else:
+            raise AttributeError(name)
+        return self.__dict__[name]
 
     def static_values(self, model: Any, system: Any, plan: Any) -> tuple[dict, bool]:
         """The static steps' values for this model, system and plan, and whether every one is
@@ -929,7 +942,7 @@ def _axis(name: str, values: Any) -> np.ndarray:
 
 def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
           quantities: Optional[Iterable[str]] = None, *, catalog: Optional[Catalog] = None,
-          ) -> Estimate:
+          executor: Any = None) -> Estimate:
     """Evaluate a whole grid of numeric inputs in one vectorised pass.
 
     ``grid`` maps quantity names (``batch``, ``memory_bandwidth_bytes_per_s``, ...) to the
@@ -939,24 +952,39 @@ def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
     ``numpy.meshgrid(..., indexing="ij")`` lays it out: a quantity that does not depend on
     the grid is broadcast to it (a read-only view).
 
+    Plan degrees (``tp``, ``pp``, ``dp``, ``ep``, ``micro_batch``, ``interleave``) may be
+    axes too: the grid's plans are grouped by the features their degrees give and each group
+    runs in one pass; a plan that does not split the model or the devices evenly is masked
+    (``fits`` false, other values NaN; the count in ``masked``), not an error.
+
+    ``executor``: a ``concurrent.futures``-style executor (a process pool, a
+    ``dask.distributed`` Client); the grid's first axis is split into chunks, one task each.
+
     Raises:
         UnknownNameError: an axis that is no quantity.
         ScenarioError: an axis with no values, values that are not numbers or lie outside
-            the quantity's domain, a plan degree as an axis, an axis that no formula of the
-            estimate uses.
+            the quantity's domain, a plan field other than a degree as an axis, an axis
+            that no formula of the estimate uses.
     """
     catalog, quantities = _arguments(scenario, quantities, catalog)
     if not isinstance(grid, Mapping) or not grid:
         raise ScenarioError("sweep needs a grid: a mapping of quantity names to the values to "
                             "try (e.g. {'batch': [1, 8, 64]})")
+    if executor is not None:
+        from .planning.executor import sweep_on
+        return sweep_on(executor, scenario, dict(grid), quantities, catalog)
     for name in grid:
         if not isinstance(name, str):
             raise ScenarioError(f"sweep axes are named by quantity names (strings), got {name!r}")
         if name not in catalog.formulas and name in _PLAN_FIELDS:
-            raise ScenarioError(f"sweep axis {name!r}: plan degrees are not sweep axes yet (the "
-                                f"plan chooses the formulas and how the model is split); call "
-                                f"ridgeline.infer() or ridgeline.train() once per plan")
+            if name not in _PLAN_AXES:
+                raise ScenarioError(f"sweep axis {name!r}: plan axes are the degrees "
+                                    f"{', '.join(_PLAN_AXES)}; {name} chooses the formulas "
+                                    f"(call ridgeline.train() or infer() once per value)")
+            continue
         quantity_domain(catalog, name)  # an unknown name, before its values
+    if any(name in _PLAN_AXES and name not in catalog.formulas for name in grid):
+        return _sweep_plans(scenario, grid, quantities, catalog)
     axes = check_inputs(catalog, {name: _axis(name, values) for name, values in grid.items()},
                         what="sweep axis")
     shape = tuple(a.size for a in axes.values())
@@ -975,4 +1003,134 @@ def sweep(scenario: Scenario, grid: Mapping[str, Iterable[float]],
         values[q] = np.broadcast_to(v, (size,)).reshape(shape)
     result = Estimate(scenario, values, e.program, catalog, e._skipped_here)
     result.axes = tuple(axes)
+    return result
+
+
+def evaluate_plans(scenario: Scenario, catalog: Optional[Catalog] = None,
+                   quantities: Optional[tuple] = None) -> tuple[dict, Program]:
+    """``quantities`` (default: every quantity that applies), for a scenario whose plan is a
+    :class:`~ridgeline.scenario.PlanArray`: one pass of the program its shared features
+    choose, each value an array with one entry per plan (or one number for all).
+
+    Quantities that cannot be computed here (a price the accelerator lacks) are left out.
+    The values are not checked: a search masks the plans whose values it cannot use.
+
+    Raises:
+        ScenarioError: the scenario as a whole cannot be estimated.
+        FormulaError: a formula raised.
+    """
+    catalog = default_catalog() if catalog is None else catalog
+    features = scenario.features()
+    if quantities is None:
+        quantities = tuple(catalog.formulas)
+    program = compile_program(catalog, features, quantities, _NO_INPUTS, True)
+    values = {"model": scenario.model, "system": scenario.system, "plan": scenario.plan,
+              "workload": scenario.workload}
+    try:
+        # step by step: on arrays each step's numpy work outweighs the loop, and a search
+        # runs each of its many programs once
+        for f in program.steps:
+            values[f.produces] = f.function(*[values[p] for p in f.params])
+    except ScenarioError:
+        values = {"model": scenario.model, "system": scenario.system,
+                  "plan": scenario.plan, "workload": scenario.workload}
+        for f in program.steps:
+            if any(p not in values for p in f.params):
+                continue
+            try:
+                values[f.produces] = f.function(*(values[p] for p in f.params))
+            except ScenarioError:
+                continue
+    return values, program
+
+
+#: plan fields a sweep may vary: numbers, which a PlanArray holds one per plan.
+_PLAN_AXES = ("tp", "pp", "dp", "ep", "micro_batch", "interleave")
+
+
+def _plan_axis(name: str, values: Any) -> np.ndarray:
+    axis = _axis(name, values)
+    if axis.dtype.kind == "b" or np.any(axis != np.floor(axis)) or np.any(axis < 1):
+        raise ScenarioError(f"sweep axis {name!r}: plan degrees are whole numbers >= 1, got "
+                            f"{values!r:.60}")
+    return axis.astype(np.int64)
+
+
+def _plan_problems(scenario: Scenario, degrees: dict) -> np.ndarray:
+    """Per grid point, whether the plan cannot run: it does not split the model or the
+    devices evenly, or mixes interleaving or sequence parallelism with degrees of 1."""
+    m, system = scenario.model, scenario.system
+    tp, pp, dp, ep = degrees["tp"], degrees["pp"], degrees["dp"], degrees["ep"]
+    v, mb = degrees["interleave"], degrees["micro_batch"]
+    bad = (m.num_heads % tp != 0) | (m.intermediate_size % tp != 0) | (m.num_layers % pp != 0)
+    bad |= (v > 1) & ((pp == 1) | ((m.num_layers // pp) % v != 0))
+    bad |= system.devices % (tp * pp * dp) != 0
+    if scenario.plan.sp:
+        bad |= tp == 1
+    experts = m.option("num_experts")
+    if isinstance(experts, int) and not isinstance(experts, bool):
+        bad |= (experts % ep != 0) | (((tp % ep) != 0) & ((ep % tp) != 0)) | ((tp * dp) % ep != 0)
+    else:
+        bad |= ep > 1
+    workload = scenario.workload
+    if getattr(workload, "kind", "") == "training":
+        bad |= workload.global_batch % (dp * mb) != 0
+    return bad
+
+
+def _sweep_plans(scenario: Scenario, grid: Mapping, quantities, catalog: Catalog) -> Estimate:
+    """:func:`sweep` with plan degrees among the axes: the grid's points grouped by the plan
+    features their degrees give, each group one pass of its program; points whose plan cannot
+    run are masked (``fits`` false, every other value NaN) and their count is in
+    ``Estimate.masked``."""
+    from .scenario import PLAN_CHOICES, PlanArray
+    plan_axes = {k: _plan_axis(k, v) for k, v in grid.items()
+                 if k in _PLAN_AXES and k not in catalog.formulas}
+    other = check_inputs(catalog, {k: _axis(k, v) for k, v in grid.items() if k not in plan_axes},
+                         what="sweep axis")
+    axes = {k: plan_axes.get(k, other.get(k)) for k in grid}
+    shape = tuple(a.size for a in axes.values())
+    mesh = dict(zip(axes, (m.ravel() for m in np.meshgrid(*axes.values(), indexing="ij"))))
+    size = math.prod(shape)
+    degrees = {k: mesh[k].astype(np.int64) if k in plan_axes else
+               np.full(size, getattr(scenario.plan, k), dtype=np.int64) for k in _PLAN_AXES}
+    bad = _plan_problems(scenario, degrees)
+    choices = {k: getattr(scenario.plan, k) for k in PLAN_CHOICES}
+    key = sum((degrees[k] > 1) * (1 << i) for i, k in enumerate(("tp", "pp", "dp", "ep",
+                                                                   "interleave")))
+    values: dict = {}
+    first = None
+    for k in np.unique(key[~bad]):
+        at = np.flatnonzero((key == k) & ~bad)
+        plans = PlanArray(*(degrees[f][at] for f in _PLAN_AXES), **choices)
+        inputs = {q: mesh[q][at].astype(float) for q in other}
+        sub = Scenario(scenario.model, scenario.system, plans, scenario.workload)
+        program = compile_program(catalog, sub.features(),
+                                  tuple(catalog.formulas) if quantities is None else quantities,
+                                  frozenset(inputs), quantities is None)
+        part = {"model": sub.model, "system": sub.system, "plan": plans,
+                "workload": sub.workload, **inputs}
+        for f in program.steps:
+            part[f.produces] = f.function(*[part[p] for p in f.params])
+        first = first or (program, sub)
+        for f in program.steps:
+            if f.domain == "structured" or f.unit in ("table", "object"):
+                continue
+            column = values.get(f.produces)
+            if column is None:
+                column = values[f.produces] = np.full(size, np.nan)
+            column[at] = np.broadcast_to(np.asarray(part[f.produces], dtype=float), at.shape)
+    if first is None:
+        raise ScenarioError("sweep: no point of the grid is a plan that splits the model and "
+                            "the devices evenly")
+    for q in other:
+        values[q] = mesh[q].astype(float)
+    for k in plan_axes:
+        values[k] = mesh[k].astype(float)
+    if "fits" in values:
+        values["fits"] = np.where(np.isnan(values["fits"]), 0.0, values["fits"]) > 0.5
+    result = Estimate(scenario, {q: v.reshape(shape) for q, v in values.items()}, first[0],
+                      catalog)
+    result.axes = tuple(axes)
+    result.masked = int(bad.sum())
     return result

@@ -295,7 +295,12 @@ def _plan_rows(plan: Mapping, x: str, y: str, what: str) -> list[dict]:
     if not isinstance(plan, Mapping) or not isinstance(plan.get("plans"), list):
         raise ScenarioError(f"{what}: expected a plan search's result (a dict with 'plans'), "
                             f"got {type(plan).__name__}")
-    rows = [p for p in plan["plans"] if _finite(p.get(x)) and _finite(p.get(y))]
+    # the top plans and every accelerator's frontier (a list, or lists by accelerator)
+    pareto = plan.get("pareto") or []
+    if isinstance(pareto, Mapping):
+        pareto = [p for points in pareto.values() for p in points]
+    rows = [p for p in list(plan["plans"]) + list(pareto)
+            if isinstance(p, Mapping) and _finite(p.get(x)) and _finite(p.get(y))]
     if not rows:
         raise ScenarioError(f"{what}: no plan has both {x} and {y} to draw")
     return rows
@@ -308,7 +313,10 @@ def plan_points(plan: Mapping, x: str, y: str, maximise: tuple[bool, bool],
     rows = _plan_rows(plan, x, y, what)
     by_acc: dict[str, list] = {}
     for p in rows:
-        by_acc.setdefault(p["accelerator"], []).append((float(p[x]), float(p[y])))
+        point = (float(p[x]), float(p[y]))
+        points = by_acc.setdefault(p["accelerator"], [])
+        if point not in points:  # a top plan is often on the frontier too
+            points.append(point)
     fronts = {acc: [pts[i] for i in pareto_front(pts, maximise)] for acc, pts in by_acc.items()}
     best = plan.get("best")
     winner = (float(best[x]), float(best[y]), best["accelerator"]) \

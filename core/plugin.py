@@ -12,6 +12,7 @@ from .model import Architecture, AttentionVariant, Model, OptionSpec
 from .precision import arithmetic_precision, bytes_per_element, compute_precision
 from .scenario import (InferenceWorkload, Plan, System, TrainingWorkload,
                        pipeline_stage_layers)
+from .scenario import PlanArray, per_plan
 from .errors import ScenarioError
 from .operations import (Operation, Table, ceil, concat, floor, maximum, minimum,
                          operations_time_s, plain, roofline_s, rows, table, total, where)
@@ -37,4 +38,5 @@ __all__ = [
     "Scenario", "ServingWorkload", "estimate",
     "attended_sum", "mean_attended", "held_positions", "pipeline_stage_layers",
     "ConfigReader", "HFConfig",
+    "PlanArray", "per_plan",
 ]

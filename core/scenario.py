@@ -7,7 +7,10 @@ formula engine caches its resolved order per combination of them.
 
 from __future__ import annotations
 
+import functools
 from typing import Optional, Union
+
+import numpy as np
 
 from attrs import field, frozen
 
@@ -308,3 +311,134 @@ def check_plan(plan: Plan, system: System) -> None:
     if system.devices % plan.devices:
         raise ScenarioError(f"{system.devices} devices are not a multiple of tp x pp x dp "
                             f"= {plan.devices}")
+
+
+#: the plan fields that take a number per plan in a :class:`PlanArray`; the others are
+#: discrete features, one value for every plan of the array.
+PLAN_NUMBERS = ("tp", "pp", "dp", "ep", "micro_batch", "interleave")
+PLAN_CHOICES = ("sp", "zero", "recompute", "offload", "attention")
+
+
+class PlanArray:
+    """Many plans that share their discrete features, evaluated by one compiled program.
+
+    The degrees (``tp``, ``pp``, ``dp``, ``ep``, ``micro_batch``, ``interleave``) are 1-D
+    integer arrays of the same length, one entry per plan; ``sp``, ``zero``, ``recompute``,
+    ``offload`` and ``attention`` hold one value for all of them. Every plan of the array has
+    the same :meth:`features` (which degrees exceed 1 included), so the formulas the engine
+    picks for the first plan are the right ones for every plan: formulas read the degrees
+    as they read a :class:`Plan`'s and compute with them as arrays.
+    """
+
+    __slots__ = PLAN_NUMBERS + PLAN_CHOICES + ("_features",)
+
+    def __init__(self, tp, pp, dp, ep, micro_batch, interleave, *, sp: bool = False,
+                 zero: int = 0, recompute: str = "none", offload: str = "none",
+                 attention: str = "flash"):
+        given = [np.asarray(a).ravel() for a in (tp, pp, dp, ep, micro_batch, interleave)]
+        for field_name, a in zip(PLAN_NUMBERS, given):
+            if a.dtype.kind not in "iu" and (a.dtype.kind != "f" or np.any(a != np.floor(a))):
+                raise ScenarioError(f"PlanArray {field_name}: degrees are whole numbers, got "
+                                    f"{a[:4]!r}")
+        numbers = [a.astype(np.int64) for a in given]
+        size = numbers[0].size
+        for field_name, a in zip(PLAN_NUMBERS, numbers):
+            if a.size != size:
+                raise ScenarioError(f"PlanArray {field_name}: {a.size} values, expected "
+                                    f"{size} (one per plan, as tp)")
+            if size and a.min() < 1:
+                raise ScenarioError(f"PlanArray {field_name}: every degree is a whole number "
+                                    f">= 1, got {int(a.min())}")
+        for field_name, a in zip(PLAN_NUMBERS, numbers):
+            object.__setattr__(self, field_name, a)
+        first = Plan(*(int(a[0]) for a in numbers[:4]), sp=sp, micro_batch=int(numbers[4][0]),
+                     interleave=int(numbers[5][0]), zero=zero, recompute=recompute,
+                     offload=offload, attention=attention) if size else Plan()
+        features = first.features()
+        for field_name in ("tp", "pp", "dp", "ep"):
+            # a degree's feature is "> 1": all of the array's plans must agree on it
+            if size and np.any((getattr(self, field_name) > 1) != (field_name in features)):
+                raise ScenarioError(f"PlanArray {field_name}: plans with {field_name} = 1 and "
+                                    f"{field_name} > 1 use different formulas; group them "
+                                    f"apart (see Plan.features())")
+        if size and np.any((numbers[5] > 1) != ("interleave" in features)):
+            raise ScenarioError("PlanArray interleave: plans with and without interleaving "
+                                "use different formulas; group them apart")
+        for field_name, value in zip(PLAN_CHOICES, (sp, zero, recompute, offload, attention)):
+            object.__setattr__(self, field_name, getattr(first, field_name))
+        object.__setattr__(self, "_features", features)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("PlanArray is immutable")
+
+    def __len__(self) -> int:
+        return int(self.tp.size)
+
+    @property
+    def model_parallel(self):
+        return self.tp * self.pp
+
+    @property
+    def devices(self):
+        return self.tp * self.pp * self.dp
+
+    @property
+    def pp_layers(self) -> None:
+        """Stages split as :func:`pipeline_stage_layers` splits them by default (a search
+        does not give its own split)."""
+        return None
+
+    def features(self) -> frozenset[str]:
+        """The discrete features every plan of the array has (see :meth:`Plan.features`)."""
+        return self._features
+
+    def plan(self, i: int) -> Plan:
+        """The ``i``-th plan, as a :class:`Plan`."""
+        return Plan(int(self.tp[i]), int(self.pp[i]), int(self.dp[i]), int(self.ep[i]),
+                    sp=self.sp, micro_batch=int(self.micro_batch[i]),
+                    interleave=int(self.interleave[i]), zero=self.zero,
+                    recompute=self.recompute, offload=self.offload, attention=self.attention)
+
+    def take(self, index) -> "PlanArray":
+        """The plans at ``index`` (an index array or a boolean mask)."""
+        return PlanArray(*(getattr(self, f)[index] for f in PLAN_NUMBERS),
+                         **{f: getattr(self, f) for f in PLAN_CHOICES})
+
+    def __getstate__(self):
+        return {f: getattr(self, f) for f in PLAN_NUMBERS + PLAN_CHOICES}
+
+    def __setstate__(self, state):
+        numbers = [state[f] for f in PLAN_NUMBERS]
+        self.__init__(*numbers, **{f: state[f] for f in PLAN_CHOICES})  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"PlanArray({len(self)} plans, features={sorted(self._features)})"
+
+
+def per_plan(function):
+    """A formula whose arithmetic on plan degrees works on one plan at a time (integer
+    layouts, searches over divisors): given a :class:`PlanArray`, it runs once per distinct
+    plan (and distinct values of its other array arguments) and its results are gathered
+    into an array. Given a :class:`Plan`, it is the formula itself."""
+
+    @functools.wraps(function)
+    def each(*args):
+        at = next((i for i, a in enumerate(args) if type(a) is PlanArray), None)
+        if at is None:
+            return function(*args)
+        plans = args[at]
+        n = len(plans)
+        columns = [getattr(plans, f) for f in PLAN_NUMBERS]
+        arrays = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.shape == (n,)]
+        key = np.stack(columns + [np.asarray(args[i], float) for i in arrays], axis=1)
+        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        results = []
+        for i in first:
+            one = list(args)
+            one[at] = plans.plan(int(i))
+            for j in arrays:
+                one[j] = args[j][i]
+            results.append(function(*one))
+        return np.asarray(results, dtype=float)[inverse.ravel()]
+
+    return each

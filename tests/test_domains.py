@@ -258,7 +258,7 @@ def test_a_sweep_names_its_axes_and_broadcasts_constants(catalog):
 
 
 @pytest.mark.parametrize("grid, error, message", [
-    ({"tp": [1, 2, 4, 8]}, ScenarioError, "plan degrees are not sweep axes.*infer"),
+    ({"zero": [0, 1]}, ScenarioError, "zero chooses the formulas.*train"),
     ({"bacth": [1, 2]}, UnknownNameError, "did you mean 'batch'"),
     ({"seq_len": [128]}, ScenarioError, "sweep axis seq_len is not used"),
     ({"batch": [-4.0]}, ScenarioError, "sweep axis batch: got -4.0"),

@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+import ridgeline
+
 from ridgeline import plot
 from ridgeline.api import infer, train
 from ridgeline.cli import main
@@ -305,3 +307,18 @@ def test_demo_writes_its_pictures_and_says_where(tmp_path, monkeypatch, capsys):
     for p in folder.iterdir():
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"pictures in {folder}" in out
+
+
+@pytest.mark.parametrize("command", [
+    ("plan", "train", "llama-3.1-8b", "--on", "a100,h100", "--devices", "16", "--top", "3"),
+    ("plan", "serve", "llama-3.1-8b", "--on", "h100", "--devices", "2", "--no-disagg")])
+def test_cli_plan_plot_draws_each_accelerators_frontier_and_the_winner(run, tmp_path, command):
+    path = tmp_path / "plan.svg"
+    code, out, err = run(*command, "--plot", path)
+    assert code == 0, err
+    assert f"ridgeline: wrote {path}" in err
+    ids = svg_ids(path)
+    assert "winner" in ids
+    names = command[command.index("--on") + 1].split(",")
+    catalog = ridgeline.default_catalog()
+    assert {f"pareto-{catalog.accelerator(n).id}" for n in names} <= set(ids)

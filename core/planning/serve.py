@@ -829,6 +829,8 @@ def run_cli(args, catalog) -> int:
                         catalog=catalog)
     if args.csv:
         write_csv(result, args.csv)
+    from .render import _plot
+    _plot(args, result, "serve")
     if args.json:
         data = {k: v for k, v in result.items() if k != "fitting"}
         json.dump(data, sys.stdout, indent=2, default=str)

@@ -15,15 +15,15 @@ from __future__ import annotations
 import operator
 from typing import NamedTuple
 
-from ridgeline.plugin import (bytes_per_element, concat, formula, hookimpl, mean_attended,
-                              table)
+from ridgeline.plugin import (bytes_per_element, concat, formula, hookimpl, maximum,
+                              mean_attended, table)
 
 
 def _shard(model, tp):
     """Per-device head counts and MLP width under tensor parallelism of degree ``tp``."""
     heads = model.num_heads / tp
     # GQA/MQA with fewer KV heads than devices replicates KV heads: at least one per device
-    kv_heads = max(model.kv_heads / tp, 1.0)
+    kv_heads = maximum(model.kv_heads / tp, 1.0)
     return heads, kv_heads, model.intermediate_size / tp
 
 
@@ -107,7 +107,7 @@ class DenseShard(NamedTuple):
         vocab_shard = vocab / tp
         projection = 0.0 if embed == h else embed * h
         return cls(
-            float(tp), h, d, heads, kv_heads, ff, mats, norms, embed, vocab, w, a, kv,
+            tp * 1.0, h, d, heads, kv_heads, ff, mats, norms, embed, vocab, w, a, kv,
             float(model.num_layers),
             qkv_flops_per_token=2.0 * h * qkv_width, qkv_weight_bytes=h * qkv_width * w,
             qkv_activation_bytes_per_token=(h + qkv_width) * a,

@@ -87,6 +87,15 @@ def experts_read_busiest(experts, top_k, tokens, ep, share_factor=1.0):
     skew (``share_factor``, the busiest device's experts picked that many times more often)
     raises it further. Without expert parallelism it is the expected distinct experts.
     """
+    if isinstance(ep, np.ndarray):  # a PlanArray's degrees: few distinct ones, each exact
+        out = np.empty(ep.shape)
+        tokens = np.broadcast_to(tokens, ep.shape)
+        share_factor = np.broadcast_to(share_factor, ep.shape)
+        for degree in np.unique(ep):
+            at = ep == degree
+            out[at] = experts_read_busiest(experts, top_k, tokens[at], int(degree),
+                                           share_factor[at])
+        return out
     if ep == 1:
         return experts_touched(experts, top_k, tokens)
     local = experts // ep
@@ -196,7 +205,7 @@ def _checked_imbalance(plan, expert_load_imbalance):
     if np.any(values < 1.0):
         raise ScenarioError(f"expert_load_imbalance is the busiest device's load over the mean, "
                             f"so it is >= 1; got {expert_load_imbalance!r}")
-    if plan.ep == 1:
+    if "ep" not in plan.features():  # ep = 1 (a feature: one value for a PlanArray's plans)
         return 1.0
     if np.any(values > plan.ep):
         raise ScenarioError(f"expert_load_imbalance {expert_load_imbalance!r} exceeds ep="

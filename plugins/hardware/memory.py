@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ridgeline.plugin import (bytes_per_element, floor, formula, held_positions, hookimpl,
-                              maximum, minimum, pipeline_stage_layers)
+                              maximum, minimum, per_plan, pipeline_stage_layers)
 
 
 @formula
@@ -22,6 +22,7 @@ def weight_bytes(model, params):
 
 
 @formula(unit="", domain="count")
+@per_plan  # the split is integer arithmetic over the stages, one plan at a time
 def layers_per_stage_max(model, plan):
     """Layers of the fullest pipeline stage: ``num_layers / pp`` when ``pp`` divides them,
     else the most any stage of the split (``pp_layers``, or Megatron-LM's) takes. The
@@ -125,8 +126,10 @@ def in_flight_micro_batches(plan, micro_batches_per_step):
     """Micro-batches whose activations the first pipeline stage holds at once (1F1B: pp;
     interleaved: x (1 + (pp-1)/(pp·v)), Narayanan et al. 2021)."""
     held = minimum(micro_batches_per_step, plan.pp)
-    return held * (1.0 + (plan.pp - 1) / (plan.pp * plan.interleave) if plan.interleave > 1
-                   else 1.0)
+    # interleaving is a plan feature: every plan a program sees (one Plan, or a PlanArray of
+    # plans that share their features) interleaves, or none does
+    return held * (1.0 + (plan.pp - 1) / (plan.pp * plan.interleave)
+                   if "interleave" in plan.features() else 1.0)
 
 
 @formula("activation_bytes", workload="training")

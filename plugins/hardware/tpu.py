@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 
-from ridgeline.plugin import ScenarioError, bytes_per_element, formula, hookimpl
+from ridgeline.plugin import ScenarioError, bytes_per_element, formula, hookimpl, per_plan
 from ridgeline.plugins.parallel.collectives import (all_reduce_hops, all_reduce_s,
                                                      group_link)
 
@@ -154,6 +154,7 @@ def ring_all_reduce_s(size_bytes, n, link_bandwidth, hop_latency_s):
 
 
 @formula("tp_all_reduce_bandwidth_bytes_per_s", kind="tpu", plan="tp")
+@per_plan  # torus layouts: integer factorisations, one plan at a time
 def tp_all_reduce_bandwidth_bytes_per_s_torus(system, plan):
     """Tensor-parallel all-reduce bandwidth on the ICI torus: links driven x one link's rate.
 
@@ -167,6 +168,7 @@ def tp_all_reduce_bandwidth_bytes_per_s_torus(system, plan):
 
 
 @formula("tp_all_reduce_latency_s", kind="tpu", plan="tp")
+@per_plan  # torus layouts: integer factorisations, one plan at a time
 def tp_all_reduce_latency_s_torus(system, plan):
     """Tensor-parallel all-reduce latency on the torus: 2 phases of hops x ICI hop latency.
 
@@ -179,6 +181,7 @@ def tp_all_reduce_latency_s_torus(system, plan):
 
 
 @formula("pp_point_to_point_bandwidth_bytes_per_s", kind="tpu", plan="pp")
+@per_plan  # torus layouts: integer factorisations, one plan at a time
 def pp_point_to_point_bandwidth_bytes_per_s_torus(system, plan):
     """Send to the next pipeline stage on the torus: one ICI link x network efficiency.
 
@@ -207,6 +210,7 @@ def _gradient_bytes(model, plan, params, pp_shards):
 
 
 @formula(workload="training", kind="tpu", plan="dp")
+@per_plan  # torus layouts: integer factorisations, one plan at a time
 def gradient_sync_in_slice_s(model, plan, system, params, pp_shards):
     """Gradient sync among the data-parallel replicas in one slice, over the ICI torus.
 
@@ -227,6 +231,7 @@ def gradient_sync_in_slice_s(model, plan, system, params, pp_shards):
 
 
 @formula(workload="training", kind="tpu", plan="dp")
+@per_plan  # torus layouts: integer factorisations, one plan at a time
 def gradient_sync_across_slices_s(model, plan, system, params, pp_shards):
     """Gradient sync across slices: each chip's reduced shard, all-reduced over the DCN.
 

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ridgeline.plugin import ScenarioError, bytes_per_element, formula, hookimpl
 
 
@@ -44,22 +46,54 @@ def group_link(system, group_devices, stride=1):
     links = system.accelerator.links
     eff = system.eff.network
     span = group_devices * stride
+    if isinstance(span, np.ndarray):  # many plans at once (a PlanArray)
+        return _group_links(system, group_devices, span, links, eff)
     if links.scale_up is not None and span <= system.scale_up_devices:
         return links.scale_up.bandwidth_bytes_per_s * eff, links.scale_up.latency_s
     if links.scale_out is not None:
         return links.scale_out.bandwidth_bytes_per_s * eff, links.scale_out.latency_s
     if links.scale_up is not None and system.devices <= system.scale_up_devices:
         return links.scale_up.bandwidth_bytes_per_s * eff, links.scale_up.latency_s
-    raise ScenarioError(
+    raise _spans_domains(system, group_devices)
+
+
+def _spans_domains(system, group_devices):
+    return ScenarioError(
         f"a group of {group_devices} devices spans more than one scale-up domain of "
         f"{system.accelerator.id} ({system.scale_up_devices} devices), and its registry file "
         f"gives no scale-out link bandwidth; add [links.scale_out] to it (a user registry "
         f"file with replaces = \"{system.accelerator.id}\") or keep the group inside the domain")
 
 
+def _group_links(system, group_devices, span, links, eff):
+    """:func:`group_link` for an array of spans: the same choice, entry by entry."""
+    up = links.scale_up
+    inside = span <= system.scale_up_devices if up is not None else np.zeros(span.shape, bool)
+    if links.scale_out is not None:
+        outside = links.scale_out
+    elif up is not None and system.devices <= system.scale_up_devices:
+        outside = up
+    elif not inside.any():
+        raise _spans_domains(system, int(np.max(group_devices)))
+    else:
+        # some plans' groups stay inside a domain: the others have no link, NaN, which a
+        # search masks as a plan that cannot run
+        return (np.where(inside, up.bandwidth_bytes_per_s * eff, np.nan),
+                np.where(inside, up.latency_s, np.nan))
+    if up is None:
+        return (np.full(span.shape, outside.bandwidth_bytes_per_s * eff),
+                np.full(span.shape, outside.latency_s))
+    return (np.where(inside, up.bandwidth_bytes_per_s * eff, outside.bandwidth_bytes_per_s * eff),
+            np.where(inside, up.latency_s, outside.latency_s))
+
+
 def all_reduce_hops(n):
     """Latency hops of an all-reduce over ``n`` ranks: the fewer of ring (2(n-1)) and tree
     (2·log2 n), as NCCL picks the algorithm per message size."""
+    if isinstance(n, np.ndarray):
+        n = n.astype(float)
+        hops = np.minimum(2.0 * (n - 1), 2.0 * np.ceil(np.log2(np.maximum(n, 1.0))))
+        return np.where(n > 1, hops, 0.0)
     return min(2.0 * (n - 1), 2.0 * math.ceil(math.log2(n))) if n > 1 else 0.0
 
 

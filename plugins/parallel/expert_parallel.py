@@ -33,6 +33,8 @@ Padding and imbalance scale the bytes like the compute: ``expert_compute_factor`
 
 from __future__ import annotations
 
+import numpy as np
+
 from ridgeline.plugin import bytes_per_element, formula, hookimpl
 from ridgeline.plugins.architectures.moe_params import all_routed_expert_params, moe_shape
 from ridgeline.plugins.parallel.collectives import all_gather_s, all_reduce_s, group_link
@@ -41,6 +43,8 @@ from ridgeline.plugins.parallel.collectives import all_gather_s, all_reduce_s, g
 def expert_tensor_parallel(plan) -> int:
     """Devices each routed expert's MLP is split over (``etp``): ``tp/ep`` when ``ep`` divides
     ``tp``, else 1 (``tp`` without expert parallelism)."""
+    if isinstance(plan.tp, np.ndarray):  # a PlanArray's degrees
+        return np.where(plan.tp % plan.ep == 0, plan.tp // plan.ep, 1)
     return plan.tp // plan.ep if plan.tp % plan.ep == 0 else 1
 
 
@@ -178,7 +182,8 @@ def gradient_sync_s_ep(model, plan, system, params, routed_expert_params, pp_sha
     dense = (params - routed_expert_params) / (plan.tp * pp_shards) * a
     total = volume * all_reduce_s(dense, plan.dp, bandwidth, latency)
     copies = expert_data_parallel(plan)
-    if copies > 1:
+    # with arrays of plans, every plan takes the branch: one copy all-reduces in 0 s
+    if isinstance(copies, np.ndarray) or copies > 1:
         experts = routed_expert_params / (pp_shards * plan.ep * expert_tensor_parallel(plan)) * a
         bandwidth, latency = group_link(system, copies,
                                         stride=plan.tp * plan.pp * plan.dp // copies)
