@@ -151,8 +151,10 @@ def test_every_form_field_is_a_cli_flag():
     from ridgeline.cli import make_parser
     parser = make_parser()
     for command, form in forms.FORMS.items():
-        sub = next(a for a in parser._actions if hasattr(a, "choices") and a.choices
-                   and command in a.choices).choices[command]
+        sub = parser
+        for word in form.words or (command,):
+            sub = next(a for a in sub._actions if hasattr(a, "choices") and a.choices
+                       and word in a.choices).choices[word]
         flags = {s for a in sub._actions for s in a.option_strings}
         for field in form.fields:
             assert not field.flag or field.flag in flags, (command, field)
@@ -162,3 +164,45 @@ def test_web_command_bad_port(capsys):
     code = main(["web", "--port", "70000"])
     assert code == 1
     assert "--port: expected a port number 1-65535" in capsys.readouterr().err
+
+
+PLAN_SEARCHES = [
+    ("plan-train", {"model": "llama-3.1-8b", "on": "h100,a100", "devices": "16", "top": "3"},
+     ["plan", "train", "llama-3.1-8b", "--on", "h100,a100", "--devices", "16", "--top", "3"]),
+    ("plan-serve", {"model": "llama-3.1-8b", "on": "h100", "devices": "2", "prompt": "1000"},
+     ["plan", "serve", "llama-3.1-8b", "--on", "h100", "--devices", "2", "--prompt", "1000"]),
+]
+
+
+def _ranked(result: dict) -> list:
+    keep = ("accelerator", "tp", "pp", "dp", "micro_batch", "label", "step_s",
+            "tokens_per_s_per_device")
+    return [{k: p.get(k) for k in keep} for p in result["plans"]]
+
+
+@pytest.mark.parametrize("command, body, argv", PLAN_SEARCHES)
+def test_plan_api_ranks_as_the_cli(client, capsys, command, body, argv):
+    r = client.post(f"/api/{command}", json=body)
+    assert r.status_code == 200, r.text
+    assert _ranked(r.json()) == _ranked(cli_json(capsys, *argv))
+
+
+@pytest.mark.parametrize("command, body, argv", PLAN_SEARCHES)
+def test_plan_page_links_each_plan_to_its_own_estimate(client, command, body, argv):
+    r = client.get(f"/{command}", params=body)
+    assert r.status_code == 200, r.text
+    chart = chart_of(r.text)
+    assert chart["kind"] == "plan" and chart["winner"] is not None
+    links = [link.replace("&amp;", "&") for link in
+             re.findall(r'href="(/(?:train|serve)\?[^"]+)"', r.text)]
+    assert links
+    one = client.get(links[0])
+    assert one.status_code == 200 and 'id="values"' in one.text
+
+
+def test_plan_form_bad_input_is_the_cli_message(client, capsys):
+    r = client.post("/api/plan-train", json={"model": "llama-3.1-8b", "on": "h100",
+                                             "devices": "-3"})
+    assert r.status_code == 400
+    assert main(["plan", "train", "llama-3.1-8b", "--on", "h100", "--devices", "-3"]) == 1
+    assert r.json()["error"] in capsys.readouterr().err

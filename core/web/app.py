@@ -72,6 +72,73 @@ def _values_html(command: str, values: dict, payload: dict) -> str:
     return f'<table id="values"><tr><th>quantity</th><th>value</th></tr>{"".join(rows)}</table>'
 
 
+#: a plan's columns on the page: (heading, key, unit).
+_PLAN_COLUMNS = {
+    "plan-train": (("step", "step_s", "s"), ("wall clock", "wall_clock_s", "s"),
+                   ("cost", "cost_usd", "USD"), ("memory/device", "memory_per_device_bytes", "B"),
+                   ("MFU", "mfu", "")),
+    "plan-serve": (("tok/s/device", "tokens_per_s_per_device", "tokens/s"),
+                   ("tok/s/user", "tokens_per_s_per_user", "tokens/s"), ("TTFT", "ttft_s", "s"),
+                   ("TPOT", "tpot_s", "s"), ("USD/Mtok", "usd_per_million_tokens", "USD")),
+}
+
+
+def _plan_text(p: dict) -> str:
+    if "label" in p:
+        return f"{p.get('mode', '')} {p['label']}"
+    text = f"tp{p['tp']} pp{p['pp']} dp{p['dp']} mb{p['micro_batch']}"
+    text += f" ep{p['ep']}" if p["ep"] > 1 else ""
+    text += f" v{p['interleave']}" if p["interleave"] > 1 else ""
+    text += " sp" if p["sp"] else ""
+    return text + f" zero{p['zero']} rc-{p['recompute']}" + \
+        (f" offload-{p['offload']}" if p["offload"] != "none" else "")
+
+
+def _estimate_link(command: str, values: dict, p: dict) -> Optional[str]:
+    """The single-estimate page of one plan, whose every number links to its explanation;
+    None where that form cannot state the plan (sequence parallelism, interleaving,
+    offload, a disaggregated deployment)."""
+    if command == "plan-train":
+        if p["sp"] or p["interleave"] > 1 or p["offload"] != "none" or p["ep"] > 1:
+            return None
+        query = {k: values[k] for k in ("model", "global_batch", "seq", "tokens") if values.get(k)}
+        query.update(on=p["accelerator"], devices=p["tp"] * p["pp"] * p["dp"], tp=p["tp"],
+                     pp=p["pp"], dp=p["dp"], micro_batch=p["micro_batch"], zero=p["zero"],
+                     recompute=p["recompute"])
+        return "/train?" + urlencode(query)
+    if p.get("mode") != "aggregated" or p.get("ep", 1) > 1:
+        return None
+    query = {k: values[k] for k in ("model", "prompt", "output", "ttft", "tpot") if values.get(k)}
+    query.update(on=p["accelerator"], devices=p["devices"], tp=p["tp"], pp=p["pp"],
+                 weights=p["weights"], kv=p["kv"], activations=p["activations"],
+                 max_batch=p["max_batch"])
+    return "/serve?" + urlencode(query)
+
+
+def _plans_html(command: str, values: dict, result: dict) -> str:
+    """The ranked plans; each links to its own estimate, whose numbers link to their
+    explanations."""
+    columns = _PLAN_COLUMNS[command]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h, _, _ in columns)
+    rows = []
+    for rank, p in enumerate(result.get("plans") or [], 1):
+        link = _estimate_link(command, values, p)
+        plan = html.escape(_plan_text(p))
+        plan = f'<a href="{html.escape(link)}">{plan}</a>' if link else plan
+        cells = "".join(f'<td class="num">{html.escape(format_value(p[k], u) if p.get(k) is not None else "-")}</td>'
+                        for _, k, u in columns)
+        rows.append(f"<tr><td>{rank}</td><td>{html.escape(p['accelerator'])}</td>"
+                    f"<td>{plan}</td>{cells}</tr>")
+    summary = (f'<p id="searched">{result.get("configs_evaluated", 0):,} configurations '
+               f'searched, {result.get("configs_fitting", 0):,} fit, in '
+               f'{result.get("search_s", 0):.2f} s</p>')
+    if not rows:
+        reason = result.get("reason") or "no plan fits"
+        return summary + f'<p class="error" id="error">{html.escape(str(reason))}</p>'
+    return (summary + f'<table id="plans"><tr><th>#</th><th>accelerator</th><th>plan</th>'
+            f'{head}</tr>{"".join(rows)}</table>')
+
+
 def _page(title: str, nav_command: Optional[str], body: str, chart: Optional[dict] = None
           ) -> str:
     nav = " ".join(f'<a href="/{c}"{" class=here" if c == nav_command else ""}>{c}</a>'
@@ -115,6 +182,9 @@ def make_app(registry: tuple = ()):
         except Exception as exc:  # noqa: BLE001 - every error is shown on the page
             body += f'<p class="error" id="error">{html.escape(forms.error_text(exc))}</p>'
             return HTMLResponse(_page(form.title, command, body), status_code=400)
+        if command in forms.PLAN_FORMS:
+            body += '<div id="chart"></div>' + _plans_html(command, values, payload)
+            return HTMLResponse(_page(form.title, command, body, chart))
         fits = payload["values"].get("fits")
         body += (f'<p id="fits" class="{"ok" if fits else "error"}">fits: '
                  f'{"yes" if fits else "NO"}</p><div id="chart"></div>'
@@ -125,6 +195,8 @@ def make_app(registry: tuple = ()):
         command = request.path_params["command"]
         values = values_of(request)
         quantity = values.pop("quantity", "")
+        if command in forms.PLAN_FORMS:
+            return RedirectResponse(f"/{command}?" + urlencode(values))
         try:
             e, payload = forms.run(command, values, catalog, registry)
             tree = e.explain(quantity)
@@ -149,6 +221,10 @@ def make_app(registry: tuple = ()):
                                           f"fields, got {type(values).__name__}"},
                                 status_code=400)
         quantity = values.pop("quantity", None)
+        if quantity is not None and command in forms.PLAN_FORMS:
+            return JSONResponse({"error": f"quantity: a plan search ranks plans; explain a "
+                                          f"quantity of one plan through its own form "
+                                          f"(/api/train or /api/serve)"}, status_code=400)
         try:
             e, payload = forms.run(command, values, catalog, registry)
             if quantity is not None:  # as ridgeline explain ... --json

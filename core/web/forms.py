@@ -28,7 +28,9 @@ class Form(NamedTuple):
     title: str
     fields: tuple
     chart: str
-    """Which chart the page draws: ``roofline``, ``serving`` or ``training``."""
+    """Which chart the page draws: ``roofline``, ``serving``, ``training`` or ``plan``."""
+    words: tuple = ()
+    """The CLI's words for the command when they are not just ``command`` (``plan train``)."""
 
 
 _PLACEMENT = (Field("model", "", "model", "llama-3.1-8b"),
@@ -37,7 +39,8 @@ _PLACEMENT = (Field("model", "", "model", "llama-3.1-8b"),
               Field("tp", "--tp", "tensor parallel", "1"),
               Field("pp", "--pp", "pipeline parallel", "1"))
 _PRECISION = (Field("weights", "--weights", "weight precision"),
-              Field("kv", "--kv", "KV-cache precision"))
+              Field("kv", "--kv", "KV-cache precision"),
+              Field("activations", "--activations", "activation precision"))
 _COSTS = (Field("price", "--price", "price per device-hour"),)
 
 #: every form the page shows, by command; a new search (a plan form) is one more entry.
@@ -54,7 +57,8 @@ FORMS: dict[str, Form] = {
         Field("rate", "--rate", "requests per second"),
         Field("users", "--users", "users"),
         Field("ttft", "--ttft", "TTFT target"),
-        Field("tpot", "--tpot", "TPOT target")) + _PRECISION + _COSTS, "serving"),
+        Field("tpot", "--tpot", "TPOT target"),
+        Field("max_batch", "--max-batch", "max batch")) + _PRECISION + _COSTS, "serving"),
     "train": Form("train", "A training run (ridgeline train)", _PLACEMENT + (
         Field("dp", "--dp", "data parallel"),
         Field("micro_batch", "--micro-batch", "micro-batch", "1"),
@@ -65,7 +69,30 @@ FORMS: dict[str, Form] = {
         Field("zero", "--zero", "ZeRO stage", "0", "choice", ("0", "1", "2", "3")),
         Field("recompute", "--recompute", "recomputation", "none", "choice",
               ("none", "selective", "full"))) + _COSTS, "training"),
+    "plan-train": Form("plan-train", "The best training plan (ridgeline plan train)", (
+        Field("model", "", "model", "llama-3.1-8b"),
+        Field("on", "--on", "accelerators (comma-separated)", "h100,a100"),
+        Field("devices", "--devices", "devices", "64"),
+        Field("seq", "--seq", "sequence length", "2048"),
+        Field("global_batch", "--global-batch", "global batch", "512"),
+        Field("tokens", "--tokens", "training tokens", "100B"),
+        Field("by", "--by", "rank by", "step", "choice", ("step", "wall", "cost", "energy")),
+        Field("top", "--top", "plans shown", "10")), "plan", ("plan", "train")),
+    "plan-serve": Form("plan-serve", "The best deployment (ridgeline plan serve)", (
+        Field("model", "", "model", "llama-3.1-8b"),
+        Field("on", "--on", "accelerators (comma-separated, or all)", "h100,a100"),
+        Field("devices", "--devices", "devices", "8"),
+        Field("prompt", "--prompt", "prompt tokens", "1000"),
+        Field("output", "--output", "output tokens", "250"),
+        Field("ttft", "--ttft", "TTFT target"),
+        Field("tpot", "--tpot", "TPOT target"),
+        Field("rate", "--rate", "requests per second"),
+        Field("by", "--by", "rank by", "throughput", "choice", ("throughput", "cost")),
+        Field("top", "--top", "plans shown", "5")), "plan", ("plan", "serve")),
 }
+
+#: the forms whose result is a plan search (a ranked list), not one estimate.
+PLAN_FORMS = ("plan-train", "plan-serve")
 
 
 def argv(command: str, values: Mapping[str, Any]) -> list[str]:
@@ -79,7 +106,7 @@ def argv(command: str, values: Mapping[str, Any]) -> list[str]:
     if unknown:
         raise ScenarioError(f"{command}: unknown field(s) {', '.join(unknown)}; expected "
                             f"some of {', '.join(known)}")
-    out = [command]
+    out = list(form.words or (command,))
     for f in form.fields:
         value = values.get(f.name)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -117,6 +144,18 @@ def run(command: str, values: Mapping[str, Any], catalog, registry: tuple = ()):
     """The estimate a form asks for and the CLI's ``--json`` payload of it."""
     from .. import commands
     args = parse(command, values, registry)
+    if command == "plan-train":
+        from ..planning import plan_train
+        return None, plan_train(args.model, on=args.on, devices=args.devices, seq=args.seq,
+                                global_batch=args.global_batch, tokens=args.tokens,
+                                by=args.by, top=args.top, catalog=catalog)
+    if command == "plan-serve":
+        from ..planning.serve import plan_serve
+        result = plan_serve(args.model, on=args.on, devices=args.devices, prompt=args.prompt,
+                            output=args.output, ttft=args.ttft, tpot=args.tpot,
+                            rate=args.rate, users=args.users, by=args.by, top=args.top,
+                            catalog=catalog)
+        return None, {k: v for k, v in result.items() if k != "fitting"}
     if command == "infer":
         from ..api import infer
         e = infer(args.model, catalog=catalog, **commands._infer_kwargs(args))
@@ -135,6 +174,12 @@ def run(command: str, values: Mapping[str, Any], catalog, registry: tuple = ()):
 def chart_data(form: Form, e, payload: dict) -> dict:
     """What the page's chart draws, as plain numbers (the same as the ``--plot`` pictures)."""
     from .. import plot
+    if form.command == "plan-train":
+        return plot.plan_points(payload, "wall_clock_s", "cost_usd", (False, False),
+                                "plan train")
+    if form.command == "plan-serve":
+        return plot.plan_points(payload, "tokens_per_s_per_user", "tokens_per_s_per_device",
+                                (True, True), "plan serve")
     if form.chart == "roofline":
         return plot.roofline_points(payload)
     if form.chart == "serving":
@@ -164,5 +209,5 @@ def error_text(exc: Exception) -> str:
         f"internal error: {type(exc).__name__}: {exc}"
 
 
-__all__ = ["FORMS", "Field", "Form", "argv", "parse", "run", "chart_data", "compare_rows",
+__all__ = ["FORMS", "PLAN_FORMS", "Field", "Form", "argv", "parse", "run", "chart_data", "compare_rows",
            "error_text"]

@@ -48,6 +48,19 @@
     layout.barmode = "stack";
     layout.title = {text: data.title + ": memory per device"};
     layout.yaxis = {title: {text: "GB"}};
+  } else if (data.kind === "plan") {
+    Object.keys(data.plans).forEach(function (acc) {
+      var all = data.plans[acc], front = data.fronts[acc];
+      traces.push({x: all.map(function (p) { return p[0]; }), y: all.map(function (p) {
+        return p[1]; }), mode: "markers", opacity: 0.35, name: acc + " plans"});
+      traces.push({x: front.map(function (p) { return p[0]; }), y: front.map(function (p) {
+        return p[1]; }), mode: "lines+markers", name: acc + " Pareto frontier"});
+    });
+    if (data.winner) traces.push({x: [data.winner[0]], y: [data.winner[1]], mode: "markers",
+      name: "best (" + data.winner[2] + ")", marker: {symbol: "star", size: 16, color: "red"}});
+    layout.title = {text: "plans and each accelerator's Pareto frontier"};
+    layout.xaxis = {type: "log", title: {text: data.x}};
+    layout.yaxis = {type: "log", title: {text: data.y}};
   }
   Plotly.newPlot(div, traces, layout, {displaylogo: false});
 })();
