@@ -53,7 +53,7 @@ from .api import (AcceleratorLike, ModelLike, _accelerator, _catalog, _given, _m
                   _positive_int, infer, resolve_model, train)
 from .catalog import Catalog
 from .engine import Estimate
-from .errors import ScenarioError, UnknownNameError
+from .errors import ScenarioError, UnknownNameError, in_stage as _stage
 from .model import Model
 from .units import format_value, parse_count, unit_of
 
@@ -189,15 +189,6 @@ def _tokens(value: Any, what: str) -> float:
         raise ScenarioError(f"{what} must be > 0, got {value!r}")
     return float(number)
 
-
-def _stage(what: str, call, *args, **kwargs):
-    """Run one engine call; a scenario error says which part of the distillation it is in."""
-    try:
-        return call(*args, **kwargs)
-    except UnknownNameError:
-        raise
-    except ScenarioError as exc:
-        raise ScenarioError(f"{what}: {exc}") from None
 
 
 def _powers_of_two(limit: int) -> list[int]:

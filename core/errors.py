@@ -18,6 +18,7 @@ __all__ = [
     "UnknownNameError",
     "ScenarioError",
     "FormulaError",
+    "in_stage",
     "ConflictError",
     "CycleError",
 ]
@@ -140,3 +141,15 @@ class CycleError(RidgelineError):
 
     def __str__(self) -> str:
         return "formulas form a cycle: " + " -> ".join(self.cycle)
+
+
+def in_stage(what: str, call, *args, **kwargs):
+    """``call(*args, **kwargs)``; a ScenarioError it raises is re-raised saying which stage of
+    a larger calculation it is in (``decode pool: ...``). An unknown name is already clear
+    on its own and passes through."""
+    try:
+        return call(*args, **kwargs)
+    except UnknownNameError:
+        raise
+    except ScenarioError as exc:
+        raise ScenarioError(f"{what}: {exc}") from None

@@ -32,15 +32,16 @@ makes.
 from __future__ import annotations
 
 import math
-from types import MappingProxyType
 from typing import Any, Mapping, Optional
 
 from attrs import field, frozen
 
-from ..api import _accelerator, _positive_int, resolve_model, train
-from ..errors import ScenarioError, UnknownNameError
+from ..api import _accelerator, _positive_int, resolve_model
+from ..errors import ScenarioError
 from ..serving import serve
 from ..units import format_value, parse_count, unit_of
+from ..errors import in_stage as _stage
+from .figures import Figures, figures_field, parts_field, sources_field
 
 __all__ = ["prompt_cost", "PromptCost", "METHODS", "adaptation_cost"]
 
@@ -52,48 +53,23 @@ _SERVE_Q = ("requests_per_s", "deployment_usd_per_hour", "replicas", "batch", "t
 
 
 @frozen
-class PromptCost:
+class PromptCost(Figures):
     """Serving with and without the extra prompt, the adaptations that remove it, and their
     break-even. Figures in :attr:`values` (SI units, the unit in each name); the engine's
     estimates behind them in :attr:`parts`; :meth:`explain` says where each comes from."""
 
     model: str
     accelerator: str
-    values: Mapping[str, Any] = field(converter=lambda v: MappingProxyType(dict(v)))
-    parts: Mapping[str, Any] = field(converter=lambda v: MappingProxyType(dict(v)), eq=False,
-                                     repr=False)
-    sources: Mapping[str, tuple] = field(converter=lambda v: MappingProxyType(dict(v)),
-                                         eq=False, repr=False)
+    values: Mapping[str, Any] = figures_field()
+    parts: Mapping[str, Any] = parts_field()
+    sources: Mapping[str, tuple] = sources_field()
     notes: tuple[str, ...] = field(default=(), converter=tuple)
-
-    def __getitem__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise UnknownNameError("prompt-cost figure", name, self.values) from None
-
-    def explain(self, name: str) -> str:
-        value = self[name]
-        how, part, quantity = self.sources.get(name, ("an input", None, None))
-        shown = "n/a" if value is None else (
-            format_value(value, unit_of(name)) if unit_of(name) and not isinstance(value, bool)
-            else f"{value}")
-        lines = [f"{name} = {shown}", f"  = {how}"]
-        if part is not None:
-            e = self.parts[part]
-            if hasattr(e, "explain") and hasattr(e, "scenario"):
-                lines.append(f"  from the {part} sub-estimate, its {quantity}:")
-                lines += ["    " + x for x in e.explain(quantity, depth=3).splitlines()]
-            else:
-                lines.append(f"  from the {part} sub-estimate, its {quantity}")
-        return "\n".join(lines)
+    figure_kind = "prompt-cost figure"
 
     def to_dict(self) -> dict:
         return {"model": self.model, "accelerator": self.accelerator,
                 "values": dict(self.values), "units": {k: unit_of(k) for k in self.values},
-                "sources": {k: {"how": how, "sub_estimate": part, "quantity": q}
-                            for k, (how, part, q) in self.sources.items()},
-                "notes": list(self.notes)}
+                "sources": self.sources_dict(), "notes": list(self.notes)}
 
     def report(self) -> str:
         return prompt_cost_report(self)
@@ -109,14 +85,6 @@ def _tokens(value: Any, what: str) -> int:
                             f"{value!r}")
     return int(number)
 
-
-def _stage(what: str, call, *args, **kwargs):
-    try:
-        return call(*args, **kwargs)
-    except UnknownNameError:
-        raise
-    except ScenarioError as exc:
-        raise ScenarioError(f"{what}: {exc}") from None
 
 
 def adaptation_cost(method: str, model, *, on, devices, tokens: int, seq, catalog,

@@ -48,16 +48,17 @@ priced.
 from __future__ import annotations
 
 import math
-from types import MappingProxyType
 from typing import Any, Mapping, Optional
 
 from attrs import field, frozen
 
-from ..api import _accelerator, _catalog, _check_context, _count, _positive_int, \
+from ..api import _accelerator, _catalog, _check_context, _positive_int, \
     resolve_model, train
-from ..errors import ScenarioError, UnknownNameError
+from ..errors import ScenarioError
 from ..serving import serve
 from ..units import format_value, unit_of
+from ..errors import in_stage as _stage
+from .figures import Figures, figures_field, parts_field, sources_field
 
 __all__ = ["rl", "RLRun", "ALGORITHMS"]
 
@@ -74,7 +75,7 @@ _FORWARD_Q = ("forward_only_wall_clock_s", "forward_only_fits",
 
 
 @frozen
-class RLRun:
+class RLRun(Figures):
     """One RL step and a run of ``steps`` of them. Figures are in :attr:`values` (SI units, the
     unit in each name); :meth:`explain` says where each comes from; the engine's estimates
     behind them are in :attr:`parts` (``rollouts``, ``update``, ``score_<role>``,
@@ -87,41 +88,24 @@ class RLRun:
     pools: str
     """``colocated`` or ``separate``."""
 
-    values: Mapping[str, Any] = field(converter=lambda v: MappingProxyType(dict(v)))
-    parts: Mapping[str, Any] = field(converter=lambda v: MappingProxyType(dict(v)), eq=False,
-                                     repr=False)
-    sources: Mapping[str, tuple] = field(converter=lambda v: MappingProxyType(dict(v)),
-                                         eq=False, repr=False)
+    values: Mapping[str, Any] = figures_field()
+    parts: Mapping[str, Any] = parts_field()
+    sources: Mapping[str, tuple] = sources_field()
     notes: tuple[str, ...] = field(default=(), converter=tuple)
-
-    def __getitem__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise UnknownNameError("RL figure", name, self.values) from None
+    figure_kind = "RL figure"
 
     @property
     def fits(self) -> bool:
         return bool(self.values["fits"])
 
-    def explain(self, name: str) -> str:
-        """How ``name`` is computed; where it comes from a sub-estimate, which one, and that
-        estimate's own provenance tree."""
-        value = self[name]
-        how, part, quantity = self.sources.get(name, ("an input", None, None))
-        lines = [f"{name} = {_figure(value, unit_of(name))}", f"  = {how}"]
-        if part is not None:
-            e = self.parts[part]
-            lines.append(f"  from the {part} sub-estimate ({_describe(e)}), its {quantity}:")
-            lines += ["    " + line for line in e.explain(quantity, depth=3).splitlines()]
-        return "\n".join(lines)
+    def describe_part(self, e) -> str:
+        return _describe(e)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "accelerator": self.accelerator, "devices": self.devices,
                 "algo": self.algo, "pools": self.pools, "values": dict(self.values),
                 "units": {k: unit_of(k) for k in self.values},
-                "sources": {k: {"how": how, "sub_estimate": part, "quantity": q}
-                            for k, (how, part, q) in self.sources.items()},
+                "sources": self.sources_dict(),
                 "plans": {k: _plan(e) for k, e in self.parts.items()},
                 "notes": list(self.notes)}
 
@@ -146,24 +130,7 @@ def _describe(e) -> str:
     return f"serve: {e.scenario.model.id} on {n} device(s), tp={e.scenario.plan.tp}"
 
 
-def _figure(value, unit) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, str):
-        return value
-    return format_value(value, unit) if unit else f"{value:.4g}"
 
-
-def _stage(what: str, call, *args, **kwargs):
-    """Run one engine call; a scenario error says which phase it is in."""
-    try:
-        return call(*args, **kwargs)
-    except UnknownNameError:
-        raise
-    except ScenarioError as exc:
-        raise ScenarioError(f"{what}: {exc}") from None
 
 
 def _link(accelerator, devices: int):
