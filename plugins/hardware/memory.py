@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
-from ridgeline.plugin import (bytes_per_element, floor, formula, held_positions, hookimpl,
-                              maximum, minimum, per_plan, pipeline_stage_layers)
+import numpy as np
+
+from ridgeline.plugin import (bytes_per_element, ceil, floor, formula, held_positions, hookimpl,
+                              maximum, minimum, pipeline_stage_layers)
 
 
 @formula
@@ -22,11 +24,14 @@ def weight_bytes(model, params):
 
 
 @formula(unit="", domain="count")
-@per_plan  # the split is integer arithmetic over the stages, one plan at a time
 def layers_per_stage_max(model, plan):
     """Layers of the fullest pipeline stage: ``num_layers / pp`` when ``pp`` divides them,
     else the most any stage of the split (``pp_layers``, or Megatron-LM's) takes. The
     fullest stage holds the most weights, KV cache and activations, and sets the pace."""
+    if plan.pp_layers is None and isinstance(plan.pp, np.ndarray):
+        # many plans at once (a search): Megatron-LM's split fills its fullest stage with
+        # ceil(num_layers / pp) layers, as pipeline_stage_layers lays it out
+        return ceil(model.num_layers / plan.pp)
     return float(max(pipeline_stage_layers(model.num_layers, plan.pp, plan.pp_layers)))
 
 
