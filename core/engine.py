@@ -460,7 +460,9 @@ _TINY = 1e-100
 
 def _is_tiny(value: Any) -> bool:
     try:
-        magnitude = np.abs(np.asarray(value, dtype=float))
+        array = np.asarray(value)
+        # a complex value's magnitude (casting it to float would drop its imaginary part)
+        magnitude = np.abs(array if array.dtype.kind == "c" else array.astype(float))
     except (TypeError, ValueError, OverflowError):
         return False
     return bool(np.any((magnitude > 0) & (magnitude < _TINY)))

@@ -132,8 +132,7 @@ def _targets(value: Any, model) -> tuple:
 
 def _rank(value: Any, targets: tuple, model) -> int:
     rank = _positive_int(value, "rank")
-    from ridgeline.plugins.workloads.finetune import matrix_shapes
-    shapes = matrix_shapes(model)
+    shapes = model.matrix_shapes()
     smallest = min(min(shapes[n]) for n in targets)
     if rank > smallest:
         which = [n for n in targets if min(shapes[n]) == smallest]

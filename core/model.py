@@ -185,6 +185,19 @@ class Model:
             return 0
         return self.num_layers if self.window_layers is None else self.window_layers
 
+    def matrix_shapes(self) -> dict:
+        """``(d_in, d_out)`` of each weight matrix of a standard attention and MLP layer
+        (``q``, ``k``, ``v``, ``o``, ``gate`` where the MLP is gated, ``up``, ``down``): the
+        matrices an adapter (LoRA) can be put on."""
+        d = self.hidden_size
+        q_width = self.num_heads * self.head_width
+        kv_width = self.kv_heads * self.head_width
+        shapes = {"q": (d, q_width), "k": (d, kv_width), "v": (d, kv_width), "o": (q_width, d),
+                  "up": (d, self.intermediate_size), "down": (self.intermediate_size, d)}
+        if self.mlp == "gated":
+            shapes["gate"] = (d, self.intermediate_size)
+        return shapes
+
     def option(self, name: str, default: OptionValue | None = None):
         """A family-specific field, or ``default``."""
         return self.options.get(name, default)

@@ -45,18 +45,6 @@ NF4_BYTES_PER_WEIGHT = NF4_BITS_PER_WEIGHT / 8.0
 NF4_DEQUANT_INSTRUCTIONS = 4.0
 
 
-def matrix_shapes(model) -> dict:
-    """``(d_in, d_out)`` of each per-layer weight matrix an adapter can be put on."""
-    d = model.hidden_size
-    q_width = model.num_heads * model.head_width
-    kv_width = model.kv_heads * model.head_width
-    shapes = {"q": (d, q_width), "k": (d, kv_width), "v": (d, kv_width), "o": (q_width, d),
-              "up": (d, model.intermediate_size), "down": (model.intermediate_size, d)}
-    if model.mlp == "gated":
-        shapes["gate"] = (d, model.intermediate_size)
-    return shapes
-
-
 @formula(workload="training", features=ADAPTERS, unit="", domain="count")
 def lora_rank(workload):
     """Rank r of every adapter."""
@@ -72,7 +60,7 @@ def adapted_matrices_per_layer(workload):
 @formula(workload="training", features=ADAPTERS, unit="", domain="nonnegative")
 def adapter_params_per_layer(model, workload, lora_rank):
     """Adapter weights of one layer: r x (d_in + d_out) for each adapted matrix."""
-    shapes = matrix_shapes(model)
+    shapes = model.matrix_shapes()
     return lora_rank * sum(sum(shapes[name]) for name in workload.lora_targets)
 
 
