@@ -482,7 +482,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     if args.command == "explain" and not args.what:
-        parser.error("explain needs 'infer', 'train' or 'serve' and their arguments")
+        parser.error("explain needs 'infer', 'train', 'serve' or 'finetune' and their arguments")
     if args.command == "plan" and not args.plan_what:
         parser.error("plan needs 'train' or 'serve' and their arguments")
     try:
