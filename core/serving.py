@@ -414,6 +414,14 @@ def _size_for_demand(scenario, given, catalog):
                                 "the targets or change the plan")
         return _meets(e)
 
+    try:
+        one = estimate(with_replicas(1), ["fits"], catalog=catalog, inputs=given, check=False)
+    except RidgelineError:
+        one = None
+    if one is not None and not one["fits"]:
+        # a replica that does not fit is the answer, with its shortfall: more of them fit
+        # no better
+        return with_replicas(1)
     lo, hi = 0, 1
     while not ok(hi):
         lo, hi = hi, hi * 2

@@ -500,3 +500,10 @@ def test_a_validation_case_with_no_published_figure_is_listed_not_divided_by(tmp
     result = run_validation(path)
     assert not result["cases"]
     assert "finite number > 0" in result["cannot_express"][0]["reason"]
+
+
+def test_a_demand_on_a_replica_that_does_not_fit_is_a_result_with_the_shortfall():
+    e = serve("llama-3.1-70b", on="h100", rate=5)  # 141 GB of bf16 weights on one 80 GB card
+    assert not e["fits"]
+    assert e["memory_shortfall_bytes"] > 0
+    assert e.scenario.system.devices == 1
