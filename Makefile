@@ -41,6 +41,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_plan_serve.py
 	$(BIN)/python benchmarks/bench_simulate.py
 	$(BIN)/python benchmarks/bench_plans.py
+	$(BIN)/python benchmarks/bench_adaptation.py
 
 clean:
 	rm -rf $(VENV) $(TEST_VENV) build *.egg-info core/*.egg-info
