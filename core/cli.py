@@ -403,7 +403,6 @@ def _plan_parsers(sub):
     """``ridgeline plan train|serve``: searches over plans (see docs/plans.md)."""
     p = sub.add_parser("plan", help="search plans: the best way to train (or serve) a model")
     psub = p.add_subparsers(dest="plan_what", metavar="train|serve", parser_class=_Parser)
-    from .planning.serve import add_arguments as _plan_serve_arguments
     q = psub.add_parser("serve", help="the best deployments under latency targets, per "
                                       "accelerator")
     _plan_serve_arguments(q)
@@ -423,6 +422,36 @@ def _plan_parsers(sub):
     q.add_argument("--csv", metavar="FILE", help="write every fitting plan to FILE")
     _plot_argument(q, "each accelerator's Pareto frontier")
     _add_json(q)
+
+
+def _plan_serve_arguments(p) -> None:
+    """``ridgeline plan serve``'s arguments (here, not beside the search: importing the search
+    loads numpy, which ``ridgeline --help`` must not wait for)."""
+    p.add_argument("model")
+    p.add_argument("--on", default="all", metavar="ACC[,ACC...]",
+                   help="accelerators to compare, or 'all' (the default)")
+    p.add_argument("--devices", required=True, help="devices available")
+    p.add_argument("--prompt", default="512", help="mean prompt tokens")
+    p.add_argument("--output", default="256", help="mean output tokens")
+    p.add_argument("--ttft", help="time-to-first-token target (0.5, '500ms')")
+    p.add_argument("--tpot", help="time-per-output-token target ('50ms')")
+    p.add_argument("--percentile", help="the targets' percentile (default 50)")
+    load = p.add_mutually_exclusive_group()
+    load.add_argument("--rate", help="demand: Poisson arrivals, requests per second")
+    load.add_argument("--users", help="demand: users, each sending as a response ends")
+    p.add_argument("--by", default="throughput", choices=PLAN_SERVE_BY,
+                   help="rank by throughput per device or by cost per million tokens")
+    p.add_argument("--top", default="5", help="plans listed in --json (default 5)")
+    p.add_argument("--tp", help="tensor-parallel degrees to try (comma-separated)")
+    p.add_argument("--price", metavar="USD_PER_H", help="price per device-hour")
+    p.add_argument("--no-disagg", action="store_true",
+                   help="search aggregated deployments only")
+    p.add_argument("--csv", metavar="FILE", help="write every fitting configuration to FILE")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+#: what ``plan serve`` ranks by (``ridgeline.planning.serve.BY``).
+PLAN_SERVE_BY = ("throughput", "cost")
 
 
 def _plot_argument(p, what: str) -> None:

@@ -344,3 +344,9 @@ def test_junk_arguments_give_a_ridgeline_error_or_a_plan(name, value):
     for plan in r["plans"]:
         for key in ("tokens_per_s_per_device", "tokens_per_s_per_user", "ttft_s", "tpot_s"):
             assert math.isfinite(plan[key]) and plan[key] > 0
+
+
+def test_the_command_line_ranks_by_what_the_search_knows():
+    from ridgeline.cli import PLAN_SERVE_BY
+    from ridgeline.planning.serve import BY
+    assert PLAN_SERVE_BY == BY

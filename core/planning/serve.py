@@ -786,31 +786,6 @@ def write_csv(result: dict, path: str) -> None:
         raise ScenarioError(f"--csv: cannot write {path!r}: {exc.strerror}") from None
 
 
-def add_arguments(p) -> None:
-    """``ridgeline plan serve``'s arguments."""
-    p.add_argument("model")
-    p.add_argument("--on", default="all", metavar="ACC[,ACC...]",
-                   help="accelerators to compare, or 'all' (the default)")
-    p.add_argument("--devices", required=True, help="devices available")
-    p.add_argument("--prompt", default="512", help="mean prompt tokens")
-    p.add_argument("--output", default="256", help="mean output tokens")
-    p.add_argument("--ttft", help="time-to-first-token target (0.5, '500ms')")
-    p.add_argument("--tpot", help="time-per-output-token target ('50ms')")
-    p.add_argument("--percentile", help="the targets' percentile (default 50)")
-    load = p.add_mutually_exclusive_group()
-    load.add_argument("--rate", help="demand: Poisson arrivals, requests per second")
-    load.add_argument("--users", help="demand: users, each sending as a response ends")
-    p.add_argument("--by", default="throughput", choices=BY,
-                   help="rank by throughput per device or by cost per million tokens")
-    p.add_argument("--top", default="5", help="plans listed in --json (default 5)")
-    p.add_argument("--tp", help="tensor-parallel degrees to try (comma-separated)")
-    p.add_argument("--price", metavar="USD_PER_H", help="price per device-hour")
-    p.add_argument("--no-disagg", action="store_true",
-                   help="search aggregated deployments only")
-    p.add_argument("--csv", metavar="FILE", help="write every fitting configuration to FILE")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-
 def run_cli(args, catalog) -> int:
     """``ridgeline plan serve``."""
     import json
