@@ -163,18 +163,6 @@ def dense_prefix(cfg: HFConfig, num_layers: int) -> dict:
             **({"moe_layer_step": step} if step != 1 else {})}
 
 
-def count_or_zero(cfg: HFConfig, name: str, default: int) -> int:
-    """A whole number >= 0 (``first_k_dense_replace``, ``n_shared_experts``); null counts as 0."""
-    cfg.used.add(name)
-    if name not in cfg.data:
-        return default
-    value = cfg.data[name]
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        cfg.fail(name, f"expected a whole number >= 0, got {value!r}")
-    return value
-
 
 def latent_attention(cfg: HFConfig, heads: int, *, q_lora_default: int | None,
                       v_default: int | None = None) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ridgeline.plugin import ConfigReader, HFConfig, hookimpl
 
-from .readers_common import (moe, count_or_zero, latent_attention)
+from .readers_common import (moe, latent_attention)
 
 
 def _deepseek(cfg: HFConfig, *, max_seq_default: int, topk_method_default: str,
@@ -36,11 +36,11 @@ def _deepseek(cfg: HFConfig, *, max_seq_default: int, topk_method_default: str,
         cfg.fail("moe_layer_freq", "MoE in every k-th layer only is not modelled (the moe "
                                    "family keeps a dense MLP in the first dense_layers layers, "
                                    "MoE in the rest)")
-    dense = count_or_zero(cfg, "first_k_dense_replace", defaults["first_k_dense_replace"])
+    dense = cfg.count("first_k_dense_replace", defaults["first_k_dense_replace"])
     if dense >= fields["num_layers"]:
         cfg.fail("first_k_dense_replace", f"{dense} leaves no MoE layer of the "
                                           f"{fields['num_layers']}")
-    shared = count_or_zero(cfg, "n_shared_experts", defaults["n_shared_experts"])
+    shared = cfg.count("n_shared_experts", defaults["n_shared_experts"])
     topk_method = cfg.data.get("topk_method") or topk_method_default
     moe_options = {"moe_intermediate_size": cfg.size(
         "moe_intermediate_size", default=defaults["moe_intermediate_size"])}
