@@ -178,19 +178,23 @@ class Plan(_CachedFeatures):
         return self._cached_features()
 
     def _compute_features(self) -> frozenset[str]:
-        f = set()
-        for name in ("tp", "pp", "dp", "ep"):
-            if getattr(self, name) > 1:
-                f.add(name)
-        if self.sp:
-            f.add("sp")
-        if self.interleave > 1:
-            f.add("interleave")
-        f.add(f"zero{self.zero}")
-        f.add(f"recompute-{self.recompute}")
-        f.add(f"offload-{self.offload}")
-        f.add(f"attention-{self.attention}")
-        return frozenset(f)
+        return plan_features((self.tp, self.pp, self.dp, self.ep, self.interleave), sp=self.sp,
+                             zero=self.zero, recompute=self.recompute, offload=self.offload,
+                             attention=self.attention)
+
+
+def plan_features(degrees: tuple, *, sp: bool, zero: int, recompute: str, offload: str,
+                  attention: str) -> frozenset[str]:
+    """The features of a plan with ``degrees`` ``(tp, pp, dp, ep, interleave)`` and these
+    choices: what :meth:`Plan.features` gives (a search names them without making a Plan)."""
+    f = {name for name, d in zip(("tp", "pp", "dp", "ep", "interleave"), degrees) if d > 1}
+    if sp:
+        f.add("sp")
+    f.add(f"zero{zero}")
+    f.add(f"recompute-{recompute}")
+    f.add(f"offload-{offload}")
+    f.add(f"attention-{attention}")
+    return frozenset(f)
 
 
 @frozen
@@ -399,6 +403,11 @@ class PlanArray:
                     interleave=int(self.interleave[i]), zero=self.zero,
                     recompute=self.recompute, offload=self.offload, attention=self.attention)
 
+    def one(self, i: int) -> Plan:
+        """The ``i``-th plan, for a formula that takes one plan at a time (see
+        :func:`per_plan`): its degrees, and the choices every plan of the array shares."""
+        return self.plan(i)
+
     def take(self, index) -> "PlanArray":
         """The plans at ``index`` (an index array or a boolean mask)."""
         return PlanArray(*(getattr(self, f)[index] for f in PLAN_NUMBERS),
@@ -423,7 +432,7 @@ def per_plan(function):
 
     @functools.wraps(function)
     def each(*args):
-        at = next((i for i, a in enumerate(args) if type(a) is PlanArray), None)
+        at = next((i for i, a in enumerate(args) if isinstance(a, PlanArray)), None)
         if at is None:
             return function(*args)
         plans = args[at]
@@ -435,7 +444,7 @@ def per_plan(function):
         results = []
         for i in first:
             one = list(args)
-            one[at] = plans.plan(int(i))
+            one[at] = plans.one(int(i))
             for j in arrays:
                 one[j] = args[j][i]
             results.append(function(*one))

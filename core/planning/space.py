@@ -1,5 +1,5 @@
 """The space of training plans: every split of the devices the model allows, grouped by the
-discrete features that choose the formulas (see :class:`ridgeline.scenario.PlanArray`).
+discrete features that choose the formulas (see :mod:`ridgeline.plan_pass`).
 
 What is left out, and why (the search space of ``docs/plans.md``):
 
@@ -16,28 +16,17 @@ What is left out, and why (the search space of ``docs/plans.md``):
 from __future__ import annotations
 
 import math
-from typing import Iterator, NamedTuple, Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
 from ..accelerator import Accelerator
 from ..model import Model
-from ..scenario import PLAN_NUMBERS, PlanArray
+from ..plan_pass import Combination
+from ..scenario import PLAN_NUMBERS, plan_features
 
 RECOMPUTE = ("none", "selective", "full")
 ZERO = (0, 1, 2, 3)
-
-
-class Group(NamedTuple):
-    """Plans that share their discrete features: one compiled program evaluates them."""
-
-    choices: dict
-    """``sp``, ``zero``, ``recompute``, ``offload``, ``attention``."""
-    numbers: np.ndarray
-    """One row per plan: ``tp, pp, dp, ep, micro_batch, interleave`` (``PLAN_NUMBERS``)."""
-
-    def plans(self) -> PlanArray:
-        return PlanArray(*self.numbers.T, **self.choices)
 
 
 def divisors(n: int) -> list[int]:
@@ -101,7 +90,8 @@ def numeric_plans(model: Model, accelerator: Accelerator, devices: int, global_b
 
 
 def groups(numbers: np.ndarray, accelerator: Accelerator, attention: str = "flash",
-           recompute=RECOMPUTE, zero=ZERO, offload: Optional[tuple] = None) -> Iterator[Group]:
+           recompute=RECOMPUTE, zero=ZERO, offload: Optional[tuple] = None
+           ) -> Iterator[Combination]:
     """The plans of ``numbers`` under every choice of sp, recompute, ZeRO stage and offload,
     grouped by feature combination."""
     if offload is None:
@@ -114,11 +104,13 @@ def groups(numbers: np.ndarray, accelerator: Accelerator, attention: str = "flas
     for k in np.unique(key):
         rows = numbers[key == k]
         has_tp, has_dp, has_ep = bool(k & 1), bool(k & 4), bool(k & 8)
+        degrees = tuple(rows[0, i] for i in (0, 1, 2, 3, 5))
         for sp in ((False, True) if has_tp else (False,)):
             for r in recompute:
                 for z in (zero if has_dp else zero[:1]):
                     for o in offload:
                         if o != "none" and has_ep:
                             continue  # not modelled with expert parallelism (see train())
-                        yield Group(dict(sp=sp, zero=z, recompute=r, offload=o,
-                                         attention=attention), rows)
+                        choices = dict(sp=sp, zero=z, recompute=r, offload=o,
+                                       attention=attention)
+                        yield Combination(choices, rows, plan_features(degrees, **choices))

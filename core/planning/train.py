@@ -15,7 +15,7 @@ from .. import api
 from .._arguments import shown
 from ..catalog import Catalog
 from ..engine import estimate, evaluate_plans
-from ..errors import RidgelineError, ScenarioError
+from ..errors import CycleError, RidgelineError, ScenarioError
 from ..model import Model
 from ..accelerator import Accelerator
 from ..loader import structure, unstructure
@@ -24,7 +24,8 @@ from .executor import check_executor
 from .executor import chunks as executor_chunks
 from .executor import workers
 from .pareto import pareto_front
-from .space import RECOMPUTE, ZERO, Group, groups, numeric_plans
+from ..plan_pass import Combination, evaluate_combinations
+from .space import RECOMPUTE, ZERO, groups, numeric_plans
 
 #: the fields of a plan in a result, in order.
 PLAN_KEYS = ("accelerator", "tp", "pp", "dp", "ep", "sp", "micro_batch", "interleave",
@@ -42,10 +43,10 @@ RANKINGS = {"step": "step_s", "wall": "wall_clock_s", "cost": "cost_usd", "energ
 _CHOICES = ("sp", "zero", "recompute", "offload")
 
 
-def _evaluate_group(model: Model, system, workload, group: Group,
+def _evaluate_group(model: Model, system, workload, group: Combination,
                     catalog: Optional[Catalog]) -> dict:
-    """The gathered quantities of a group's plans as float arrays (NaN where a plan cannot be
-    estimated), and whether each plan fits."""
+    """One combination's gathered quantities through its own program, as float arrays (NaN
+    where a plan cannot be estimated), and whether each plan fits."""
     plans = group.plans()
     n = len(plans)
     try:
@@ -68,10 +69,14 @@ def _evaluate_group(model: Model, system, workload, group: Group,
 
 
 def _usable(out: dict) -> np.ndarray:
-    """Plans whose ranked values are finite numbers >= 0 (a price may be missing: NaN)."""
+    """Plans whose ranked values are usable: times, memory and MFU finite numbers >= 0; a
+    price or an energy may be missing (NaN: the registry lacks the figure), never infinite
+    or negative."""
     ok = np.ones(out["step_s"].shape, bool)
-    for q in ("step_s", "wall_clock_s", "energy_j", "memory_per_device_bytes", "mfu"):
+    for q in ("step_s", "wall_clock_s", "memory_per_device_bytes", "mfu"):
         ok &= np.isfinite(out[q]) & (out[q] >= 0)
+    for q in ("energy_j", "cost_usd"):
+        ok &= ~(np.isinf(out[q]) | (out[q] < 0))
     return ok
 
 
@@ -93,9 +98,31 @@ def _evaluate_one_by_one(model, system, workload, plans, catalog) -> dict:
     return out
 
 
-def _evaluate_chunk(model, system, workload, chunk: list, catalog=None) -> list:
-    """A few groups, evaluated in turn."""
-    return [_evaluate_group(model, system, workload, g, catalog) for g in chunk]
+def _evaluate_chunk(model, system, workload, chunk: list, catalog=None) -> dict:
+    """The gathered quantities of a few combinations' plans, block after block, from one
+    pass of the formulas (see :mod:`ridgeline.plan_pass`); a combination whose formulas
+    fail on arrays is evaluated by its own program, or plan by plan."""
+    catalog = api._catalog(catalog)
+    try:
+        out, failed = evaluate_combinations(catalog, model, system, workload, chunk, _TARGETS)
+    except CycleError:  # two combinations order their formulas in opposite ways
+        out, failed = None, (1 << len(chunk)) - 1
+    if out is not None:
+        fits = out["fits"] == 1.0
+        out["fits"] = fits & _usable(out)
+    start = 0
+    for k, combination in enumerate(chunk):
+        stop = start + len(combination.numbers)
+        if failed >> k & 1:
+            alone = _evaluate_group(model, system, workload, combination, catalog)
+            if out is None:
+                out = {q: np.full(sum(len(c.numbers) for c in chunk), np.nan)
+                       for q in _GATHERED}
+                out["fits"] = np.zeros(len(out["step_s"]), bool)
+            for q in _GATHERED + ("fits",):
+                out[q][start:stop] = alone[q]
+        start = stop
+    return out
 
 
 def _remote_chunk(model_data: dict, accelerator_data: dict, devices: int, workload,
@@ -201,26 +228,29 @@ def plan_train(model, *, on, devices, seq: Any = 2048, global_batch: Any = 512,
         numbers = numeric_plans(m, acc, n, g, max_micro_batch)
         todo = list(groups(numbers, acc, attention, recompute, zero))
         if executor is None:
-            results = _evaluate_chunk(m, system, workload, todo, catalog)
+            parts = [(todo, _evaluate_chunk(m, system, workload, todo, catalog))] if todo \
+                else []
         else:
             chunks = executor_chunks(todo, 4 * workers(executor))
             model_data, accelerator_data = unstructure(m), unstructure(acc)
             futures = [executor.submit(_remote_chunk, model_data, accelerator_data, n, workload,
                                        c) for c in chunks]
-            results = [r for f in futures for r in f.result()]
-        for group, out in zip(todo, results):
-            rows = len(group.numbers)
-            columns["accelerator"].append(np.full(rows, acc.id, dtype=object))
+            parts = [(c, f.result()) for c, f in zip(chunks, futures)]
+        for chunk, out in parts:
+            sizes = [len(c.numbers) for c in chunk]
+            rows = np.concatenate([c.numbers for c in chunk])
+            columns["accelerator"].append(np.full(len(rows), acc.id, dtype=object))
             for i, k in enumerate(PLAN_NUMBERS):
-                columns[k].append(group.numbers[:, i])
+                columns[k].append(rows[:, i])
             for k in _CHOICES:
-                columns[k].append(np.full(rows, group.choices[k], dtype=object))
+                columns[k].append(np.repeat(np.array([c.choices[k] for c in chunk],
+                                                     dtype=object), sizes))
             for k in _GATHERED + ("fits",):
                 columns[k].append(out[k])
         if progress is not None:
             evaluated = sum(len(gr.numbers) for gr in todo)
-            fitting = sum(int(o["fits"].sum()) for o in results)
-            progress(f"{acc.id}: {evaluated:,} plans in {len(todo)} feature groups, "
+            fitting = sum(int(o["fits"].sum()) for _, o in parts)
+            progress(f"{acc.id}: {evaluated:,} plans in {len(todo)} feature combinations, "
                      f"{fitting:,} fit ({time.perf_counter() - started:.2f} s)")
     table = {k: (np.concatenate(v) if v else np.empty(0)) for k, v in columns.items()}
     result = _rank(table, m, accelerators, n, workload, by, top, catalog)
@@ -277,9 +307,11 @@ def _rank(table: dict, model: Model, accelerators: list, devices: int, workload,
     fits = table["fits"].astype(bool)
     key = RANKINGS[by]
     rank_values = np.where(fits, table[key], np.nan)
-    if by == "cost" and fits.any() and np.isnan(rank_values[fits]).all():
-        raise ScenarioError(f"by=cost: none of {', '.join(a.id for a in accelerators)} has a "
-                            f"price in its registry file; rank by step, wall or energy")
+    if by in ("cost", "energy") and fits.any() and np.isnan(rank_values[fits]).all():
+        figure = "price" if by == "cost" else "power figure"
+        others = ", ".join(b for b in RANKINGS if b != by)
+        raise ScenarioError(f"by={by}: none of {', '.join(a.id for a in accelerators)} has a "
+                            f"{figure} in its registry file; rank by {others}")
     fitting = np.flatnonzero(fits & ~np.isnan(rank_values))
     # ties (plans equal on the ranked value) go to the faster, then the smaller plan
     order = fitting[np.lexsort((table["memory_per_device_bytes"][fitting],
