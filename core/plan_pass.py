@@ -30,6 +30,7 @@ smaller one. Cells are bit masks over the combinations, whose plans lie in one b
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -50,7 +51,7 @@ class MixedChoice(Exception):
 
 
 class Combination(NamedTuple):
-    """Plans that share their discrete features: one block of a pass."""
+    """Plans that share their discrete features and their system: one block of a pass."""
 
     choices: dict
     """``sp``, ``zero``, ``recompute``, ``offload``, ``attention``: one value each."""
@@ -58,6 +59,8 @@ class Combination(NamedTuple):
     """One row per plan: ``tp, pp, dp, ep, micro_batch, interleave`` (``PLAN_NUMBERS``)."""
     plan_features: frozenset
     """What :meth:`Plan.features` gives for each of these plans."""
+    system: Any = None
+    """The system the plans run on (``None``: the one the pass is given)."""
 
     def plans(self) -> PlanArray:
         return PlanArray(*self.numbers.T, **self.choices)
@@ -94,6 +97,25 @@ class PassProgram:
         self.alternatives = {q: tuple((f, mask) for f, mask in by_formula.values())
                              for q, by_formula in alternatives.items()}
         self.order = self._order()
+        self._labels: dict = {}
+
+    def labels(self, key: Any, combinations: Sequence["Combination"]) -> tuple:
+        """Each combination's value of ``key`` (a choice's name, ``("feature", name)`` for a
+        feature's presence, ``("features", None)`` for all of them) as an integer code, and
+        the values the codes stand for. The features the program was made for decide them,
+        so they are kept with it."""
+        out = self._labels.get(key)
+        if out is None:
+            if key == ("features", None):
+                values = [c.plan_features for c in combinations]
+            elif isinstance(key, tuple):
+                values = [key[1] in c.plan_features for c in combinations]
+            else:
+                values = [c.choices[key] for c in combinations]
+            distinct = list(dict.fromkeys(values))
+            codes = {v: i for i, v in enumerate(distinct)}
+            out = self._labels[key] = (np.array([codes[v] for v in values]), distinct)
+        return out
 
     def _order(self) -> tuple:
         """The quantities, each after every quantity any of its formulas needs."""
@@ -153,8 +175,7 @@ def _mixed_choice(name: str):
     def read(self):
         value = self._choices.get(name, _MISSING)
         if value is _MISSING:
-            values = {self._pass.combinations[k].choices[name] for k in self._members}
-            value = self._choices[name] = values.pop() if len(values) == 1 else _SPLIT
+            value = self._choices[name] = self._pass.shared(name, self._mask)
         if value is _SPLIT:
             raise MixedChoice(name)
         return value
@@ -166,9 +187,10 @@ def _degree(name: str):
     def read(self):
         value = self._degrees.get(name)
         if value is None:
-            column = self._pass.numbers[PLAN_NUMBERS.index(name)]
-            rows = self._pass.rows(self._mask)
-            value = self._degrees[name] = column if rows is None else column[rows]
+            layout = self._layout
+            column = layout.numbers[PLAN_NUMBERS.index(name)]
+            rows = layout.positions(self._mask, self._pass.all)
+            value = self._degrees[name] = column[rows]
         return value
     read.__name__ = name
     return property(read, doc=f"The cell's {name} degrees, one per plan.")
@@ -178,19 +200,17 @@ class CellPlans(PlanArray):
     """The plans of one cell of a pass: their degrees as arrays, as a
     :class:`~ridgeline.scenario.PlanArray` holds them; a choice, or ``features()``, as one
     value when the cell's combinations share it, else :class:`MixedChoice`. Each is made
-    on first use: most formulas read a few."""
+    on first use: most formulas read a few. In the pass's *block* layout a cell's plans
+    are its distinct blocks of degrees, each once."""
 
-    __slots__ = ("_pass", "_mask", "_degrees", "_choices")
+    __slots__ = ("_pass", "_mask", "_layout", "_degrees", "_choices")
 
-    def __init__(self, owner: "_Pass", mask: int):
+    def __init__(self, owner: "_Pass", mask: int, layout: "_Layout"):
         object.__setattr__(self, "_pass", owner)
         object.__setattr__(self, "_mask", mask)
+        object.__setattr__(self, "_layout", layout)
         object.__setattr__(self, "_degrees", {})
         object.__setattr__(self, "_choices", {})
-
-    @property
-    def _members(self) -> list:
-        return self._pass.members(self._mask)
 
     tp = _degree("tp")
     pp = _degree("pp")
@@ -202,13 +222,16 @@ class CellPlans(PlanArray):
     def features(self):
         features = self._choices.get("features")
         if features is None:
-            sets = list({self._pass.combinations[k].plan_features for k in self._members})
-            features = self._choices["features"] = \
-                sets[0] if len(sets) == 1 else _CellFeatures(sets)
+            features = self._pass.shared(("features", None), self._mask)
+            if features is _SPLIT:
+                codes, distinct = self._pass.labels(("features", None))
+                features = _CellFeatures([distinct[c] for c in
+                                          np.unique(codes[self._pass.bits(self._mask)])])
+            self._choices["features"] = features
         return features
 
     def __len__(self) -> int:
-        return self._pass.count(self._mask)
+        return self._layout.count(self._mask)
 
     sp = _mixed_choice("sp")
     zero = _mixed_choice("zero")
@@ -228,11 +251,17 @@ class CellPlans(PlanArray):
         tp, pp, dp, ep, micro_batch, interleave = degrees
         return Plan(tp, pp, dp, ep, micro_batch=micro_batch, interleave=interleave, **choices)
 
+    def plan(self, i: int) -> Plan:
+        one = self.one(i)
+        if not isinstance(one, Plan):
+            raise MixedChoice(("features", None))
+        return one
+
     def __getstate__(self):
         raise TypeError("CellPlans belongs to one pass and does not travel")
 
     def __repr__(self) -> str:
-        return f"CellPlans({len(self)} plans of {len(self._members)} combinations)"
+        return f"CellPlans({len(self)} plans)"
 
 
 class _RowPlan:
@@ -261,32 +290,154 @@ class _RowPlan:
                              offload=self.offload, attention=self.attention)
 
 
+def _equal(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        same = a == b
+    except Exception:  # noqa: BLE001 - values that do not compare are not shared
+        return False
+    return same is True
+
+
+class _CellSystem:
+    """The systems of a cell whose combinations run on several: an attribute they all share
+    (``devices``, say) reads as on one system; any other raises :class:`MixedChoice`, and
+    the formula runs once per system, as the accelerators of a search did one by one."""
+
+    __slots__ = ("_systems",)
+
+    def __init__(self, systems: list):
+        self._systems = systems
+
+    def __getattr__(self, name: str) -> Any:
+        first = getattr(self._systems[0], name)
+        for other in self._systems[1:]:
+            if not _equal(first, getattr(other, name)):
+                raise MixedChoice("system")
+        return first
+
+
+class _Layout:
+    """Where the plans of a cell lie: the combinations' plans one block after another (the
+    *plan* layout), or each distinct block of degrees once (the *block* layout: what does
+    not depend on the choices is the same for every combination of a block)."""
+
+    def __init__(self, owner: "_Pass", unit_of: np.ndarray, sizes: np.ndarray,
+                 numbers: list):
+        self.owner = owner
+        self.unit_of = unit_of
+        """For each combination, its unit (itself, or its block)."""
+        self.sizes = sizes
+        self.numbers = numbers
+        """The degree columns over every unit's plans, in unit order."""
+        self.identity = bool(np.array_equal(unit_of, np.arange(len(unit_of))))
+        self._units: dict[int, np.ndarray] = {}
+        self._counts: dict[int, int] = {}
+        self._starts: dict[int, list] = {}
+        self._positions: dict[tuple, Any] = {}
+
+    def units(self, mask: int) -> np.ndarray:
+        """Which units ``mask``'s combinations use, as booleans."""
+        out = self._units.get(mask)
+        if out is None:
+            bits = self.owner.bits(mask)
+            if self.identity:
+                out = bits
+            else:
+                out = np.zeros(len(self.sizes), bool)
+                out[self.unit_of[bits]] = True
+            self._units[mask] = out
+        return out
+
+    def count(self, mask: int) -> int:
+        out = self._counts.get(mask)
+        if out is None:
+            out = self._counts[mask] = int(self.sizes[self.units(mask)].sum())
+        return out
+
+    def positions(self, inner: int, outer: int):
+        """Where ``inner``'s plans lie among ``outer``'s (which holds them): a slice for
+        one unit, else an index array."""
+        key = (inner, outer)
+        out = self._positions.get(key)
+        if out is None:
+            starts = self._starts.get(outer)
+            if starts is None:
+                in_outer = np.where(self.units(outer), self.sizes, 0)
+                starts = self._starts[outer] = (np.cumsum(in_outer) - in_outer).tolist()
+            chosen = self.units(inner)
+            ks = np.flatnonzero(chosen)
+            if len(ks) == 1:
+                k = int(ks[0])
+                out = slice(starts[k], starts[k] + int(self.sizes[k]))
+            else:
+                lengths = self.sizes[chosen]
+                first = np.repeat(np.asarray(starts)[chosen] - (np.cumsum(lengths) - lengths),
+                                  lengths)
+                out = first + np.arange(int(lengths.sum()))
+            self._positions[key] = out
+        return out
+
+    def disjoint(self, cells: list) -> bool:
+        """Whether no two of ``cells`` share a unit."""
+        return sum(int(self.units(c).sum()) for c in cells) == \
+            int(np.logical_or.reduce([self.units(c) for c in cells]).sum())
+
+
+#: how a value lies over its cell's plans: per plan, per block, or shared by all of them
+_PLANS, _BLOCKS, _SHARED = "plans", "blocks", "shared"
+
+
 class _Pass:
-    """The values of one pass: each quantity as pieces ``(mask, value)`` over the cells it
-    was computed on, and joined into one value where its pieces allow."""
+    """The values of one pass: each quantity as pieces ``(mask, value, layout)`` over the
+    cells it was computed on, and joined into one where its pieces allow.
+
+    A formula runs on a cell's blocks (each distinct block of degrees once) unless one of
+    its arguments is per plan: what depends on the degrees alone costs a block's plans, not
+    every combination's."""
 
     def __init__(self, program: PassProgram, model, system, workload,
                  combinations: Sequence[Combination]):
         self.program = program
         self.combinations = combinations
+        count = len(combinations)
         self.sizes = np.array([len(c.numbers) for c in combinations], dtype=np.int64)
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)])
-        numbers = np.concatenate([c.numbers for c in combinations])
-        self.numbers = [np.ascontiguousarray(numbers[:, i]) for i in range(numbers.shape[1])]
-        self.all = (1 << len(combinations)) - 1
-        self.roots = {"model": model, "system": system, "workload": workload}
+        self.all = (1 << count) - 1
+        self.width = (count + 7) // 8
+        self.roots = {"model": model, "workload": workload}
+        self.system = system
+        # combinations whose degrees are one array on one system share a block
+        blocks: dict = {}
+        unit_of = np.array([blocks.setdefault((id(c.system or system), id(c.numbers)),
+                                              len(blocks)) for c in combinations])
+        first = {}
+        for k, b in enumerate(unit_of.tolist()):
+            first.setdefault(b, k)
+        block_numbers = np.concatenate([combinations[first[b]].numbers
+                                        for b in range(len(blocks))])
+        plan_numbers = np.concatenate([c.numbers for c in combinations])
+        self.layouts = {
+            _PLANS: _Layout(self, np.arange(count), self.sizes,
+                            [np.ascontiguousarray(plan_numbers[:, i])
+                             for i in range(plan_numbers.shape[1])]),
+            _BLOCKS: _Layout(self, unit_of, np.array([len(combinations[first[b]].numbers)
+                                                      for b in range(len(blocks))]),
+                             [np.ascontiguousarray(block_numbers[:, i])
+                              for i in range(block_numbers.shape[1])]),
+        }
         self.pieces: dict[str, list] = {}
         self.joined: dict[str, tuple] = {}
-        self.again: dict[tuple, list] = {}
         self.missing: dict[str, int] = {}
+        self.again: dict[tuple, list] = {}
         self.failed = 0
-        self.width = (len(combinations) + 7) // 8
         self._bits: dict[int, np.ndarray] = {}
         self._members: dict[int, list] = {}
-        self._counts: dict[int, int] = {}
-        self._rows: dict[int, Optional[np.ndarray]] = {self.all: None}
-        self._positions: dict[tuple, np.ndarray] = {}
-        self._plans: dict[int, CellPlans] = {}
+        self._plans: dict[tuple, CellPlans] = {}
+        self._systems: dict[int, Any] = {}
+        self._labels: dict = {}
+        self._spread: dict[int, np.ndarray] = {}
 
     # ---- cells
 
@@ -302,153 +453,213 @@ class _Pass:
     def members(self, mask: int) -> list:
         out = self._members.get(mask)
         if out is None:
-            out = self._members[mask] = np.flatnonzero(self.bits(mask)).tolist()
+            out = self._members[mask] = [mask.bit_length() - 1] if not mask & (mask - 1) \
+                else np.flatnonzero(self.bits(mask)).tolist()
         return out
 
-    def count(self, mask: int) -> int:
-        out = self._counts.get(mask)
+    def rows(self, mask: int):
+        """The plans of ``mask`` as an index into the pass's rows."""
+        return self.layouts[_PLANS].positions(mask, self.all)
+
+    def spread(self, mask: int) -> np.ndarray:
+        """For each plan of ``mask``, its row in ``mask``'s block layout."""
+        out = self._spread.get(mask)
         if out is None:
-            out = self._counts[mask] = int(self.sizes[self.bits(mask)].sum())
+            blocks = self.layouts[_BLOCKS]
+            starts = blocks._starts.get(mask)
+            if starts is None:
+                blocks.positions(mask, mask)
+                starts = blocks._starts[mask]
+            units = blocks.unit_of[self.members(mask)]
+            lengths = blocks.sizes[units]
+            first = np.repeat(np.asarray(starts)[units] - (np.cumsum(lengths) - lengths),
+                              lengths)
+            out = self._spread[mask] = first + np.arange(int(lengths.sum()))
         return out
 
-    def rows(self, mask: int) -> Optional[np.ndarray]:
-        """The plans of ``mask`` as indices into the pass's rows (``None``: all of them)."""
-        if mask not in self._rows:
-            self._rows[mask] = self.positions(mask, self.all)
-        return self._rows[mask]
-
-    def positions(self, inner: int, outer: int) -> np.ndarray:
-        """Where the plans of ``inner`` lie among those of ``outer`` (which holds them)."""
-        key = (inner, outer)
-        out = self._positions.get(key)
+    def plans(self, mask: int, layout: str) -> CellPlans:
+        key = (mask, layout)
+        out = self._plans.get(key)
         if out is None:
-            in_outer = np.where(self.bits(outer), self.sizes, 0)
-            start = np.cumsum(in_outer) - in_outer
-            chosen = self.bits(inner)
-            lengths = self.sizes[chosen]
-            first = np.repeat(start[chosen] - (np.cumsum(lengths) - lengths), lengths)
-            out = self._positions[key] = first + np.arange(int(lengths.sum()))
+            out = self._plans[key] = CellPlans(self, mask, self.layouts[layout])
         return out
 
-    def plans(self, mask: int) -> CellPlans:
-        out = self._plans.get(mask)
+    def systems(self, mask: int) -> Any:
+        """The system of ``mask``'s plans, or a :class:`_CellSystem` of several."""
+        out = self._systems.get(mask)
         if out is None:
-            out = self._plans[mask] = CellPlans(self, mask)
+            shared = self.shared("system", mask)
+            if shared is _SPLIT:
+                codes, distinct = self.labels("system")
+                shared = _CellSystem([distinct[c] for c in np.unique(codes[self.bits(mask)])])
+            out = self._systems[mask] = shared
         return out
+
+    def labels(self, key: Any) -> tuple:
+        """Each combination's value of ``key`` as an integer code, and the values the codes
+        stand for: ``"system"``'s here, the others' with the pass's program."""
+        if key != "system":
+            return self.program.labels(key, self.combinations)
+        out = self._labels.get(key)
+        if out is None:
+            # systems have no hash (an accelerator holds mappings): told apart by identity
+            ids = [id(c.system or self.system) for c in self.combinations]
+            by_id = dict(zip(ids, (c.system or self.system for c in self.combinations)))
+            codes = {k: i for i, k in enumerate(by_id)}
+            out = self._labels[key] = (np.array([codes[i] for i in ids]), list(by_id.values()))
+        return out
+
+    def shared(self, key: Any, mask: int) -> Any:
+        """The value of ``key`` that every combination of ``mask`` has, or ``_SPLIT``."""
+        codes, distinct = self.labels(key)
+        if not mask & (mask - 1):
+            return distinct[codes[mask.bit_length() - 1]]
+        present = codes[self.bits(mask)]
+        return distinct[present[0]] if (present == present[0]).all() else _SPLIT
 
     def split(self, mask: int, key: Any) -> list:
-        """``mask``'s combinations grouped by a choice, a feature's presence, or each alone."""
-        groups: dict = {}
-        for k in self.members(mask):
-            c = self.combinations[k]
-            if key is None or key == ("features", None):
-                value = k if key is None else c.plan_features
-            elif isinstance(key, tuple):
-                value = key[1] in c.plan_features
-            else:
-                value = c.choices[key]
-            groups[value] = groups.get(value, 0) | (1 << k)
-        return list(groups.values())
+        """``mask``'s combinations grouped by ``key`` (see :meth:`labels`), or each alone."""
+        if key is None:
+            return [1 << k for k in self.members(mask)]
+        codes, _ = self.labels(key)
+        chosen = self.bits(mask)
+        return [self.mask_of(chosen & (codes == code)) for code in np.unique(codes[chosen])]
+
+    @staticmethod
+    def mask_of(chosen: np.ndarray) -> int:
+        return int.from_bytes(np.packbits(chosen, bitorder="little").tobytes(), "little")
 
     # ---- values
 
-    def restrict(self, value: Any, inner: int, outer: int) -> Any:
-        """``value``, computed for ``outer``, for the plans of ``inner``; ``_SPLIT`` for a
-        value that is neither a number nor an array of one entry per plan."""
-        if inner == outer or value is _MISSING or isinstance(value, _SCALARS):
+    def restrict(self, value: Any, layout: str, inner: int, outer: int) -> Any:
+        """``value``, computed for ``outer`` in ``layout``, for the plans of ``inner``;
+        ``_SPLIT`` for a value that is neither shared nor an array over the plans."""
+        if inner == outer or layout is _SHARED or value is _MISSING:
             return value
-        if isinstance(value, np.ndarray):
-            if value.ndim == 0:
-                return value
-            if value.shape[0] == self.count(outer):
-                return value[self.positions(inner, outer)]
+        if isinstance(value, np.ndarray) and value.ndim:
+            where = self.layouts[layout]
+            if value.shape[0] == where.count(outer):
+                return value[where.positions(inner, outer)]
         return _SPLIT
 
-    def argument(self, q: str, mask: int, joined: bool) -> Any:
-        """``q`` for the plans of ``mask``, or ``_SPLIT`` when ``mask`` spans pieces that
-        cannot be taken together."""
+    def to_plans(self, value: Any, layout: str, mask: int) -> Any:
+        """``value`` over ``mask``'s plans (``_SPLIT``: a table of blocks, made again)."""
+        if layout is not _BLOCKS:
+            return value
+        if isinstance(value, np.ndarray) and value.ndim and \
+                value.shape[0] == self.layouts[_BLOCKS].count(mask):
+            return value[self.spread(mask)]
+        return _SPLIT
+
+    def argument(self, q: str, mask: int, joined: bool, per_plan: bool) -> tuple:
+        """``q`` for the plans of ``mask`` and its layout; ``(_SPLIT, None)`` when ``mask``
+        spans pieces that cannot be taken together."""
         root = self.roots.get(q)
         if root is not None:
-            return root
+            return root, _SHARED
         if q == "plan":
-            return self.plans(mask)
+            return self.plans(mask, _PLANS if per_plan else _BLOCKS), _SHARED
+        if q == "system":
+            return self.systems(mask), _SHARED
         if joined:
-            j = self.joined.get(q)
-            if j is not None and not mask & ~j[0]:
-                value = self.restrict(j[1], mask, j[0])
+            cell, value, layout = self.joined.get(q, (0, None, None))
+            if cell and not mask & ~cell:
+                value = self.restrict(value, layout, mask, cell)
                 if value is not _SPLIT:
-                    return value
+                    return self.plans_if(q, value, layout, mask, per_plan)
         if not mask & ~self.missing.get(q, 0):
-            return _MISSING
-        for cell, value in self.pieces.get(q, ()):
+            return _MISSING, _SHARED
+        for cell, value, layout in self.pieces.get(q, ()):
             if not mask & ~cell:
-                value = self.restrict(value, mask, cell)
+                value = self.restrict(value, layout, mask, cell)
                 if value is _SPLIT:  # a table of a larger cell: this cell's own
-                    pieces = self.compute_again(q, mask)
-                    return pieces[0][1] if len(pieces) == 1 else _SPLIT
-                return value
-        return _SPLIT
+                    pieces = self.compute_again(q, mask, per_plan)
+                    if len(pieces) != 1:
+                        return _SPLIT, None
+                    _, value, layout = pieces[0]
+                return self.plans_if(q, value, layout, mask, per_plan)
+        return _SPLIT, None
 
-    def cells(self, q: str, mask: int) -> list:
+    def plans_if(self, q: str, value: Any, layout: str, mask: int, per_plan: bool) -> tuple:
+        """``value`` as it is, or over the plans when the call is per plan."""
+        if not per_plan or layout is not _BLOCKS:
+            return value, layout
+        spread = self.to_plans(value, layout, mask)
+        if spread is not _SPLIT:
+            return spread, _PLANS
+        pieces = self.compute_again(q, mask, True)
+        return (pieces[0][1], pieces[0][2]) if len(pieces) == 1 else (_SPLIT, None)
+
+    def cells(self, q: str, mask: int, per_plan: bool) -> list:
         """The pieces of ``q`` that ``mask`` spans, as masks within ``mask``."""
-        pieces = self.again.get((q, mask))
+        pieces = self.again.get((q, mask, per_plan))
         if pieces is not None:
-            return [cell & mask for cell, _ in pieces if cell & mask]
+            return [cell & mask for cell, _, _ in pieces if cell & mask]
         joined, missing = self.joined[q][0] & mask, self.missing[q] & mask
         rest = mask & ~joined & ~missing
         return [c for c in (joined, missing) if c] + [
-            cell & rest for cell, _ in self.pieces[q] if cell & rest]
+            cell & rest for cell, _, _ in self.pieces[q] if cell & rest]
 
-    def compute_again(self, q: str, mask: int) -> list:
-        key = (q, mask)
+    def compute_again(self, q: str, mask: int, per_plan: bool) -> list:
+        key = (q, mask, per_plan)
         if key not in self.again:
             self.again[key] = [piece for f, cell in self.program.alternatives[q]
-                               if cell & mask for piece in self.call(f, cell & mask)]
+                               if cell & mask for piece in self.call(f, cell & mask,
+                                                                     per_plan=per_plan)]
         return self.again[key]
 
-    def call(self, f, mask: int, joined: bool = True) -> list:
-        """``f`` on the plans of ``mask``, as pieces ``(mask, value)``."""
-        args = []
+    def call(self, f, mask: int, joined: bool = True, per_plan: bool = False) -> list:
+        """``f`` on the plans of ``mask``, as pieces ``(mask, value, layout)``: on its
+        blocks unless an argument is per plan (or ``per_plan``)."""
+        args, layouts = [], []
         for p in f.params:
-            value = self.argument(p, mask, joined)
+            value, layout = self.argument(p, mask, joined, per_plan)
             if value is _MISSING:
-                return [(mask, _MISSING)]
+                return [(mask, _MISSING, _SHARED)]
             if value is _SPLIT:
-                cells = self.cells(p, mask)
+                cells = self.cells(p, mask, per_plan)
                 if cells == [mask]:  # nothing to split by: evaluate the combinations apart
                     self.failed |= mask
-                    return [(mask, _MISSING)]
-                return self.call_each(f, cells, joined)
+                    return [(mask, _MISSING, _SHARED)]
+                return self.call_each(f, cells, joined, per_plan)
             args.append(value)
+            layouts.append(layout)
+        if not per_plan and _PLANS in layouts:
+            return self.call(f, mask, joined, per_plan=True)
         try:
-            return [(mask, f.function(*args))]
+            value = f.function(*args)
         except MixedChoice as exc:
-            return self.call_each(f, self.split(mask, exc.key), joined)
+            return self.call_each(f, self.split(mask, exc.key), joined, per_plan)
         except ScenarioError:
             if mask & (mask - 1):
-                return self.call_each(f, self.split(mask, None), joined)
-            return [(mask, _MISSING)]
+                return self.call_each(f, self.split(mask, None), joined, per_plan)
+            return [(mask, _MISSING, _SHARED)]
         except Exception:  # noqa: BLE001 - run again on smaller cells, then alone
             if not mask & (mask - 1):
+                if not per_plan:
+                    return self.call(f, mask, joined, per_plan=True)
                 self.failed |= mask
-                return [(mask, _MISSING)]
+                return [(mask, _MISSING, _SHARED)]
             if joined:
                 # the values as they were computed, not joined: numbers stay numbers
-                return self.call(f, mask, joined=False)
+                return self.call(f, mask, False, per_plan)
             cells = self.refine(f, mask)
             return self.call_each(f, cells if len(cells) > 1 else self.split(mask, None),
-                                  joined)
+                                  joined, per_plan)
+        if isinstance(value, _SCALARS) or (isinstance(value, np.ndarray) and not value.ndim):
+            return [(mask, value, _SHARED)]
+        return [(mask, value, _PLANS if per_plan else _BLOCKS)]
 
     def refine(self, f, mask: int) -> list:
         """``mask`` cut by the pieces of every parameter of ``f``."""
         cells = [mask]
         for p in f.params:
             if p in self.pieces:
-                cells = [a & b for a in cells for b in self.cells(p, mask) if a & b]
+                cells = [a & b for a in cells for b in self.cells(p, mask, False) if a & b]
         return cells
 
-    def call_each(self, f, cells: list, joined: bool) -> list:
-        return [piece for cell in cells for piece in self.call(f, cell, joined)]
+    def call_each(self, f, cells: list, joined: bool, per_plan: bool) -> list:
+        return [piece for cell in cells for piece in self.call(f, cell, joined, per_plan)]
 
     def run(self) -> None:
         for q in self.program.order:
@@ -457,49 +668,65 @@ class _Pass:
             self.pieces[q] = pieces
             self.joined[q] = self.join(pieces)
             missing = 0
-            for cell, value in pieces:
+            for cell, value, _ in pieces:
                 if value is _MISSING:
                     missing |= cell
             self.missing[q] = missing
 
     def join(self, pieces: list) -> tuple:
-        """One value over the cells of ``pieces`` (those not left out): the piece itself, or
-        an array of one entry per plan; ``(0, None)`` when they cannot be joined."""
-        present = [(cell, value) for cell, value in pieces if value is not _MISSING]
+        """One value over the cells of ``pieces`` (those not left out): the piece itself,
+        or an array over their blocks (when no two share a block) or their plans;
+        ``(0, None, None)`` when they cannot be joined."""
+        present = [piece for piece in pieces if piece[1] is not _MISSING]
         if len(present) == 1:
             return present[0]
         if not present:
-            return (0, None)
+            return (0, None, None)
         mask = 0
-        for cell, value in present:
+        for cell, value, layout in present:
             if not isinstance(value, (int, float, bool, np.generic, np.ndarray)):
-                return (0, None)
-            if isinstance(value, np.ndarray) and value.ndim and (
-                    value.ndim != 1 or value.shape[0] != self.count(cell)):
-                return (0, None)
+                return (0, None, None)
+            if layout is not _SHARED and (value.ndim != 1 or value.shape[0] !=
+                                          self.layouts[layout].count(cell)):
+                return (0, None, None)
             mask |= cell
-        dtype = np.result_type(*(np.asarray(v).dtype if isinstance(v, np.ndarray)
-                                 else type(v) for _, v in present))
+        layout = _BLOCKS if all(lay is not _PLANS for _, _, lay in present) and \
+            self.layouts[_BLOCKS].disjoint([cell for cell, _, _ in present]) else _PLANS
+        dtype = np.result_type(*(v.dtype if isinstance(v, np.ndarray) else type(v)
+                                 for _, v, _ in present))
         if dtype.kind not in "biuf":
-            return (0, None)
-        out = np.empty(self.count(mask), dtype=dtype)
-        for cell, value in present:
-            out[self.positions(cell, mask)] = value
-        return (mask, out)
+            return (0, None, None)
+        where = self.layouts[layout]
+        out = np.empty(where.count(mask), dtype=dtype)
+        for cell, value, lay in present:
+            if layout is _PLANS and lay is _BLOCKS:
+                value = value[self.spread(cell)]
+            out[where.positions(cell, mask)] = value
+        return (mask, out, layout)
 
     def column(self, q: str) -> np.ndarray:
         """``q`` for every plan of the pass as floats; NaN where it was left out."""
         out = np.full(int(self.starts[-1]), np.nan)
-        for cell, value in self.pieces.get(q, ()):
+        mask, value, layout = self.joined.get(q, (0, None, None))
+        pieces = [(mask, value, layout)] if mask and isinstance(
+            value, (np.ndarray, int, float, bool, np.generic)) else self.pieces.get(q, ())
+        for cell, value, layout in pieces:
             if value is _MISSING:
                 continue
+            value = self.to_plans(value, layout, cell)
             try:
                 numbers = np.asarray(value, dtype=float)
             except (TypeError, ValueError):
                 continue
-            rows = self.rows(cell)
-            out[slice(None) if rows is None else rows] = numbers
+            out[self.rows(cell)] = numbers
         return out
+
+
+@functools.lru_cache(maxsize=8192)
+def _with(plan_features: frozenset, extra: frozenset) -> frozenset:
+    """A combination's features with the model's and the workload's, one object per
+    distinct set (see :func:`ridgeline.scenario.plan_features`)."""
+    return plan_features | extra if extra else plan_features
 
 
 def pass_program(catalog, features: Sequence[tuple], quantities: tuple) -> PassProgram:
@@ -521,6 +748,7 @@ def evaluate_combinations(catalog, model, system, workload,
                           combinations: Sequence[Combination],
                           quantities: tuple) -> tuple[dict, int]:
     """``quantities`` for every plan of ``combinations`` (in their order, block by block),
+    each on its own system or else on ``system``,
     each a float array, NaN where a quantity cannot be computed for a plan; and the bit
     mask of combinations whose formulas raised even alone (their values are NaN here: the
     caller evaluates them apart).
@@ -528,9 +756,9 @@ def evaluate_combinations(catalog, model, system, workload,
     Raises:
         CycleError: two combinations order their formulas in opposite ways.
     """
-    features = [(model.family, system.accelerator.kind, workload.kind,
-                 c.plan_features | model.features() | workload.features())
-                for c in combinations]
+    extra = model.features() | workload.features()
+    features = [(model.family, (c.system or system).accelerator.kind, workload.kind,
+                 _with(c.plan_features, extra)) for c in combinations]
     program = pass_program(catalog, features, quantities)
     state = _Pass(program, model, system, workload, combinations)
     state.run()

@@ -187,7 +187,16 @@ def plan_features(degrees: tuple, *, sp: bool, zero: int, recompute: str, offloa
                   attention: str) -> frozenset[str]:
     """The features of a plan with ``degrees`` ``(tp, pp, dp, ep, interleave)`` and these
     choices: what :meth:`Plan.features` gives (a search names them without making a Plan)."""
-    f = {name for name, d in zip(("tp", "pp", "dp", "ep", "interleave"), degrees) if d > 1}
+    return _features_of(tuple(d > 1 for d in degrees), bool(sp), zero, recompute, offload,
+                        attention)
+
+
+# one object per distinct feature set: a plan search keys its formulas by the features of a
+# thousand combinations at a time, and a frozenset made once hashes once (3 ms a search)
+@functools.lru_cache(maxsize=8192)
+def _features_of(above_one: tuple, sp: bool, zero: int, recompute: str, offload: str,
+                 attention: str) -> frozenset[str]:
+    f = {name for name, more in zip(("tp", "pp", "dp", "ep", "interleave"), above_one) if more}
     if sp:
         f.add("sp")
     f.add(f"zero{zero}")

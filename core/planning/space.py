@@ -90,10 +90,10 @@ def numeric_plans(model: Model, accelerator: Accelerator, devices: int, global_b
 
 
 def groups(numbers: np.ndarray, accelerator: Accelerator, attention: str = "flash",
-           recompute=RECOMPUTE, zero=ZERO, offload: Optional[tuple] = None
-           ) -> Iterator[Combination]:
+           recompute=RECOMPUTE, zero=ZERO, offload: Optional[tuple] = None,
+           system=None) -> Iterator[Combination]:
     """The plans of ``numbers`` under every choice of sp, recompute, ZeRO stage and offload,
-    grouped by feature combination."""
+    grouped by feature combination (on ``system``, when given)."""
     if offload is None:
         offload = ("none", "host") if accelerator.links.host is not None else ("none",)
     if not len(numbers):
@@ -113,4 +113,5 @@ def groups(numbers: np.ndarray, accelerator: Accelerator, attention: str = "flas
                             continue  # not modelled with expert parallelism (see train())
                         choices = dict(sp=sp, zero=z, recompute=r, offload=o,
                                        attention=attention)
-                        yield Combination(choices, rows, plan_features(degrees, **choices))
+                        yield Combination(choices, rows, plan_features(degrees, **choices),
+                                          system)

@@ -40,7 +40,6 @@ _TARGETS = _GATHERED + ("fits",)
 #: what ``by`` ranks on.
 RANKINGS = {"step": "step_s", "wall": "wall_clock_s", "cost": "cost_usd", "energy": "energy_j"}
 
-_CHOICES = ("sp", "zero", "recompute", "offload")
 
 
 def _evaluate_group(model: Model, system, workload, group: Combination,
@@ -114,7 +113,8 @@ def _evaluate_chunk(model, system, workload, chunk: list, catalog=None) -> dict:
     for k, combination in enumerate(chunk):
         stop = start + len(combination.numbers)
         if failed >> k & 1:
-            alone = _evaluate_group(model, system, workload, combination, catalog)
+            alone = _evaluate_group(model, combination.system or system, workload,
+                                    combination._replace(system=None), catalog)
             if out is None:
                 out = {q: np.full(sum(len(c.numbers) for c in chunk), np.nan)
                        for q in _GATHERED}
@@ -126,7 +126,7 @@ def _evaluate_chunk(model, system, workload, chunk: list, catalog=None) -> dict:
 
 
 def _remote_chunk(model_data: dict, accelerator_data: dict, devices: int, workload,
-                  chunk: list) -> list:
+                  chunk: list) -> dict:
     """What an executor runs (module level, so that processes and Dask workers can unpickle
     it): the model and accelerator travel as plain data, which pickles, and the worker's
     default catalog supplies the formulas."""
@@ -221,38 +221,62 @@ def plan_train(model, *, on, devices, seq: Any = 2048, global_batch: Any = 512,
     accelerators = _accelerators(on, catalog)
     workload = TrainingWorkload(g, s, t)
 
-    columns: dict = {k: [] for k in PLAN_KEYS + _GATHERED + ("fits",)}
-    for acc in accelerators:
+    # a plan's accelerator and choices are those of its combination: one row of `choices`
+    choices: list = []
+    columns: dict = {k: [] for k in PLAN_NUMBERS + _GATHERED + ("fits", "combination")}
+    searched = []  # per accelerator: its index, itself, its system, its combinations
+    for index, acc in enumerate(accelerators):
         api._accelerator_runs(m, acc, catalog)
         system = api._plain_system(acc, n)
         numbers = numeric_plans(m, acc, n, g, max_micro_batch)
-        todo = list(groups(numbers, acc, attention, recompute, zero))
-        if executor is None:
-            parts = [(todo, _evaluate_chunk(m, system, workload, todo, catalog))] if todo \
-                else []
-        else:
-            chunks = executor_chunks(todo, 4 * workers(executor))
+        searched.append((index, acc, system, list(groups(numbers, acc, attention, recompute,
+                                                         zero, system=system))))
+    parts = []  # (accelerator index, combinations, their gathered quantities)
+    if executor is None:
+        # every accelerator in one pass: a formula that reads no accelerator runs once
+        chunk = [c for _, _, _, todo in searched for c in todo]
+        if chunk:
+            out = _evaluate_chunk(m, None, workload, chunk, catalog)
+            start = 0
+            for index, _, _, todo in searched:
+                stop = start + sum(len(c.numbers) for c in todo)
+                parts.append((index, todo, {k: v[start:stop] for k, v in out.items()}))
+                start = stop
+    else:
+        futures = []
+        for index, acc, _, todo in searched:
             model_data, accelerator_data = unstructure(m), unstructure(acc)
-            futures = [executor.submit(_remote_chunk, model_data, accelerator_data, n, workload,
-                                       c) for c in chunks]
-            parts = [(c, f.result()) for c, f in zip(chunks, futures)]
-        for chunk, out in parts:
-            sizes = [len(c.numbers) for c in chunk]
-            rows = np.concatenate([c.numbers for c in chunk])
-            columns["accelerator"].append(np.full(len(rows), acc.id, dtype=object))
-            for i, k in enumerate(PLAN_NUMBERS):
-                columns[k].append(rows[:, i])
-            for k in _CHOICES:
-                columns[k].append(np.repeat(np.array([c.choices[k] for c in chunk],
-                                                     dtype=object), sizes))
-            for k in _GATHERED + ("fits",):
-                columns[k].append(out[k])
-        if progress is not None:
-            evaluated = sum(len(gr.numbers) for gr in todo)
-            fitting = sum(int(o["fits"].sum()) for _, o in parts)
+            # the system travels as its accelerator's plain data (see _remote_chunk)
+            todo = [c._replace(system=None) for c in todo]
+            futures += [(index, c, executor.submit(_remote_chunk, model_data, accelerator_data,
+                                                   n, workload, c))
+                        for c in executor_chunks(todo, 4 * workers(executor))]
+        parts = [(index, c, f.result()) for index, c, f in futures]
+    for index, chunk, out in parts:
+        acc = accelerators[index]
+        sizes = [len(c.numbers) for c in chunk]
+        if not sizes:
+            continue
+        rows = np.concatenate([c.numbers for c in chunk])
+        columns["combination"].append(np.repeat(np.arange(len(choices),
+                                                          len(choices) + len(chunk)), sizes))
+        choices.extend(dict(c.choices, accelerator=acc.id, accelerator_index=index)
+                       for c in chunk)
+        for i, k in enumerate(PLAN_NUMBERS):
+            columns[k].append(rows[:, i])
+        for k in _GATHERED + ("fits",):
+            columns[k].append(out[k])
+    if progress is not None:
+        for index, acc, _, todo in searched:
+            evaluated = sum(len(c.numbers) for c in todo)
+            fitting = sum(int(o["fits"].sum()) for i, _, o in parts if i == index)
             progress(f"{acc.id}: {evaluated:,} plans in {len(todo)} feature combinations, "
                      f"{fitting:,} fit ({time.perf_counter() - started:.2f} s)")
-    table = {k: (np.concatenate(v) if v else np.empty(0)) for k, v in columns.items()}
+    table = {k: (np.concatenate(v) if v else np.empty(0, dtype=np.int64))
+             for k, v in columns.items()}
+    table["choices"] = choices
+    table["accelerator_index"] = np.array([c["accelerator_index"] for c in choices],
+                                          dtype=np.int64)[table["combination"]]
     result = _rank(table, m, accelerators, n, workload, by, top, catalog)
     if csv_path is not None:
         try:
@@ -287,15 +311,18 @@ def _choices(value, what: str, allowed: tuple) -> tuple:
 
 
 def _record(table: dict, i: int) -> dict:
+    """Plan ``i`` of a search's table as plain values."""
+    choices = table["choices"][int(table["combination"][i])]
     r = {}
     for k in PLAN_KEYS + VALUE_KEYS:
+        if k in choices:
+            r[k] = choices[k]
+            continue
         v = table[k][i]
         if isinstance(v, (np.integer,)):
             v = int(v)
         elif isinstance(v, (np.floating, float)):
             v = None if math.isnan(v) else float(v)
-        elif isinstance(v, np.bool_):
-            v = bool(v)
         r[k] = v
     r["sp"] = bool(r["sp"])
     r["zero"] = int(r["zero"])
@@ -313,6 +340,10 @@ def _rank(table: dict, model: Model, accelerators: list, devices: int, workload,
         raise ScenarioError(f"by={by}: none of {', '.join(a.id for a in accelerators)} has a "
                             f"{figure} in its registry file; rank by {others}")
     fitting = np.flatnonzero(fits & ~np.isnan(rank_values))
+    wanted = max(top, 2)  # the runner-up explains the winner
+    if fitting.size > wanted:  # only the plans up to the wanted-th value need sorting
+        values = rank_values[fitting]
+        fitting = fitting[values <= np.partition(values, wanted - 1)[wanted - 1]]
     # ties (plans equal on the ranked value) go to the faster, then the smaller plan
     order = fitting[np.lexsort((table["memory_per_device_bytes"][fitting],
                                 table["step_s"][fitting], rank_values[fitting]))]
@@ -320,8 +351,8 @@ def _rank(table: dict, model: Model, accelerators: list, devices: int, workload,
     result = {"best": plans[0] if plans else None, "plans": plans, "ranked_by": key,
               "configs_evaluated": int(fits.size), "configs_fitting": int(fits.sum())}
     pareto = {}
-    for acc in accelerators:
-        mine = np.flatnonzero(fits & (table["accelerator"] == acc.id))
+    for index, acc in enumerate(accelerators):
+        mine = np.flatnonzero(fits & (table["accelerator_index"] == index))
         cost = table["cost_usd"][mine]
         if mine.size and not np.isnan(cost).any():
             front = mine[pareto_front(table["wall_clock_s"][mine], cost)]
@@ -340,12 +371,12 @@ def _rank(table: dict, model: Model, accelerators: list, devices: int, workload,
 
 
 def _scalar(table: dict, i: int, model, accelerators, devices, workload, catalog):
-    acc = next(a for a in accelerators if a.id == table["accelerator"][i])
-    plan = api.Plan(int(table["tp"][i]), int(table["pp"][i]), int(table["dp"][i]),
-                    int(table["ep"][i]), sp=bool(table["sp"][i]),
-                    micro_batch=int(table["micro_batch"][i]),
-                    interleave=int(table["interleave"][i]), zero=int(table["zero"][i]),
-                    recompute=str(table["recompute"][i]), offload=str(table["offload"][i]))
+    r = _record(table, i)
+    acc = next(a for a in accelerators if a.id == r["accelerator"])
+    plan = api.Plan(r["tp"], r["pp"], r["dp"], r["ep"], sp=r["sp"],
+                    micro_batch=r["micro_batch"], interleave=r["interleave"], zero=r["zero"],
+                    recompute=r["recompute"], offload=r["offload"],
+                    attention=table["choices"][int(table["combination"][i])]["attention"])
     return estimate(Scenario(model, api._plain_system(acc, devices), plan, workload),
                     catalog=catalog, check=False)
 
