@@ -408,22 +408,26 @@ class _Pass:
         self.width = (count + 7) // 8
         self.roots = {"model": model, "workload": workload}
         self.system = system
+        self._labels: dict = {}
         # combinations whose degrees are one array on one system share a block
-        blocks: dict = {}
-        unit_of = np.array([blocks.setdefault((id(c.system or system), id(c.numbers)),
-                                              len(blocks)) for c in combinations])
-        first = {}
-        for k, b in enumerate(unit_of.tolist()):
-            first.setdefault(b, k)
-        block_numbers = np.concatenate([combinations[first[b]].numbers
-                                        for b in range(len(blocks))])
+        systems = [c.system or system for c in combinations]
+        system_ids = np.array([id(x) for x in systems], dtype=np.uint64)
+        _, at, system_code = np.unique(system_ids, return_index=True, return_inverse=True)
+        self._labels["system"] = (system_code.ravel(), [systems[i] for i in at])
+        block_ids = np.stack([system_ids, np.array([id(c.numbers) for c in combinations],
+                                                   dtype=np.uint64)], axis=1)
+        _, at, unit_of = np.unique(block_ids, axis=0, return_index=True, return_inverse=True)
+        unit_of = unit_of.ravel()
+        blocks = range(len(at))
+        first = dict(zip(blocks, at.tolist()))
+        block_numbers = np.concatenate([combinations[first[b]].numbers for b in blocks])
         plan_numbers = np.concatenate([c.numbers for c in combinations])
         self.layouts = {
             _PLANS: _Layout(self, np.arange(count), self.sizes,
                             [np.ascontiguousarray(plan_numbers[:, i])
                              for i in range(plan_numbers.shape[1])]),
             _BLOCKS: _Layout(self, unit_of, np.array([len(combinations[first[b]].numbers)
-                                                      for b in range(len(blocks))]),
+                                                      for b in blocks]),
                              [np.ascontiguousarray(block_numbers[:, i])
                               for i in range(block_numbers.shape[1])]),
         }
@@ -436,7 +440,6 @@ class _Pass:
         self._members: dict[int, list] = {}
         self._plans: dict[tuple, CellPlans] = {}
         self._systems: dict[int, Any] = {}
-        self._labels: dict = {}
         self._spread: dict[int, np.ndarray] = {}
 
     # ---- cells
@@ -498,16 +501,9 @@ class _Pass:
     def labels(self, key: Any) -> tuple:
         """Each combination's value of ``key`` as an integer code, and the values the codes
         stand for: ``"system"``'s here, the others' with the pass's program."""
-        if key != "system":
-            return self.program.labels(key, self.combinations)
-        out = self._labels.get(key)
-        if out is None:
-            # systems have no hash (an accelerator holds mappings): told apart by identity
-            ids = [id(c.system or self.system) for c in self.combinations]
-            by_id = dict(zip(ids, (c.system or self.system for c in self.combinations)))
-            codes = {k: i for i, k in enumerate(by_id)}
-            out = self._labels[key] = (np.array([codes[i] for i in ids]), list(by_id.values()))
-        return out
+        if key == "system":  # told apart by identity: an accelerator holds mappings
+            return self._labels[key]
+        return self.program.labels(key, self.combinations)
 
     def shared(self, key: Any, mask: int) -> Any:
         """The value of ``key`` that every combination of ``mask`` has, or ``_SPLIT``."""
