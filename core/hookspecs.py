@@ -144,6 +144,14 @@ def ridgeline_register_formulas(register: "Callable[[Formula], None]") -> None:
     a value given for the quantity (``inputs=``, a sweep's axis) outside the domain is a
     :class:`ridgeline.errors.ScenarioError` naming the quantity.
 
+    In a plan search a formula runs once on many plans at a time (``docs/plans.md``): the
+    plan's degrees (``plan.tp``, ...) are integer arrays, one entry per plan, and a choice
+    (``plan.zero``, ``plan.features()``, ``system.accelerator``) reads as one value, so
+    Python ``if`` on choices and features works as on one plan. Reading a choice may raise
+    the search's internal signal to split the plans: let exceptions from ``plan`` and
+    ``system`` propagate (no bare ``except Exception``). Arithmetic on degrees that cannot be
+    written on arrays goes in a :func:`ridgeline.plugin.per_plan` formula.
+
     Example::
 
         from ridgeline.plugin import formula
