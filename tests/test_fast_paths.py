@@ -301,12 +301,11 @@ def test_parse_cache_is_bounded():
     assert len(units._PARSED) <= units._PARSED_MAX
 
 
-def test_plans_and_systems_are_shared_only_when_equal():
+def test_plans_are_shared_only_when_equal_and_systems_are_plain():
     assert api._plan(tp=2, pp=1) is api._plan(tp=2, pp=1)
     assert api._plan(tp=2, pp=1) == Plan(tp=2, pp=1)
     assert api._plan(tp=1, zero=0) is not api._plan(tp=1, zero=False)
     acc = ridgeline.default_catalog().accelerator("h100")
-    assert api._plain_system(acc, 4) is api._plain_system(acc, 4)
     assert api._plain_system(acc, 4) == System(acc, devices=4)
     assert api._plain_system(acc, 2).devices == 2
     other = attrs.evolve(acc, price_usd_per_hour=123.0)
