@@ -266,3 +266,15 @@ def test_junk_arguments_give_ridgeline_errors(tmp_path, monkeypatch):
     problems += _sweep_arguments(ridgeline.sweep, (s, {"batch": [1, 2]}, ["tpot_s"]), {},
                                  skip=("scenario", "grid", "quantities", "catalog"))
     _assert_none(problems)
+
+
+def test_an_accelerator_without_power_or_price_figures_still_ranks_its_plans():
+    tpu = ridgeline.default_catalog().accelerator("tpu-v5p")
+    assert tpu.power_w is None and tpu.price_usd_per_hour is None
+    r = ridgeline.plan_train("llama-2-7b", on="tpu-v5p", devices=64, global_batch=256)
+    assert r["best"] is not None and r["configs_fitting"] > 0
+    assert r["best"]["energy_j"] is None and r["best"]["cost_usd"] is None
+    for by, figure in (("energy", "power figure"), ("cost", "price")):
+        with pytest.raises(ScenarioError, match=f"by={by}: .*no.* {figure}|has a {figure}"):
+            ridgeline.plan_train("llama-2-7b", on="tpu-v5p", devices=64, global_batch=256,
+                                 by=by)
