@@ -23,9 +23,10 @@ follows runs once again. A formula that cannot take such an array (a Python ``if
 value that was one number per combination) runs again per piece; a combination whose
 formulas fail even alone is reported back, for its own program to evaluate.
 
-Values are per-plan arrays (one entry per plan of the cell) or numbers shared by the cell;
-any other value (an operation table, say) belongs to its cell and is computed again for a
-smaller one. Cells are bit masks over the combinations, whose plans lie in one block each.
+Values are arrays with one entry per plan of the cell, arrays with one entry per distinct
+block of degrees (what depends on the degrees alone, see :class:`_Pass`), or numbers shared
+by the cell; any other value (an operation table, say) belongs to its cell and is computed
+again for a smaller one. Cells are bit masks over the combinations.
 """
 
 from __future__ import annotations
@@ -727,9 +728,10 @@ def _with(plan_features: frozenset, extra: frozenset) -> frozenset:
 
 def pass_program(catalog, features: Sequence[tuple], quantities: tuple) -> PassProgram:
     """The pass over combinations of these ``features`` (scenario features), made once per
-    catalog: a search over several accelerators of one kind, or a second search, runs the
-    same one. (A warm ``plan train`` over four GPUs spends 0.02 s in the search it makes
-    faster than resolving 200 programs takes.)"""
+    catalog and kept with its programs: a second search of the same combinations (another
+    model of the family, other accelerators of the same kind) finds it. For four GPUs' 864
+    combinations, making it takes 19 ms and finding it 0.03 ms, against 20 ms for the whole
+    warm search."""
     from .engine import _NO_INPUTS, compile_program
     key = ("plan pass", tuple(features), quantities)
     program = catalog._cache.get(key)
